@@ -1,0 +1,135 @@
+//! Registration, sign-in and the signed-in user's own account.
+
+use axum::{extract::State, http::StatusCode};
+use tower_sessions::Session;
+
+use super::{
+    model::{self, NewUser, ROLE_USER},
+    session::{self, CurrentUser},
+    views::{ChangePasswordRequest, LoginRequest, RegisterRequest, UpdateMeRequest, UserView, check_password_differs},
+};
+use crate::{
+    config::Registration,
+    error::{AppError, AppResult, ErrorBody},
+    extract::{Json, ValidJson},
+    state::AppState,
+};
+
+/// Register a listener account. Registered accounts are never admins.
+#[utoipa::path(post, path = "/api/users/register", tag = "accounts", request_body = RegisterRequest, responses(
+    (status = 201, body = UserView),
+    (status = 403, description = "registration is closed", body = ErrorBody),
+    (status = 409, description = "username or email taken", body = ErrorBody),
+    (status = 422, description = "invalid fields", body = ErrorBody),
+    (status = 429, description = "too many attempts", body = ErrorBody),
+))]
+pub async fn register(
+    State(state): State<AppState>,
+    Json(request): Json<RegisterRequest>,
+) -> AppResult<(StatusCode, Json<UserView>)> {
+    if state.config.registration == Registration::Closed {
+        return Err(AppError::Forbidden("registration is closed; ask an admin for an account".into()));
+    }
+    request.check()?;
+    let password_hash = state.passwords.hash(request.password).await?;
+    let user = model::create(
+        &state.db,
+        NewUser {
+            username: request.username,
+            email: request.email,
+            display_name: request.display_name.map(|d| d.trim().to_owned()),
+            password_hash,
+            role: ROLE_USER,
+        },
+    )
+    .await?;
+    tracing::info!(user_id = %user.id, "account registered");
+    Ok((StatusCode::CREATED, Json(user.into())))
+}
+
+/// Sign in with a username or email. Unknown users and wrong passwords get the same answer in the same time.
+#[utoipa::path(post, path = "/api/auth/login", tag = "accounts", request_body = LoginRequest, responses(
+    (status = 200, body = UserView, description = "signed in; the session cookie is set"),
+    (status = 401, body = ErrorBody),
+    (status = 403, body = ErrorBody, description = "the account is disabled"),
+    (status = 429, body = ErrorBody),
+))]
+pub async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    ValidJson(request): ValidJson<LoginRequest>,
+) -> AppResult<Json<UserView>> {
+    state.rate_limits.check_auth_account(&request.username)?;
+    let user = model::find_by_login(&state.db, &request.username).await?;
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = state.passwords.verify(request.password, hash).await?;
+    let user = match user {
+        Some(user) if verified => user,
+        _ => return Err(AppError::Unauthorized),
+    };
+    if user.disabled {
+        return Err(AppError::Forbidden("this account is disabled".into()));
+    }
+    session::sign_in(&session, &state.db, &user).await?;
+    tracing::info!(user_id = %user.id, "signed in");
+    Ok(Json(user.into()))
+}
+
+/// Sign out: the session is deleted on the server, so the old cookie is worthless.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "accounts", responses((status = 204)))]
+pub async fn logout(session: Session) -> AppResult<StatusCode> {
+    session.flush().await.map_err(anyhow::Error::from)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/api/auth/me", tag = "accounts", responses(
+    (status = 200, body = UserView), (status = 401, body = ErrorBody),
+))]
+pub async fn me(current: CurrentUser) -> Json<UserView> {
+    Json(current.user.into())
+}
+
+/// Change the signed-in user's display name or email.
+#[utoipa::path(patch, path = "/api/auth/me", tag = "accounts", request_body = UpdateMeRequest, responses(
+    (status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
+    (status = 422, body = ErrorBody),
+))]
+pub async fn update_me(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    ValidJson(request): ValidJson<UpdateMeRequest>,
+) -> AppResult<Json<UserView>> {
+    let display_name = request.display_name.map(|d| d.map(|d| d.trim().to_owned()));
+    let user = model::update_profile(&state.db, current.user, display_name, request.email).await?;
+    Ok(Json(user.into()))
+}
+
+/// Change the password. Every other session of the user ends; this one stays signed in.
+#[utoipa::path(post, path = "/api/auth/password", tag = "accounts", request_body = ChangePasswordRequest, responses(
+    (status = 204), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Json(request): Json<ChangePasswordRequest>,
+) -> AppResult<StatusCode> {
+    let mut errors = validator::Validate::validate(&request).err().unwrap_or_default();
+    let user = &current.user;
+    check_password_differs(&mut errors, "new_password", &request.new_password, &user.username, &user.email);
+    if !errors.is_empty() {
+        return Err(errors.into());
+    }
+    let verified = state.passwords.verify(request.current_password, Some(user.password_hash.clone())).await?;
+    if !verified {
+        return Err(AppError::field("current_password", "is not your current password"));
+    }
+    let hash = state.passwords.hash(request.new_password).await?;
+    let user_id = user.id;
+    model::set_password(&state.db, current.user, hash).await?;
+    let keep = current.session.id().map(|id| id.to_string());
+    let epoch = model::end_sessions(&state.db, user_id, keep.as_deref()).await?;
+    session::renew_epoch(&current.session, epoch).await?;
+    tracing::info!(%user_id, "password changed; other sessions ended");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,214 @@
+//! Queries on users and their sessions. Handlers call these; entities stay as generated.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+    sea_query::{Expr, Func},
+};
+use uuid::Uuid;
+
+use crate::{
+    entities::{sessions, users},
+    error::{AppError, AppResult},
+};
+
+pub const ROLE_ADMIN: &str = "admin";
+pub const ROLE_USER: &str = "user";
+
+/// Serialises the "last active admin" rule and the first-admin bootstrap across replicas.
+const ADMIN_LOCK_KEY: i64 = 0x6164_6d69_6e73; // "admins"
+
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub password_hash: String,
+    pub role: &'static str,
+}
+
+/// Finds a user by username or email, without regard to case.
+pub async fn find_by_login(db: &impl ConnectionTrait, login: &str) -> AppResult<Option<users::Model>> {
+    let folded = login.to_lowercase();
+    Ok(users::Entity::find()
+        .filter(
+            Expr::expr(Func::lower(Expr::col(users::Column::Username)))
+                .eq(folded.clone())
+                .or(Expr::expr(Func::lower(Expr::col(users::Column::Email))).eq(folded)),
+        )
+        .one(db)
+        .await?)
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<users::Model>> {
+    Ok(users::Entity::find_by_id(id).one(db).await?)
+}
+
+/// Inserts a user; 409 naming the field when the username or email is taken (decided by the unique
+/// indexes, so two registrations racing for one name cannot both win).
+pub async fn create(db: &impl ConnectionTrait, new: NewUser) -> AppResult<users::Model> {
+    let now = Utc::now().fixed_offset();
+    let row = users::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        username: Set(new.username),
+        email: Set(new.email),
+        display_name: Set(new.display_name),
+        password_hash: Set(new.password_hash),
+        role: Set(new.role.to_owned()),
+        disabled: Set(false),
+        session_epoch: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    row.insert(db).await.map_err(|e| match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(detail)) if detail.contains("users_email_key") => {
+            AppError::conflict("email_taken", "that email address is already registered")
+        }
+        Some(SqlErr::UniqueConstraintViolation(_)) => AppError::conflict("username_taken", "that username is taken"),
+        _ => e.into(),
+    })
+}
+
+/// Creates `new` as an admin only when no admin exists. Returns whether it was created. Safe when several
+/// replicas start together: they serialise on an advisory lock.
+pub async fn create_first_admin(db: &DatabaseConnection, new: NewUser) -> AppResult<bool> {
+    let txn = db.begin().await?;
+    txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({ADMIN_LOCK_KEY})")).await?;
+    let admins = users::Entity::find().filter(users::Column::Role.eq(ROLE_ADMIN)).count(&txn).await?;
+    if admins > 0 {
+        return Ok(false);
+    }
+    create(&txn, NewUser { role: ROLE_ADMIN, ..new }).await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// Records which user a stored session belongs to, so all of a user's sessions can be ended at once.
+pub async fn attach_session(db: &impl ConnectionTrait, session_id: &str, user_id: Uuid) -> AppResult<()> {
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::UserId, Expr::value(user_id))
+        .filter(sessions::Column::Id.eq(session_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Ends every session of a user except `keep`, and moves the user to a new session epoch so a session
+/// re-saved by a request already in flight is refused too. Returns the new epoch.
+pub async fn end_sessions(db: &impl ConnectionTrait, user_id: Uuid, keep: Option<&str>) -> AppResult<i32> {
+    let mut delete = sessions::Entity::delete_many().filter(sessions::Column::UserId.eq(user_id));
+    if let Some(keep) = keep {
+        delete = delete.filter(sessions::Column::Id.ne(keep));
+    }
+    delete.exec(db).await?;
+    let epoch: Option<i32> = users::Entity::update_many()
+        .col_expr(users::Column::SessionEpoch, Expr::col(users::Column::SessionEpoch).add(1))
+        .filter(users::Column::Id.eq(user_id))
+        .exec_with_returning(db)
+        .await?
+        .first()
+        .map(|u| u.session_epoch);
+    epoch.ok_or(AppError::NotFound)
+}
+
+pub struct UserPage {
+    pub items: Vec<users::Model>,
+    pub total: u64,
+}
+
+/// Users newest first, optionally filtered by a substring of username, email or display name.
+pub async fn list(db: &impl ConnectionTrait, q: Option<&str>, offset: u64, limit: u64) -> AppResult<UserPage> {
+    let mut query = users::Entity::find();
+    if let Some(q) = q.map(str::trim).filter(|q| !q.is_empty()) {
+        let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+        query = query.filter(
+            Expr::expr(Func::lower(Expr::col(users::Column::Username)))
+                .like(pattern.clone())
+                .or(Expr::expr(Func::lower(Expr::col(users::Column::Email))).like(pattern.clone()))
+                .or(Expr::expr(Func::lower(Expr::col(users::Column::DisplayName))).like(pattern)),
+        );
+    }
+    let total = query.clone().count(db).await?;
+    let items = query
+        .order_by_desc(users::Column::CreatedAt)
+        .order_by_desc(users::Column::Id)
+        .offset(offset)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok(UserPage { items, total })
+}
+
+/// Escapes LIKE wildcards so a search for "50%" means the text "50%".
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// Changes role and/or disabled. Refuses to leave no active admin; ends the user's sessions when disabled.
+pub async fn admin_update(
+    db: &DatabaseConnection,
+    id: Uuid,
+    role: Option<&'static str>,
+    disabled: Option<bool>,
+) -> AppResult<users::Model> {
+    let txn = db.begin().await?;
+    txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({ADMIN_LOCK_KEY})")).await?;
+    let user = find(&txn, id).await?.ok_or(AppError::NotFound)?;
+    let was_active_admin = user.role == ROLE_ADMIN && !user.disabled;
+    let stays_active_admin = role.unwrap_or(&user.role) == ROLE_ADMIN && !disabled.unwrap_or(user.disabled);
+    if was_active_admin && !stays_active_admin {
+        let active_admins = users::Entity::find()
+            .filter(users::Column::Role.eq(ROLE_ADMIN))
+            .filter(users::Column::Disabled.eq(false))
+            .count(&txn)
+            .await?;
+        if active_admins <= 1 {
+            return Err(AppError::conflict("last_admin", "this is the last active admin; promote another user first"));
+        }
+    }
+    let newly_disabled = disabled == Some(true) && !user.disabled;
+    let mut row: users::ActiveModel = user.into();
+    if let Some(role) = role {
+        row.role = Set(role.to_owned());
+    }
+    if let Some(disabled) = disabled {
+        row.disabled = Set(disabled);
+    }
+    row.updated_at = Set(Utc::now().fixed_offset());
+    let mut user = row.update(&txn).await?;
+    if newly_disabled {
+        user.session_epoch = end_sessions(&txn, id, None).await?;
+    }
+    txn.commit().await?;
+    Ok(user)
+}
+
+pub async fn update_profile(
+    db: &impl ConnectionTrait,
+    user: users::Model,
+    display_name: Option<Option<String>>,
+    email: Option<String>,
+) -> AppResult<users::Model> {
+    let mut row: users::ActiveModel = user.into();
+    if let Some(display_name) = display_name {
+        row.display_name = Set(display_name);
+    }
+    if let Some(email) = email {
+        row.email = Set(email);
+    }
+    row.updated_at = Set(Utc::now().fixed_offset());
+    row.update(db).await.map_err(|e| match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => {
+            AppError::conflict("email_taken", "that email address is already registered")
+        }
+        _ => e.into(),
+    })
+}
+
+pub async fn set_password(db: &impl ConnectionTrait, user: users::Model, password_hash: String) -> AppResult<()> {
+    let mut row: users::ActiveModel = user.into();
+    row.password_hash = Set(password_hash);
+    row.updated_at = Set(Utc::now().fixed_offset());
+    row.update(db).await?;
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! Sessions in PostgreSQL (tower-sessions), so a cookie issued by one replica works on every other, and
+//! the `CurrentUser` / `AdminUser` extractors that guard routes.
+
+use axum::{extract::FromRequestParts, http::request::Parts};
+use chrono::Utc;
+use sea_orm::DatabaseConnection;
+use serde::{Deserialize, Serialize};
+use tower_sessions::{
+    Expiry, Session, SessionManagerLayer,
+    cookie::{SameSite, time::Duration},
+};
+use tower_sessions_sqlx_store::PostgresStore;
+use uuid::Uuid;
+
+use super::model::{self, ROLE_ADMIN};
+use crate::{config::Config, entities::users, error::AppError, state::AppState};
+
+const AUTH_KEY: &str = "auth";
+
+/// What a signed-in session remembers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthSession {
+    pub user_id: Uuid,
+    /// The user's session epoch at sign-in; a later password change or disable moves the user on.
+    pub epoch: i32,
+    /// Unix seconds; the session ends SESSION_LIFETIME_DAYS after this, used or not.
+    pub signed_in_at: i64,
+}
+
+pub fn store(db: &DatabaseConnection) -> PostgresStore {
+    PostgresStore::new(db.get_postgres_connection_pool().clone())
+        .with_schema_name("public")
+        .and_then(|s| s.with_table_name("sessions"))
+        .expect("constant identifiers are valid")
+}
+
+/// The cookie: HttpOnly, SameSite=Lax, idle timeout; Secure and `__Host-` prefixed behind https.
+pub fn layer(store: PostgresStore, config: &Config) -> SessionManagerLayer<PostgresStore> {
+    let secure = config.secure_cookies();
+    SessionManagerLayer::new(store)
+        .with_name(if secure { "__Host-fermata_session" } else { "fermata_session" })
+        .with_secure(secure)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(Duration::days(i64::from(config.session_idle_days))))
+}
+
+/// Starts a signed-in session: a fresh id (so a session id planted before sign-in is worthless), saved
+/// now and tagged with the user in the table.
+pub async fn sign_in(session: &Session, db: &DatabaseConnection, user: &users::Model) -> Result<(), AppError> {
+    session.cycle_id().await.map_err(anyhow::Error::from)?;
+    let auth = AuthSession { user_id: user.id, epoch: user.session_epoch, signed_in_at: Utc::now().timestamp() };
+    session.insert(AUTH_KEY, auth).await.map_err(anyhow::Error::from)?;
+    session.save().await.map_err(anyhow::Error::from)?;
+    let id = session.id().ok_or_else(|| anyhow::anyhow!("saved session has no id"))?;
+    model::attach_session(db, &id.to_string(), user.id).await
+}
+
+/// The signed-in user. 401 without a valid session.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user: users::Model,
+    pub session: Session,
+}
+
+impl CurrentUser {
+    pub fn is_admin(&self) -> bool {
+        self.user.role == ROLE_ADMIN
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, message)| anyhow::anyhow!("session layer missing: {message}"))?;
+        let auth: Option<AuthSession> = session.get(AUTH_KEY).await.map_err(anyhow::Error::from)?;
+        let Some(auth) = auth else {
+            return Err(AppError::Unauthorized);
+        };
+        let lifetime = i64::from(state.config.session_lifetime_days) * 86_400;
+        let user = model::find(&state.db, auth.user_id).await?;
+        match user {
+            Some(user)
+                if !user.disabled
+                    && user.session_epoch == auth.epoch
+                    && Utc::now().timestamp() - auth.signed_in_at < lifetime =>
+            {
+                Ok(Self { user, session })
+            }
+            _ => {
+                session.flush().await.map_err(anyhow::Error::from)?;
+                Err(AppError::Unauthorized)
+            }
+        }
+    }
+}
+
+/// A signed-in admin. 401 without a session, 403 for a listener.
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub CurrentUser);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let current = CurrentUser::from_request_parts(parts, state).await?;
+        if current.is_admin() {
+            Ok(Self(current))
+        } else {
+            Err(AppError::Forbidden("this needs an admin account".into()))
+        }
+    }
+}
+
+/// Keeps this session valid after its user moved to a new epoch (the password change made here).
+pub async fn renew_epoch(session: &Session, epoch: i32) -> Result<(), AppError> {
+    let auth: Option<AuthSession> = session.get(AUTH_KEY).await.map_err(anyhow::Error::from)?;
+    if let Some(auth) = auth {
+        session.insert(AUTH_KEY, AuthSession { epoch, ..auth }).await.map_err(anyhow::Error::from)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! The `fermata` command line: serve, migrate, user create, healthcheck.
+
+use std::{io::IsTerminal, process::ExitCode, time::Duration};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::{
+    accounts::{
+        model::{self, NewUser, ROLE_ADMIN, ROLE_USER},
+        password::Passwords,
+        views::RegisterRequest,
+    },
+    config::Config,
+    postgres,
+    startup::{self, Application},
+    telemetry,
+};
+
+#[derive(Debug, Parser)]
+#[command(name = "fermata", version, about = "Self-hosted music streaming server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (migrates the database first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Exit 0 when the local server answers /health (for container HEALTHCHECKs, which have no curl).
+    Healthcheck {
+        /// Address to probe; default: 127.0.0.1 on BIND's port.
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account. The password is read from stdin when it is not a terminal, else prompted for.
+    Create {
+        username: String,
+        /// Default: <username>@localhost
+        #[arg(long)]
+        email: Option<String>,
+        /// Make the account an admin.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.config.log_format);
+    let result = match cli.command {
+        Command::Serve => serve(cli.config).await,
+        Command::Migrate => migrate(cli.config).await,
+        Command::User { command: UserCommand::Create { username, email, admin } } => {
+            create_user(cli.config, username, email, admin).await
+        }
+        Command::Healthcheck { url } => healthcheck(&cli.config, url).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    app.run_until_stopped(startup::shutdown_signal()).await
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let (db, _cluster) = startup::open_database(&config).await?;
+    let applied = postgres::migrate(&db).await?;
+    tracing::info!(applied, "migrations done");
+    db.close().await?;
+    Ok(())
+}
+
+async fn create_user(config: Config, username: String, email: Option<String>, admin: bool) -> anyhow::Result<()> {
+    let password = read_password()?;
+    let email = email.unwrap_or_else(|| format!("{}@localhost", username.to_lowercase()));
+    let request = RegisterRequest { username, email, password, display_name: None };
+    if let Err(errors) = request.check() {
+        bail!("invalid account: {errors}");
+    }
+    let (db, _cluster) = startup::open_database(&config).await?;
+    postgres::migrate(&db).await?;
+    let passwords = Passwords::new()?;
+    let new = NewUser {
+        username: request.username,
+        email: request.email,
+        display_name: None,
+        password_hash: passwords.hash(request.password).await?,
+        role: if admin { ROLE_ADMIN } else { ROLE_USER },
+    };
+    let user = model::create(&db, new).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::info!(username = %user.username, role = %user.role, "account created");
+    db.close().await?;
+    Ok(())
+}
+
+/// From stdin when piped (`echo secret | fermata user create ...`); otherwise a prompt, asked twice.
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Repeat: ")?;
+        if first != second {
+            bail!("the passwords differ");
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).context("cannot read the password from stdin")?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+async fn healthcheck(config: &Config, url: Option<String>) -> anyhow::Result<()> {
+    use http_body_util::Empty;
+    use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+
+    let url = url.unwrap_or_else(|| format!("http://127.0.0.1:{}/health", config.bind.port()));
+    let uri: axum::http::Uri = url.parse().with_context(|| format!("bad url {url}"))?;
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<axum::body::Bytes>>();
+    let response = tokio::time::timeout(Duration::from_secs(5), client.get(uri))
+        .await
+        .context("no answer within 5 s")?
+        .with_context(|| format!("cannot reach {url}"))?;
+    if !response.status().is_success() {
+        bail!("{url} answered {}", response.status());
+    }
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! Settings from environment variables and flags.
+//!
+//! Every setting is a clap argument with an `env` fallback, so a bad value stops start-up with clap's
+//! message, which names the variable (the value name is the variable's name). `.env.example` lists them all.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, ValueEnum};
+use url::Url;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MediaDelivery {
+    /// The backend sends the audio bytes itself.
+    Direct,
+    /// The backend authorises and answers with `X-Accel-Redirect`; nginx sends the bytes.
+    #[value(name = "x-accel")]
+    XAccel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Registration {
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Every setting of the server. Flags win over environment variables, which win over the defaults.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// PostgreSQL URL. Without it, `serve` starts a private cluster under $DATA_DIR/postgres.
+    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Where Fermata keeps its state (the private database, media when MEDIA_DIR is unset).
+    #[arg(long, env = "DATA_DIR", value_name = "DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "BIND", value_name = "BIND", default_value = "0.0.0.0:8080", global = true)]
+    pub bind: SocketAddr,
+
+    /// The URL users reach Fermata at; its origin is the only one allowed to make cookie-authenticated writes,
+    /// and an https URL turns on Secure, `__Host-` cookies.
+    #[arg(long, env = "PUBLIC_URL", value_name = "PUBLIC_URL", default_value = "http://localhost:8080", global = true)]
+    pub public_url: Url,
+
+    /// Where uploads are stored, content-addressed. Default: $DATA_DIR/media.
+    #[arg(long, env = "MEDIA_DIR", value_name = "MEDIA_DIR", global = true)]
+    pub media_dir: Option<PathBuf>,
+
+    /// An existing music folder to index in place (read-only is fine).
+    #[arg(long, env = "MUSIC_DIR", value_name = "MUSIC_DIR", global = true)]
+    pub music_dir: Option<PathBuf>,
+
+    /// The built web player (frontend/dist) to serve at `/`; unset when nginx serves it.
+    #[arg(long, env = "FRONTEND_DIR", value_name = "FRONTEND_DIR", global = true)]
+    pub frontend_dir: Option<PathBuf>,
+
+    /// `direct`: the backend sends audio bytes; `x-accel`: nginx sends them after the backend authorises.
+    #[arg(
+        long,
+        env = "MEDIA_DELIVERY",
+        value_name = "MEDIA_DELIVERY",
+        value_enum,
+        default_value = "direct",
+        global = true
+    )]
+    pub media_delivery: MediaDelivery,
+
+    /// Largest accepted upload, in bytes (enforced while streaming).
+    #[arg(long, env = "MAX_UPLOAD_BYTES", value_name = "MAX_UPLOAD_BYTES", default_value = "2147483648", value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub max_upload_bytes: u64,
+
+    /// `open`: anyone may register a listener account; `closed`: only admins create accounts.
+    #[arg(long, env = "REGISTRATION", value_name = "REGISTRATION", value_enum, default_value = "open", global = true)]
+    pub registration: Registration,
+
+    /// Resident memory (MiB) past which heavy work (uploads, scans) is refused with 503. 0 turns the guard off.
+    #[arg(
+        long,
+        env = "MEMORY_SOFT_LIMIT_MB",
+        value_name = "MEMORY_SOFT_LIMIT_MB",
+        default_value = "256",
+        global = true
+    )]
+    pub memory_soft_limit_mb: u64,
+
+    /// `text` for people, `json` for log collectors.
+    #[arg(long, env = "LOG_FORMAT", value_name = "LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+
+    /// With FERMATA_ADMIN_PASSWORD: an admin created at start-up when no admin exists yet.
+    #[arg(long, env = "FERMATA_ADMIN_USERNAME", value_name = "FERMATA_ADMIN_USERNAME", global = true)]
+    pub admin_username: Option<String>,
+
+    /// Password of FERMATA_ADMIN_USERNAME (environment only, never a flag, so it stays out of `ps`).
+    #[arg(skip = std::env::var("FERMATA_ADMIN_PASSWORD").ok())]
+    pub admin_password: Option<String>,
+
+    /// Largest number of database connections per process.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", value_name = "DB_MAX_CONNECTIONS", default_value = "10", value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub db_max_connections: u32,
+
+    /// How long shutdown waits for in-flight requests, in seconds.
+    #[arg(
+        long,
+        env = "SHUTDOWN_TIMEOUT_SECS",
+        value_name = "SHUTDOWN_TIMEOUT_SECS",
+        default_value = "20",
+        global = true
+    )]
+    pub shutdown_timeout_secs: u64,
+
+    /// A session ends after this many days without use.
+    #[arg(long, env = "SESSION_IDLE_DAYS", value_name = "SESSION_IDLE_DAYS", default_value = "14", value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub session_idle_days: u32,
+
+    /// A session ends this many days after sign-in, used or not.
+    #[arg(long, env = "SESSION_LIFETIME_DAYS", value_name = "SESSION_LIFETIME_DAYS", default_value = "30", value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub session_lifetime_days: u32,
+
+    /// Proxies whose X-Forwarded-For is believed (comma-separated addresses or CIDR ranges).
+    #[arg(long, env = "TRUSTED_PROXIES", value_name = "TRUSTED_PROXIES", value_delimiter = ',', default_value = "127.0.0.1/32,::1/128", value_parser = parse_net, global = true)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Other origins allowed to call the API with cookies (comma-separated); empty keeps CORS off.
+    #[arg(long, env = "CORS_ORIGINS", value_name = "CORS_ORIGINS", value_delimiter = ',', global = true)]
+    pub cors_origins: Vec<Url>,
+
+    /// General API limit per client: sustained requests per second.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_API_PER_SEC",
+        value_name = "RATE_LIMIT_API_PER_SEC",
+        default_value = "50",
+        global = true
+    )]
+    pub rate_limit_api_per_sec: u32,
+
+    /// General API limit per client: burst.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_API_BURST",
+        value_name = "RATE_LIMIT_API_BURST",
+        default_value = "200",
+        global = true
+    )]
+    pub rate_limit_api_burst: u32,
+
+    /// Sign-in and registration attempts a client may make at once (per account: four times this).
+    #[arg(
+        long,
+        env = "RATE_LIMIT_AUTH_BURST",
+        value_name = "RATE_LIMIT_AUTH_BURST",
+        default_value = "10",
+        global = true
+    )]
+    pub rate_limit_auth_burst: u32,
+
+    /// Seconds for a client to earn back one sign-in attempt (per account: a quarter of this).
+    #[arg(
+        long,
+        env = "RATE_LIMIT_AUTH_PERIOD_SECS",
+        value_name = "RATE_LIMIT_AUTH_PERIOD_SECS",
+        default_value = "12",
+        global = true
+    )]
+    pub rate_limit_auth_period_secs: u64,
+}
+
+impl Config {
+    /// Parses the configuration from the environment alone (no flags): what tests and tools start from.
+    pub fn from_env() -> Result<Self, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        <Only as clap::Parser>::try_parse_from(["fermata"]).map(|o| o.config)
+    }
+
+    pub fn media_dir(&self) -> PathBuf {
+        self.media_dir.clone().unwrap_or_else(|| self.data_dir.join("media"))
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+
+    /// Whether cookies must be Secure (`__Host-` prefixed): the public URL is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// The origin (scheme, host, port) that cookie-authenticated writes must come from.
+    pub fn public_origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+}
+
+fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("'{text}' is neither an IP address nor a CIDR range"))
+}

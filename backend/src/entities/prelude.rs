@@ -1,0 +1,10 @@
+pub use super::albums::Entity as Albums;
+pub use super::artists::Entity as Artists;
+pub use super::favourites::Entity as Favourites;
+pub use super::jobs::Entity as Jobs;
+pub use super::playlist_entries::Entity as PlaylistEntries;
+pub use super::playlists::Entity as Playlists;
+pub use super::plays::Entity as Plays;
+pub use super::sessions::Entity as Sessions;
+pub use super::songs::Entity as Songs;
+pub use super::users::Entity as Users;

@@ -1,0 +1,19 @@
+//! Fermata: a self-hosted music streaming server. `main.rs` is a thin shell over [`cli`]; tests start the
+//! real application through [`startup::Application::build`] on port 0.
+
+pub mod accounts;
+pub mod cli;
+pub mod config;
+pub mod entities;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod memory;
+pub mod metrics;
+pub mod migration;
+pub mod openapi;
+pub mod postgres;
+pub mod security;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

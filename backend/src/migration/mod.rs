@@ -1,0 +1,15 @@
+//! Schema migrations (sea-orm-migration). Applied at start-up by [`crate::postgres::migrate`] under an
+//! advisory lock, or by `fermata migrate`.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,197 @@
+//! Request-level protection: the client's address (trusting X-Forwarded-For only from configured proxies),
+//! rate limits, the cross-site request check and the security headers.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    num::NonZeroU32,
+    sync::Arc,
+    time::Duration,
+};
+
+use axum::{
+    extract::{ConnectInfo, FromRequestParts, Request, State},
+    http::{HeaderMap, HeaderName, HeaderValue, Method, header, request::Parts},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use governor::{
+    DefaultKeyedRateLimiter, NotUntil, Quota, RateLimiter,
+    clock::{Clock, DefaultClock, QuantaInstant},
+};
+use ipnet::IpNet;
+use tokio_util::sync::CancellationToken;
+use tower_http::set_header::SetResponseHeaderLayer;
+use url::Url;
+
+use crate::{config::Config, error::AppError, state::AppState};
+
+/// In-memory, per-process limits. Behind N replicas a client gets up to N times these, which keeps them
+/// an abuse brake without a shared store; docs/architecture.md says so.
+pub struct RateLimits {
+    api: DefaultKeyedRateLimiter<IpAddr>,
+    auth_per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    /// Keyed by account: attempts against one account from anywhere. Its burst is larger than the per-IP
+    /// one and it refills continuously, so failing logins on purpose locks a victim out only briefly.
+    auth_per_account: DefaultKeyedRateLimiter<String>,
+    trusted_proxies: Vec<IpNet>,
+}
+
+impl RateLimits {
+    pub fn new(config: &Config) -> Arc<Self> {
+        let per = |period: Duration, burst: u32| {
+            Quota::with_period(period)
+                .expect("period is positive")
+                .allow_burst(NonZeroU32::new(burst.max(1)).expect("burst is positive"))
+        };
+        let api_period = Duration::from_secs_f64(1.0 / f64::from(config.rate_limit_api_per_sec.max(1)));
+        let auth_period = Duration::from_secs(config.rate_limit_auth_period_secs.max(1));
+        Arc::new(Self {
+            api: RateLimiter::keyed(per(api_period, config.rate_limit_api_burst)),
+            auth_per_ip: RateLimiter::keyed(per(auth_period, config.rate_limit_auth_burst)),
+            auth_per_account: RateLimiter::keyed(per(auth_period / 4, config.rate_limit_auth_burst * 4)),
+            trusted_proxies: config.trusted_proxies.clone(),
+        })
+    }
+
+    /// One sign-in or registration attempt from `ip`.
+    pub fn check_auth_ip(&self, ip: IpAddr) -> Result<(), AppError> {
+        self.auth_per_ip.check_key(&ip).map_err(too_many)
+    }
+
+    /// One sign-in attempt against `account` (case-folded).
+    pub fn check_auth_account(&self, account: &str) -> Result<(), AppError> {
+        self.auth_per_account.check_key(&account.to_lowercase()).map_err(too_many)
+    }
+
+    /// Forgets keys that are back to a full budget, so the maps do not grow without bound.
+    pub fn spawn_cleanup(self: Arc<Self>, stop: CancellationToken) {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = tick.tick() => {
+                        self.api.retain_recent();
+                        self.auth_per_ip.retain_recent();
+                        self.auth_per_account.retain_recent();
+                    }
+                }
+            }
+        });
+    }
+
+    /// The client's address: the peer, or, when the peer is a trusted proxy, the right-most address in
+    /// X-Forwarded-For that is not itself a trusted proxy.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
+        if !trusted(&peer) {
+            return peer;
+        }
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|part| part.trim().parse::<IpAddr>().ok())
+            .rev()
+            .find(|ip| !trusted(ip))
+            .unwrap_or(peer)
+    }
+}
+
+fn too_many(not_until: NotUntil<QuantaInstant>) -> AppError {
+    let wait = not_until.wait_time_from(DefaultClock::default().now());
+    AppError::TooManyRequests { retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0) }
+}
+
+/// The client address of a request (see [`RateLimits::client_ip`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip())
+            .ok_or_else(|| anyhow::anyhow!("server started without connect info"))?;
+        Ok(Self(state.rate_limits.client_ip(peer, &parts.headers)))
+    }
+}
+
+/// The general per-client API limit.
+pub async fn api_rate_limit(State(state): State<AppState>, ip: ClientIp, request: Request, next: Next) -> Response {
+    match state.rate_limits.api.check_key(&ip.0) {
+        Ok(()) => next.run(request).await,
+        Err(not_until) => too_many(not_until).into_response(),
+    }
+}
+
+/// Per-client limit on sign-in and registration.
+pub async fn auth_rate_limit(State(state): State<AppState>, ip: ClientIp, request: Request, next: Next) -> Response {
+    match state.rate_limits.check_auth_ip(ip.0) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// Origins allowed to make state-changing requests: PUBLIC_URL's, plus any CORS_ORIGINS.
+#[derive(Debug, Clone)]
+pub struct AllowedOrigins(Arc<Vec<String>>);
+
+impl AllowedOrigins {
+    pub fn new(config: &Config) -> Self {
+        let mut origins = vec![config.public_origin()];
+        origins.extend(config.cors_origins.iter().map(|u| u.origin().ascii_serialization()));
+        Self(Arc::new(origins))
+    }
+
+    fn allows(&self, origin: &str) -> bool {
+        self.0.iter().any(|o| o == origin)
+    }
+}
+
+/// Refuses state-changing requests sent by another site's page: the browser names the page's origin in
+/// Origin (or, failing that, Referer), and it must be ours. Requests with neither come from non-browser
+/// clients, which cannot ride on a victim's cookie.
+pub async fn same_origin(State(allowed): State<AllowedOrigins>, request: Request, next: Next) -> Response {
+    let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe {
+        let headers = request.headers();
+        let claimed = headers.get(header::ORIGIN).map(|v| v.to_str().unwrap_or("null").to_owned()).or_else(|| {
+            headers.get(header::REFERER).map(|v| {
+                v.to_str()
+                    .ok()
+                    .and_then(|r| Url::parse(r).ok())
+                    .map_or_else(|| "null".to_owned(), |u| u.origin().ascii_serialization())
+            })
+        });
+        if let Some(origin) = claimed
+            && !allowed.allows(&origin)
+        {
+            tracing::warn!(%origin, "refused a cross-site request");
+            return AppError::Forbidden("cross-site requests are not allowed".into()).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Security headers on every response (set only where a handler has not chosen its own).
+pub fn headers() -> [SetResponseHeaderLayer<HeaderValue>; 4] {
+    let set = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    [
+        set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        set(header::REFERRER_POLICY, "same-origin"),
+        set(header::X_FRAME_OPTIONS, "DENY"),
+        set(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
+             style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; object-src 'none'; \
+             base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    ]
+}

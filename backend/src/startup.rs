@@ -1,0 +1,218 @@
+//! Building and running the application: the database, the router with its layers, and graceful shutdown.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{Router, extract::DefaultBodyLimit, http::Method, middleware};
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer};
+use tower_sessions::ExpiredDeletion;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::{
+    accounts::{self, model::NewUser, password::Passwords},
+    config::Config,
+    error::AppError,
+    health,
+    memory::MemoryGuard,
+    metrics, openapi, postgres,
+    postgres::{Durability, EmbeddedPostgres},
+    security::{self, AllowedOrigins, RateLimits},
+    state::AppState,
+    telemetry,
+};
+
+/// JSON bodies are small; uploads set their own limit.
+const JSON_BODY_LIMIT: usize = 1024 * 1024;
+
+/// A built application: bound to its port, migrated, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    background: CancellationToken,
+    embedded: Option<EmbeddedPostgres>,
+}
+
+/// The database a command works on: DATABASE_URL, or the private cluster under DATA_DIR.
+pub async fn open_database(config: &Config) -> anyhow::Result<(DatabaseConnection, Option<EmbeddedPostgres>)> {
+    match &config.database_url {
+        Some(url) => Ok((postgres::connect(url, config.db_max_connections).await?, None)),
+        None => {
+            let dir = config.data_dir.join("postgres");
+            let cluster = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&dir, Durability::Durable))
+                .await
+                .context("starting the private database panicked")??;
+            cluster.ensure_database(postgres::EMBEDDED_DATABASE).await?;
+            let db = postgres::connect(&cluster.url(postgres::EMBEDDED_DATABASE), config.db_max_connections).await?;
+            Ok((db, Some(cluster)))
+        }
+    }
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let (db, embedded) = open_database(&config).await?;
+        postgres::migrate(&db).await?;
+        let passwords = Passwords::new()?;
+        bootstrap_admin(&db, &config, &passwords).await?;
+
+        let config = Arc::new(config);
+        let state = AppState {
+            db: db.clone(),
+            memory: MemoryGuard::new(config.memory_soft_limit_mb),
+            metrics: metrics::handle(),
+            passwords,
+            rate_limits: RateLimits::new(&config),
+            allowed_origins: AllowedOrigins::new(&config),
+            config: config.clone(),
+        };
+
+        let background = CancellationToken::new();
+        state.memory.clone().spawn_sampler(background.child_token());
+        state.rate_limits.clone().spawn_cleanup(background.child_token());
+        let store = accounts::session::store(&db);
+        tokio::spawn(store.clone().continuously_delete_expired(Duration::from_secs(3600)));
+
+        let router = router(state.clone(), accounts::session::layer(store, &config));
+        let listener =
+            TcpListener::bind(config.bind).await.with_context(|| format!("cannot listen on {} (BIND)", config.bind))?;
+        tracing::info!(address = %listener.local_addr()?, "listening");
+        Ok(Self { listener, router, state, background, embedded })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map_or(0, |a| a.port())
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.state.db
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, gives in-flight requests up to
+    /// SHUTDOWN_TIMEOUT_SECS to finish, closes the pool and stops the private cluster.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Self { listener, router, state, background, embedded } = self;
+        let stopping = CancellationToken::new();
+        let trigger = stopping.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing requests in flight");
+            trigger.cancel();
+        });
+
+        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(stopping.clone().cancelled_owned());
+        let grace = state.config.shutdown_timeout();
+        tokio::select! {
+            result = server => result.context("server error")?,
+            () = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(seconds = grace.as_secs(), "requests still in flight after the grace period; closing them");
+            }
+        }
+
+        background.cancel();
+        state.db.close().await.context("closing the database pool")?;
+        if let Some(cluster) = embedded {
+            tokio::task::spawn_blocking(move || drop(cluster)).await?;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// The whole HTTP surface with its layers.
+pub fn router(
+    state: AppState,
+    sessions: tower_sessions::SessionManagerLayer<tower_sessions_sqlx_store::PostgresStore>,
+) -> Router {
+    let (api, doc) = api_router(&state).split_for_parts();
+    let api = api
+        .fallback(|| async { AppError::NotFound })
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(state.allowed_origins.clone(), security::same_origin))
+        .layer(middleware::from_fn_with_state(state.clone(), security::api_rate_limit));
+
+    let mut app = Router::new()
+        .merge(health::router())
+        .merge(openapi::docs_router(doc))
+        .merge(api)
+        .fallback(|| async { AppError::NotFound })
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed });
+    if !state.config.cors_origins.is_empty() {
+        let origins = state.config.cors_origins.iter().filter_map(|u| u.origin().ascii_serialization().parse().ok());
+        app = app.layer(
+            CorsLayer::new()
+                .allow_origin(origins.collect::<Vec<_>>())
+                .allow_credentials(true)
+                .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+                .allow_headers([axum::http::header::CONTENT_TYPE, axum::http::header::IF_MATCH]),
+        );
+    }
+    let [nosniff, referrer, frame, csp] = security::headers();
+    app.layer(sessions)
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(
+            ServiceBuilder::new()
+                .layer(telemetry::set_request_id())
+                .layer(telemetry::trace_layer())
+                .layer(telemetry::propagate_request_id())
+                .layer(middleware::from_fn(metrics::track))
+                .layer(CatchPanicLayer::custom(|_| {
+                    axum::response::IntoResponse::into_response(AppError::Internal(anyhow::anyhow!("handler panicked")))
+                }))
+                .layer(nosniff)
+                .layer(referrer)
+                .layer(frame)
+                .layer(csp),
+        )
+        .with_state(state)
+}
+
+/// Every `/api` route, with its OpenAPI description.
+pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).merge(accounts::router(state))
+}
+
+/// FERMATA_ADMIN_USERNAME/PASSWORD: create that admin when no admin exists yet.
+async fn bootstrap_admin(db: &DatabaseConnection, config: &Config, passwords: &Passwords) -> anyhow::Result<()> {
+    let (Some(username), Some(password)) = (&config.admin_username, &config.admin_password) else {
+        return Ok(());
+    };
+    let new = NewUser {
+        username: username.clone(),
+        email: format!("{}@localhost", username.to_lowercase()),
+        display_name: None,
+        password_hash: passwords.hash(password.clone()).await?,
+        role: accounts::model::ROLE_ADMIN,
+    };
+    match accounts::model::create_first_admin(db, new).await {
+        Ok(true) => tracing::info!(%username, "created the first admin from FERMATA_ADMIN_USERNAME"),
+        Ok(false) => tracing::debug!("an admin exists; FERMATA_ADMIN_USERNAME left alone"),
+        Err(e) => anyhow::bail!("cannot create the admin from FERMATA_ADMIN_USERNAME: {e}"),
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

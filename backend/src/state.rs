@@ -1,0 +1,25 @@
+//! The one state every handler shares.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    accounts::password::Passwords,
+    config::Config,
+    memory::MemoryGuard,
+    security::{AllowedOrigins, RateLimits},
+};
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub memory: Arc<MemoryGuard>,
+    pub metrics: PrometheusHandle,
+    pub passwords: Passwords,
+    pub rate_limits: Arc<RateLimits>,
+    pub allowed_origins: AllowedOrigins,
+}
