@@ -1,0 +1,485 @@
+//! Accounts and sessions: registration, sign-in, sessions across instances, roles, cross-site and rate
+//! limits, the OpenAPI document.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, client, error_code};
+
+fn registration(username: &str, email: &str, password: &str) -> Value {
+    json!({"username": username, "email": email, "password": password})
+}
+
+#[tokio::test]
+async fn registration_creates_a_listener_and_never_returns_the_hash() {
+    let app = TestApp::spawn().await;
+    let mut body = registration("Ada.Lovelace_1", "ada@example.com", "analytical-engine");
+    body["role"] = json!("admin");
+    body["display_name"] = json!("  Ada  ");
+    let response = app.post_json(&app.client, "/api/users/register", &body).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let user: Value = response.json().await.unwrap();
+    assert_eq!(user["username"], "Ada.Lovelace_1");
+    assert_eq!(user["role"], "user", "a registered account is never an admin");
+    assert_eq!(user["display_name"], "Ada");
+    assert!(user.get("password_hash").is_none() && !user.to_string().contains("argon2"));
+}
+
+#[tokio::test]
+async fn registration_refuses_taken_names_without_regard_to_case() {
+    let app = TestApp::spawn().await;
+    app.register("melody", "tune-tune-tune").await;
+    let (status, error) =
+        error_code(app.post_json(&app.client, "/api/users/register", &registration("MELODY", "other@example.com", "password-1")).await).await;
+    assert_eq!((status, error["code"].as_str()), (StatusCode::CONFLICT, Some("username_taken")));
+    let (status, error) =
+        error_code(app.post_json(&app.client, "/api/users/register", &registration("harmony", "Melody@Example.com", "password-1")).await).await;
+    assert_eq!((status, error["code"].as_str()), (StatusCode::CONFLICT, Some("email_taken")));
+}
+
+#[tokio::test]
+async fn registration_names_every_problem_and_loses_nothing() {
+    let app = TestApp::spawn().await;
+    let cases: Vec<(Value, Vec<&str>)> = vec![
+        (json!({}), vec!["username", "email", "password"]),
+        (json!({"username": "", "email": "", "password": ""}), vec!["username", "email", "password"]),
+        (registration(&"a".repeat(10_000), &format!("{}@x.io", "b".repeat(10_000)), &"c".repeat(10_000)), vec!["username", "email", "password"]),
+        (registration("ab", "ok@example.com", "long-enough"), vec!["username"]),
+        (registration(&"a".repeat(33), "ok@example.com", "long-enough"), vec!["username"]),
+        // Cyrillic "а" looks like Latin "a": refused, so nobody can impersonate "admin".
+        (registration("\u{430}dmin", "ok@example.com", "long-enough"), vec!["username"]),
+        (registration("名前です", "ok@example.com", "long-enough"), vec!["username"]),
+        (registration("robert'); DROP TABLE users;--", "ok@example.com", "long-enough"), vec!["username"]),
+        (registration("with space", "ok@example.com", "long-enough"), vec!["username"]),
+        (registration("fine_name", "no-at-sign", "long-enough"), vec!["email"]),
+        (registration("fine_name", "ok@example.com", "short"), vec!["password"]),
+        (registration("fine_name", "ok@example.com", "Fine_Name"), vec!["password"]),
+        (registration("fine_name", "same@example.com", "same@example.com"), vec!["password"]),
+        (json!({"username": "fine_name", "email": "ok@example.com", "password": "long-enough", "display_name": ""}), vec!["display_name"]),
+        (json!({"username": "fine_name", "email": "ok@example.com", "password": "long-enough", "display_name": "bell\u{7}"}), vec!["display_name"]),
+    ];
+    for (body, fields) in cases {
+        let (status, error) = error_code(app.post_json(&app.client, "/api/users/register", &body).await).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        for field in &fields {
+            assert!(error["fields"][field].is_array(), "{field} named for {body}: {error}");
+        }
+        assert_eq!(error["fields"].as_object().unwrap().len(), fields.len(), "only the real problems: {error}");
+    }
+    // Wrong types are refused too.
+    let (status, _) = error_code(app.post_json(&app.client, "/api/users/register", &json!({"username": 42, "email": [], "password": {}})).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Nothing was written.
+    let admin = app.admin_client("boss").await;
+    let users: Value = admin.get(app.url("/api/admin/users")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(users["total"], 1, "only the admin exists: {users}");
+    // SQL-looking text where text is allowed is stored as text.
+    let body = json!({"username": "bobby", "email": "bobby@example.com", "password": "long-enough", "display_name": "'; DROP TABLE users; --"});
+    let user: Value = app.post_json(&app.client, "/api/users/register", &body).await.json().await.unwrap();
+    assert_eq!(user["display_name"], "'; DROP TABLE users; --");
+}
+
+#[tokio::test]
+async fn registration_can_be_closed() {
+    let app = TestApp::spawn_with(&["--registration=closed"]).await;
+    let (status, error) =
+        error_code(app.post_json(&app.client, "/api/users/register", &registration("newbie", "n@example.com", "password-1")).await).await;
+    assert_eq!((status, error["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+}
+
+#[tokio::test]
+async fn sign_in_by_username_or_email_and_sign_out_destroys_the_session_server_side() {
+    let app = TestApp::spawn().await;
+    app.register("lis", "listening-in").await;
+    assert_eq!(app.client.get(app.url("/api/auth/me")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+
+    let headers = app.login(&app.client, "LIS@example.com", "listening-in").await;
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let me: Value = app.client.get(app.url("/api/auth/me")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["username"], "lis");
+
+    let response = app.client.post(app.url("/api/auth/logout")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    // The old cookie, replayed by hand, no longer works.
+    let replay = client().get(app.url("/api/auth/me")).header(header::COOKIE, &pair).send().await.unwrap();
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_session_id_changes_at_sign_in() {
+    let app = TestApp::spawn().await;
+    app.register("cycler", "cycle-the-id").await;
+    let first = app.login(&app.client, "cycler", "cycle-the-id").await;
+    let second = app.login(&app.client, "cycler", "cycle-the-id").await;
+    let id = |h: &header::HeaderMap| h[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
+    assert_ne!(id(&first), id(&second));
+}
+
+#[tokio::test]
+async fn unknown_users_and_wrong_passwords_are_indistinguishable() {
+    let app = TestApp::spawn().await;
+    app.register("realuser", "the-real-password").await;
+    let attempt = |username: &'static str| {
+        let app = &app;
+        async move {
+            let started = Instant::now();
+            let response =
+                app.post_json(&client(), "/api/auth/login", &json!({"username": username, "password": "wrong-password"})).await;
+            let elapsed = started.elapsed();
+            (response.status(), response.text().await.unwrap(), elapsed)
+        }
+    };
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for _ in 0..5 {
+        let (s1, b1, t1) = attempt("realuser").await;
+        let (s2, b2, t2) = attempt("nobody-here").await;
+        assert_eq!((s1, s2), (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED));
+        assert_eq!(b1, b2, "same body");
+        known.push(t1);
+        unknown.push(t2);
+    }
+    known.sort();
+    unknown.sort();
+    let ratio = known[2].as_secs_f64() / unknown[2].as_secs_f64();
+    assert!((0.5..2.0).contains(&ratio), "median times comparable: {known:?} vs {unknown:?}");
+}
+
+#[tokio::test]
+async fn login_validates_its_input() {
+    let app = TestApp::spawn().await;
+    let (status, error) = error_code(app.post_json(&app.client, "/api/auth/login", &json!({})).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(error["fields"]["username"].is_array() && error["fields"]["password"].is_array());
+    let long = json!({"username": "x".repeat(10_000), "password": "y"});
+    assert_eq!(app.post_json(&app.client, "/api/auth/login", &long).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn a_malformed_cookie_is_just_signed_out() {
+    let app = TestApp::spawn().await;
+    for cookie in ["fermata_session=%%%garbage", "fermata_session=", "fermata_session=AAAAAAAAAAAAAAAAAAAAAA", "fermata_session=\u{7f}"] {
+        let response = client().get(app.url("/api/auth/me")).header(header::COOKIE, cookie.as_bytes()).send().await;
+        if let Ok(response) = response {
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{cookie}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_session_from_one_instance_works_on_another() {
+    let first = TestApp::spawn().await;
+    let second = TestApp::spawn_on(&first.database_url, &[]).await;
+    first.register("roamer", "between-replicas").await;
+    first.login(&first.client, "roamer", "between-replicas").await;
+    let me = first.client.get(second.url("/api/auth/me")).send().await.unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    // Signing out on the second ends it on the first.
+    first.client.post(second.url("/api/auth/logout")).send().await.unwrap();
+    assert_eq!(first.client.get(first.url("/api/auth/me")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn profile_updates() {
+    let app = TestApp::spawn().await;
+    app.register("profiled", "profile-pass").await;
+    app.register("other", "other-pass-1").await;
+    app.login(&app.client, "profiled", "profile-pass").await;
+    let patch = |body: Value| app.client.patch(app.url("/api/auth/me")).json(&body).send();
+    let updated: Value = patch(json!({"display_name": "Pro Filed", "email": "new@example.com"})).await.unwrap().json().await.unwrap();
+    assert_eq!((updated["display_name"].as_str(), updated["email"].as_str()), (Some("Pro Filed"), Some("new@example.com")));
+    let cleared: Value = patch(json!({"display_name": null})).await.unwrap().json().await.unwrap();
+    assert!(cleared["display_name"].is_null());
+    let (status, _) = error_code(patch(json!({"email": "OTHER@example.com"})).await.unwrap()).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, error) = error_code(patch(json!({"email": "nope"})).await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(error["fields"]["email"].is_array());
+    let anonymous = client().patch(app.url("/api/auth/me")).json(&json!({"display_name": "x"})).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn changing_the_password_ends_every_other_session() {
+    let app = TestApp::spawn().await;
+    app.register("changer", "old-password").await;
+    let laptop = client();
+    let phone = client();
+    app.login(&laptop, "changer", "old-password").await;
+    app.login(&phone, "changer", "old-password").await;
+
+    let wrong = laptop.post(app.url("/api/auth/password")).json(&json!({"current_password": "not-it", "new_password": "new-password"})).send().await.unwrap();
+    let (status, error) = error_code(wrong).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(error["fields"]["current_password"].is_array());
+    let weak = laptop.post(app.url("/api/auth/password")).json(&json!({"current_password": "old-password", "new_password": "short"})).send().await.unwrap();
+    assert_eq!(weak.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let ok = laptop.post(app.url("/api/auth/password")).json(&json!({"current_password": "old-password", "new_password": "new-password"})).send().await.unwrap();
+    assert_eq!(ok.status(), StatusCode::NO_CONTENT);
+    assert_eq!(laptop.get(app.url("/api/auth/me")).send().await.unwrap().status(), StatusCode::OK, "this session stays");
+    assert_eq!(phone.get(app.url("/api/auth/me")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED, "others end");
+    let (status, _) = error_code(app.post_json(&client(), "/api/auth/login", &json!({"username": "changer", "password": "old-password"})).await).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    app.login(&client(), "changer", "new-password").await;
+}
+
+#[tokio::test]
+async fn admins_list_and_search_users_listeners_cannot() {
+    let app = TestApp::spawn().await;
+    for name in ["alpha", "beta", "gamma", "under_score"] {
+        app.register(name, "some-password").await;
+    }
+    app.login(&app.client, "alpha", "some-password").await;
+    let forbidden = app.client.get(app.url("/api/admin/users")).send().await.unwrap();
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    assert_eq!(client().get(app.url("/api/admin/users")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+
+    let admin = app.admin_client("root_admin").await;
+    let page: Value = admin.get(app.url("/api/admin/users?limit=2")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((page["total"].as_u64(), page["items"].as_array().unwrap().len()), (Some(5), 2));
+    let next: Value = admin.get(app.url("/api/admin/users?limit=2&offset=2")).send().await.unwrap().json().await.unwrap();
+    assert_ne!(page["items"][0]["id"], next["items"][0]["id"]);
+    let found: Value = admin.get(app.url("/api/admin/users?q=GAM")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(found["items"][0]["username"], "gamma");
+    assert_eq!(found["total"], 1);
+    let literal: Value = admin.get(app.url("/api/admin/users?q=r_s")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(literal["items"][0]["username"], "under_score");
+    let wildcard: Value = admin.get(app.url("/api/admin/users?q=a_p")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(wildcard["total"], 0, "'_' is literal, not a wildcard that would match 'alpha'");
+    let bad = admin.get(app.url("/api/admin/users?limit=100000")).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bad = admin.get(app.url("/api/admin/users?limit=abc")).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn disabling_a_user_ends_their_sessions_at_once_and_blocks_sign_in() {
+    let app = TestApp::spawn().await;
+    let user = app.register("troublemaker", "trouble-pass").await;
+    app.login(&app.client, "troublemaker", "trouble-pass").await;
+    let admin = app.admin_client("sheriff").await;
+    let path = format!("/api/admin/users/{}", user["id"].as_str().unwrap());
+    let updated: Value = admin.patch(app.url(&path)).json(&json!({"disabled": true})).send().await.unwrap().json().await.unwrap();
+    assert_eq!(updated["disabled"], true);
+    assert_eq!(app.client.get(app.url("/api/auth/me")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let (status, _) = error_code(app.post_json(&client(), "/api/auth/login", &json!({"username": "troublemaker", "password": "trouble-pass"})).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Re-enabled, they can sign in again.
+    admin.patch(app.url(&path)).json(&json!({"disabled": false})).send().await.unwrap();
+    app.login(&client(), "troublemaker", "trouble-pass").await;
+}
+
+#[tokio::test]
+async fn roles_change_but_the_last_active_admin_stays() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_client("only_admin").await;
+    let me: Value = admin.get(app.url("/api/auth/me")).send().await.unwrap().json().await.unwrap();
+    let my_path = format!("/api/admin/users/{}", me["id"].as_str().unwrap());
+    for body in [json!({"role": "user"}), json!({"disabled": true})] {
+        let (status, error) = error_code(admin.patch(app.url(&my_path)).json(&body).send().await.unwrap()).await;
+        assert_eq!((status, error["code"].as_str()), (StatusCode::CONFLICT, Some("last_admin")), "{body}");
+    }
+    let user = app.register("promoted", "promote-me-pls").await;
+    let path = format!("/api/admin/users/{}", user["id"].as_str().unwrap());
+    let updated: Value = admin.patch(app.url(&path)).json(&json!({"role": "admin"})).send().await.unwrap().json().await.unwrap();
+    assert_eq!(updated["role"], "admin");
+    // With a second admin, the first may step down.
+    let demoted = admin.patch(app.url(&my_path)).json(&json!({"role": "user"})).send().await.unwrap();
+    assert_eq!(demoted.status(), StatusCode::OK);
+    assert_eq!(admin.get(app.url("/api/admin/users")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+
+    let promoted = client();
+    app.login(&promoted, "promoted", "promote-me-pls").await;
+    for (body, status) in [
+        (json!({"role": "superuser"}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"disabled": "yes"}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"unknown": 1}), StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        assert_eq!(promoted.patch(app.url(&path)).json(&body).send().await.unwrap().status(), status, "{body}");
+    }
+    let missing = promoted.patch(app.url("/api/admin/users/00000000-0000-0000-0000-000000000000")).json(&json!({"disabled": true})).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let malformed = promoted.patch(app.url("/api/admin/users/not-a-uuid")).json(&json!({"disabled": true})).send().await.unwrap();
+    assert_eq!(malformed.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_first_admin_from_the_environment_is_created_once_even_by_three_replicas() {
+    let url = crate::support::fresh_database().await;
+    // SAFETY of the test: the variable is read at config parse time by every instance in this test only.
+    let flags = ["--admin-username=captain"];
+    let spawn = || async {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::support::config(&url, dir.path(), &flags);
+        config.admin_password = Some("captain-password".into());
+        let app = fermata::startup::Application::build(config).await.unwrap();
+        (app, dir)
+    };
+    let ((a, _d1), (b, _d2), (c, _d3)) = tokio::join!(spawn(), spawn(), spawn());
+    let db = a.db().clone();
+    let row = sea_orm::ConnectionTrait::query_one(&db, sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, "SELECT count(*) FROM users WHERE role = 'admin'".to_owned()))
+        .await.unwrap().unwrap();
+    assert_eq!(row.try_get_by_index::<i64>(0).unwrap(), 1);
+    drop((a, b, c));
+    // Idempotent on a later start, even with another name.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::support::config(&url, dir.path(), &["--admin-username=someone_else"]);
+    config.admin_password = Some("another-password".into());
+    let app = fermata::startup::Application::build(config).await.unwrap();
+    let row = sea_orm::ConnectionTrait::query_one(app.db(), sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, "SELECT count(*) FROM users".to_owned()))
+        .await.unwrap().unwrap();
+    assert_eq!(row.try_get_by_index::<i64>(0).unwrap(), 1);
+}
+
+#[tokio::test]
+async fn the_cli_creates_an_admin_with_the_password_from_stdin() {
+    use std::io::Write;
+    let app = TestApp::spawn().await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fermata"))
+        .args(["user", "create", "cli_admin", "--admin"])
+        .env("DATABASE_URL", &app.database_url)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"from-the-pipe\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let c = client();
+    app.login(&c, "cli_admin", "from-the-pipe").await;
+    assert_eq!(c.get(app.url("/api/admin/users")).send().await.unwrap().status(), StatusCode::OK);
+    // A weak password is refused with a reason.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fermata"))
+        .args(["user", "create", "weak_one"])
+        .env("DATABASE_URL", &app.database_url)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"short\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("password"));
+}
+
+#[tokio::test]
+async fn cross_site_writes_are_refused() {
+    let app = TestApp::spawn().await;
+    app.register("victim", "victim-password").await;
+    app.login(&app.client, "victim", "victim-password").await;
+    let evil = app.client.patch(app.url("/api/auth/me")).header(header::ORIGIN, "https://evil.example").json(&json!({"display_name": "pwned"})).send().await.unwrap();
+    let (status, _) = error_code(evil).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let evil_referer = app.client.post(app.url("/api/auth/logout")).header(header::REFERER, "https://evil.example/page").send().await.unwrap();
+    assert_eq!(evil_referer.status(), StatusCode::FORBIDDEN);
+    let null_origin = app.client.post(app.url("/api/auth/logout")).header(header::ORIGIN, "null").send().await.unwrap();
+    assert_eq!(null_origin.status(), StatusCode::FORBIDDEN);
+    let me: Value = app.client.get(app.url("/api/auth/me")).send().await.unwrap().json().await.unwrap();
+    assert_ne!(me["display_name"], "pwned", "nothing changed");
+    // Reads from anywhere are fine; writes from our own origin are fine.
+    let same = app.client.patch(app.url("/api/auth/me")).header(header::ORIGIN, "http://localhost:8080").json(&json!({"display_name": "mine"})).send().await.unwrap();
+    assert_eq!(same.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited_per_client_and_the_limit_clears() {
+    let app = TestApp::spawn_with(&["--rate-limit-auth-burst=3", "--rate-limit-auth-period-secs=1"]).await;
+    let attempt = |xff: &'static str| {
+        app.client
+            .post(app.url("/api/auth/login"))
+            .header("x-forwarded-for", xff)
+            .json(&json!({"username": "whoever", "password": "guess-guess"}))
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(attempt("203.0.113.7").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    let limited = attempt("203.0.113.7").await.unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = limited.headers()[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry));
+    // Another client (the peer, 127.0.0.1, is a trusted proxy, so X-Forwarded-For counts) is unaffected.
+    assert_eq!(attempt("198.51.100.9").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    tokio::time::sleep(Duration::from_millis(1100 * retry)).await;
+    assert_eq!(attempt("203.0.113.7").await.unwrap().status(), StatusCode::UNAUTHORIZED, "the limit cleared");
+}
+
+#[tokio::test]
+async fn forwarded_addresses_are_ignored_from_untrusted_peers() {
+    let app = TestApp::spawn_with(&["--rate-limit-auth-burst=2", "--rate-limit-auth-period-secs=60", "--trusted-proxies=10.0.0.0/8"]).await;
+    let attempt = |xff: &'static str| {
+        app.client.post(app.url("/api/auth/login")).header("x-forwarded-for", xff).json(&json!({"username": "x1", "password": "y"})).send()
+    };
+    attempt("203.0.113.1").await.unwrap();
+    attempt("203.0.113.2").await.unwrap();
+    // Spoofing a new address does not buy a new budget.
+    assert_eq!(attempt("203.0.113.3").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn failing_logins_lock_an_account_only_briefly() {
+    // Per account the budget is four times the per-client one and refills four times as fast: an attacker
+    // from many addresses can hold an account for a moment, not for long.
+    let app = TestApp::spawn_with(&["--rate-limit-auth-burst=2", "--rate-limit-auth-period-secs=2"]).await;
+    app.register("target", "target-password").await;
+    let from = |ip: String, password: &'static str| {
+        app.client.post(app.url("/api/auth/login")).header("x-forwarded-for", ip).json(&json!({"username": "target", "password": password})).send()
+    };
+    let mut limited = false;
+    for i in 0..12 {
+        let status = from(format!("192.0.2.{i}"), "wrong-guess").await.unwrap().status();
+        limited |= status == StatusCode::TOO_MANY_REQUESTS;
+    }
+    assert!(limited, "the account is rate limited after many failures from many clients");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(from("198.51.100.200".into(), "target-password").await.unwrap().status(), StatusCode::OK, "the owner gets in moments later");
+}
+
+#[tokio::test]
+async fn security_headers_and_no_cors_by_default() {
+    let app = TestApp::spawn().await;
+    let response = app.client.get(app.url("/api/auth/me")).header(header::ORIGIN, "https://elsewhere.example").send().await.unwrap();
+    let h = response.headers();
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "same-origin");
+    assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert!(!h.contains_key("access-control-allow-origin"), "CORS is off by default");
+
+    let cors = TestApp::spawn_with(&["--cors-origins=https://player.example"]).await;
+    let preflight = cors.client.request(reqwest::Method::OPTIONS, cors.url("/api/auth/me"))
+        .header(header::ORIGIN, "https://player.example")
+        .header("access-control-request-method", "PATCH")
+        .send().await.unwrap();
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "https://player.example");
+}
+
+#[tokio::test]
+async fn secure_cookies_behind_https() {
+    let app = TestApp::spawn_with(&["--public-url=https://music.example"]).await;
+    app.register("secure", "secure-password").await;
+    let response = app.post_json(&app.client, "/api/auth/login", &json!({"username": "secure", "password": "secure-password"})).await;
+    let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
+    assert!(cookie.starts_with("__Host-fermata_session=") && cookie.contains("Secure"), "{cookie}");
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_endpoint_and_the_reference_is_self_hosted() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.client.get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for path in ["/health", "/ready", "/api/users/register", "/api/auth/login", "/api/auth/logout", "/api/auth/me", "/api/auth/password", "/api/admin/users", "/api/admin/users/{id}"] {
+        assert!(paths.contains_key(path), "{path} documented");
+    }
+    assert!(paths["/api/auth/me"].get("patch").is_some());
+    let page = app.client.get(app.url("/api/docs/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("https://") && !html.contains("//cdn"), "no CDN in {html}");
+    let initializer = app.client.get(app.url("/api/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
+    assert!(initializer.contains("/api/openapi.json"));
+}

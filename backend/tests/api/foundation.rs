@@ -1,0 +1,288 @@
+//! The foundation: migrations, start-up, readiness, shutdown, error shapes, the memory guard, the embedded
+//! default.
+
+use std::{os::unix::fs::PermissionsExt, sync::Arc, time::Duration};
+
+use axum::{Router, middleware, routing::post};
+use fermata::{
+    memory::{self, MemoryGuard},
+    postgres::{self, Durability, EmbeddedPostgres},
+};
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::json;
+
+use crate::support::{TestApp, client, config, empty_database, error_code};
+
+async fn count(db: &impl ConnectionTrait, sql: &str) -> i64 {
+    let row = db.query_one(Statement::from_string(db.get_database_backend(), sql.to_owned())).await.unwrap().unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+#[tokio::test]
+async fn migrations_apply_to_an_empty_database_and_again_are_a_no_op() {
+    let url = empty_database().await;
+    let db = postgres::connect(&url, 2).await.unwrap();
+    let first = postgres::migrate(&db).await.unwrap();
+    assert!(first >= 1, "the first run applies the migrations");
+    assert_eq!(postgres::migrate(&db).await.unwrap(), 0, "a second run changes nothing");
+    for table in ["users", "sessions", "artists", "albums", "songs", "playlists", "playlist_entries", "plays", "favourites", "jobs"] {
+        let sql = format!("SELECT count(*) FROM information_schema.tables WHERE table_name = '{table}'");
+        assert_eq!(count(&db, &sql).await, 1, "table {table} exists");
+    }
+    // The folding function behind accent-insensitive search works.
+    let row = db.query_one(Statement::from_string(db.get_database_backend(), "SELECT fermata_fold('Dvořák')".to_owned()))
+        .await.unwrap().unwrap();
+    assert_eq!(row.try_get_by_index::<String>(0).unwrap(), "dvorak");
+}
+
+#[tokio::test]
+async fn three_instances_starting_together_on_an_empty_database_migrate_once() {
+    let url = empty_database().await;
+    let (a, b, c) = tokio::join!(TestApp::spawn_on(&url, &[]), TestApp::spawn_on(&url, &[]), TestApp::spawn_on(&url, &[]));
+    for app in [&a, &b, &c] {
+        let response = app.client.get(app.url("/ready")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let applied = count(&a.db, "SELECT count(*) FROM seaql_migrations").await;
+    let expected = {
+        use sea_orm_migration::MigratorTrait;
+        fermata::migration::Migrator::migrations().len() as i64
+    };
+    assert_eq!(applied, expected, "each migration recorded exactly once");
+}
+
+#[tokio::test]
+async fn ready_is_503_while_the_database_is_down_and_recovers_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = dir.path().join("pg");
+    let start = {
+        let data = data.clone();
+        move || EmbeddedPostgres::start(&data, Durability::Throwaway).unwrap()
+    };
+    let cluster = tokio::task::spawn_blocking(start.clone()).await.unwrap();
+    cluster.ensure_database("fermata").await.unwrap();
+    let app = TestApp::spawn_on(&cluster.url("fermata"), &[]).await;
+    assert_eq!(app.client.get(app.url("/ready")).send().await.unwrap().status(), StatusCode::OK);
+
+    tokio::task::spawn_blocking(move || drop(cluster)).await.unwrap();
+    let response = app.client.get(app.url("/ready")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    let (_, error) = error_code(response).await;
+    assert_eq!(error["code"], "unavailable");
+    // Liveness does not depend on the database.
+    assert_eq!(app.client.get(app.url("/health")).send().await.unwrap().status(), StatusCode::OK);
+
+    let cluster = tokio::task::spawn_blocking(start).await.unwrap();
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..50 {
+        status = app.client.get(app.url("/ready")).send().await.unwrap().status();
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status, StatusCode::OK, "ready again without restarting the app");
+    app.shutdown().await.unwrap();
+    tokio::task::spawn_blocking(move || drop(cluster)).await.unwrap();
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_a_slow_request_in_flight_finish() {
+    let app = TestApp::spawn().await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let request = app
+        .client
+        .post(app.url("/api/users/register"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send();
+    let in_flight = tokio::spawn(request);
+    tx.send(Ok(br#"{"username": "slowpoke", "#.to_vec())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Shut down while the request body is still arriving.
+    let address = app.address.clone();
+    let shutdown = tokio::spawn(app.shutdown());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!shutdown.is_finished(), "shutdown waits for the request in flight");
+    tx.send(Ok(br#""email": "slow@example.com", "password": "slow-but-steady"}"#.to_vec())).await.unwrap();
+    drop(tx);
+
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    shutdown.await.unwrap().unwrap();
+    // New connections are refused once stopped.
+    assert!(client().get(format!("{address}/health")).send().await.is_err());
+}
+
+#[tokio::test]
+async fn every_error_has_the_documented_shape() {
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+
+    let (status, error) = error_code(c.get(app.url("/api/no/such/route")).send().await.unwrap()).await;
+    assert_eq!((status, error["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+
+    let (status, error) = error_code(c.delete(app.url("/api/auth/login")).send().await.unwrap()).await;
+    assert_eq!((status, error["code"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")));
+
+    let malformed = c.post(app.url("/api/users/register")).header("content-type", "application/json").body("{\"username\": ");
+    let (status, error) = error_code(malformed.send().await.unwrap()).await;
+    assert_eq!((status, error["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")));
+
+    let invalid = json!({"username": "x", "email": "not-an-email", "password": "short"});
+    let (status, error) = error_code(app.post_json(c, "/api/users/register", &invalid).await).await;
+    assert_eq!((status, error["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed")));
+    for field in ["username", "email", "password"] {
+        assert!(error["fields"][field].as_array().is_some_and(|p| !p.is_empty()), "{field} named: {error}");
+    }
+
+    let huge = json!({"username": "a".repeat(2 * 1024 * 1024), "email": "a@b.c", "password": "whatever-long"});
+    let (status, error) = error_code(app.post_json(c, "/api/users/register", &huge).await).await;
+    assert_eq!((status, error["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+
+    let wrong_type = c.post(app.url("/api/users/register")).header("content-type", "text/plain").body("hello");
+    let (status, _) = error_code(wrong_type.send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    // An internal failure: the database loses a table under the app. The client gets a generic 500 with
+    // the request id to quote, and nothing of the cause.
+    app.db.execute_unprepared("DROP TABLE users CASCADE").await.unwrap();
+    let response = c
+        .post(app.url("/api/auth/login"))
+        .header("x-request-id", "trace-me-123")
+        .json(&json!({"username": "someone", "password": "something"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-me-123", "the request id is echoed");
+    let (status, error) = error_code(response).await;
+    assert_eq!((status, error["code"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, Some("internal_error")));
+    let text = error.to_string().to_lowercase();
+    assert!(!text.contains("relation") && !text.contains("users") && !text.contains("sql"), "no internals: {text}");
+}
+
+#[tokio::test]
+async fn request_ids_are_generated_when_absent() {
+    let app = TestApp::spawn().await;
+    let response = app.client.get(app.url("/health")).send().await.unwrap();
+    let id = response.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(id.len(), 36, "a generated uuid: {id}");
+}
+
+#[tokio::test]
+async fn metrics_expose_requests_by_route_template_pool_and_rss() {
+    let app = TestApp::spawn().await;
+    app.client.get(app.url("/health")).send().await.unwrap();
+    app.client.get(app.url("/api/admin/users/00000000-0000-0000-0000-000000000001")).send().await.unwrap();
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains(r#"http_requests_total{method="GET",route="/health",status="200"}"#), "{text}");
+    assert!(text.contains(r#"route="/api/admin/users/{id}""#), "labelled by template, not by id: {text}");
+    assert!(text.contains("http_request_duration_seconds_bucket"), "a latency histogram");
+    assert!(text.contains("db_pool_connections"));
+    let rss_line = text.lines().find(|l| l.starts_with("process_resident_memory_bytes")).expect("rss metric");
+    let rss: f64 = rss_line.split_whitespace().last().unwrap().parse().unwrap();
+    assert!(rss > 1_000_000.0, "a plausible RSS: {rss}");
+}
+
+#[tokio::test]
+async fn the_memory_guard_refuses_heavy_work_past_the_soft_limit() {
+    async fn serve(guard: Arc<MemoryGuard>) -> String {
+        let router = Router::new()
+            .route("/heavy", post(|| async { "done" }))
+            .route_layer(middleware::from_fn_with_state(guard, memory::heavy));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}/heavy", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        address
+    }
+    // 1 MiB: certainly exceeded by any process.
+    let refused = client().post(serve(MemoryGuard::new(1)).await).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    let (_, error) = error_code(refused).await;
+    assert_eq!(error["code"], "unavailable");
+    // A generous limit admits the same work.
+    let admitted = client().post(serve(MemoryGuard::new(64 * 1024)).await).send().await.unwrap();
+    assert_eq!(admitted.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_bad_setting_stops_start_up_naming_the_variable() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_fermata"))
+        .arg("migrate")
+        .env("MEDIA_DELIVERY", "carrier-pigeon")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("MEDIA_DELIVERY"), "names the variable: {stderr}");
+    let output =
+        std::process::Command::new(env!("CARGO_BIN_EXE_fermata")).arg("migrate").env("BIND", "everywhere").output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("BIND"));
+}
+
+#[tokio::test]
+async fn the_embedded_default_starts_its_own_database_in_an_empty_dir_and_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fermata"))
+        .arg("serve")
+        .env_remove("DATABASE_URL")
+        .env("DATA_DIR", dir.path())
+        .env("BIND", format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/ready");
+    let mut ready = false;
+    for _ in 0..300 {
+        if client().get(&url).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the embedded default became ready");
+    assert!(dir.path().join("postgres/PG_VERSION").exists(), "the cluster lives under DATA_DIR/postgres");
+
+    // The healthcheck command agrees.
+    let health = tokio::process::Command::new(env!("CARGO_BIN_EXE_fermata"))
+        .arg("healthcheck")
+        .env("BIND", format!("0.0.0.0:{port}"))
+        .status()
+        .await
+        .unwrap();
+    assert!(health.success());
+
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id().unwrap() as i32), nix::sys::signal::Signal::SIGTERM)
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "exit 0 after SIGTERM");
+    assert!(!dir.path().join("postgres/postmaster.pid").exists(), "the private cluster was stopped");
+    let closed = tokio::process::Command::new(env!("CARGO_BIN_EXE_fermata"))
+        .arg("healthcheck")
+        .env("BIND", format!("0.0.0.0:{port}"))
+        .status()
+        .await
+        .unwrap();
+    assert!(!closed.success(), "healthcheck fails when nothing answers");
+}
+
+#[tokio::test]
+async fn config_helper_matches_the_documented_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config("postgres://x@localhost/db", dir.path(), &[]);
+    assert_eq!(config.media_dir(), dir.path().join("media"));
+    assert_eq!(config.session_idle_days, 14);
+    assert_eq!(config.session_lifetime_days, 30);
+    assert!(!config.secure_cookies());
+}

@@ -1,0 +1,6 @@
+//! Integration tests: one binary (one shared PostgreSQL server per run), the real application started on
+//! port 0 against a fresh database per test.
+
+mod accounts;
+mod foundation;
+mod support;

@@ -1,0 +1,267 @@
+//! The test harness: a PostgreSQL server (DATABASE_URL when set, otherwise a throwaway cluster from the local
+//! server binaries), a migrated template database, and a fresh clone of it for every test.
+
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::Path,
+    process::{Command, Stdio},
+    sync::OnceLock,
+};
+
+use fermata::{
+    config::Config,
+    postgres::{self, Durability, EmbeddedPostgres},
+    startup::Application,
+};
+use reqwest::{StatusCode, header::HeaderMap};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+use uuid::Uuid;
+
+/// The server every test database lives on.
+struct Server {
+    /// A URL with the database part replaced per use.
+    base: Url,
+}
+
+impl Server {
+    fn url(&self, database: &str) -> String {
+        let mut url = self.base.clone();
+        url.set_path(&format!("/{database}"));
+        url.to_string()
+    }
+}
+
+fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| match std::env::var("DATABASE_URL") {
+        Ok(url) => Server { base: Url::parse(&url).expect("DATABASE_URL is a URL") },
+        Err(_) => start_throwaway_cluster(),
+    })
+}
+
+/// A cluster in a temp dir for this test process, fsync off. A watchdog process stops it and removes the
+/// directory once this process has exited (Rust's test harness has no global teardown).
+fn start_throwaway_cluster() -> Server {
+    let dir = tempfile::Builder::new().prefix("fermata-test-pg").tempdir().expect("temp dir").keep();
+    // The cluster runs as the `postgres` user when we are root, and it must reach its directory.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let data = dir.join("data");
+    let cluster = EmbeddedPostgres::start(&data, Durability::Throwaway).expect("start a throwaway PostgreSQL");
+    let url = cluster.url("postgres");
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+         kill -QUIT $(head -n1 '{data}/postmaster.pid') 2>/dev/null; sleep 2; rm -rf '{dir}'",
+        pid = std::process::id(),
+        data = cluster.data_dir().display(),
+        dir = dir.display()
+    );
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the cluster watchdog");
+    // The watchdog owns the cluster's end now.
+    std::mem::forget(cluster);
+    Server { base: Url::parse(&url).expect("cluster url") }
+}
+
+async fn admin_connection() -> DatabaseConnection {
+    postgres::connect(&server().url("postgres"), 2).await.expect("connect to the test server")
+}
+
+/// The migrated template, made once per server and schema version; every test database is cloned from it.
+async fn template() -> &'static str {
+    static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            use sea_orm_migration::MigratorTrait;
+            let names: Vec<String> =
+                fermata::migration::Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
+            let tag = format!("{:x}", fnv1a(&names.join(",")));
+            let name = format!("fermata_template_{tag}");
+            let admin = admin_connection().await;
+            // Several test processes may share one server (DATABASE_URL): build the template once.
+            admin.execute_unprepared("SELECT pg_advisory_lock(4242)").await.unwrap();
+            let exists = admin
+                .query_one(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
+                ))
+                .await
+                .unwrap()
+                .is_some();
+            if !exists {
+                let building = format!("{name}_building");
+                admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{building}\"")).await.unwrap();
+                admin.execute_unprepared(&format!("CREATE DATABASE \"{building}\"")).await.unwrap();
+                let db = postgres::connect(&server().url(&building), 1).await.unwrap();
+                postgres::migrate(&db).await.unwrap();
+                db.close().await.unwrap();
+                admin.execute_unprepared(&format!("ALTER DATABASE \"{building}\" RENAME TO \"{name}\"")).await.unwrap();
+            }
+            admin.execute_unprepared("SELECT pg_advisory_unlock(4242)").await.unwrap();
+            admin.close().await.unwrap();
+            name
+        })
+        .await
+}
+
+/// A stable fingerprint of the migration list (FNV-1a; only needs to change when migrations change).
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// A fresh database cloned from the migrated template. Returns its URL.
+pub async fn fresh_database() -> String {
+    let template = template().await;
+    let name = format!("test_{}", Uuid::new_v4().simple());
+    let admin = admin_connection().await;
+    admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"")).await.unwrap();
+    admin.close().await.unwrap();
+    server().url(&name)
+}
+
+/// An empty database, not migrated.
+pub async fn empty_database() -> String {
+    let name = format!("test_{}", Uuid::new_v4().simple());
+    let admin = admin_connection().await;
+    admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
+    admin.close().await.unwrap();
+    server().url(&name)
+}
+
+/// A configuration as `fermata serve` would parse it, on port 0, with these extra flags.
+pub fn config(database_url: &str, data_dir: &Path, extra: &[&str]) -> Config {
+    #[derive(clap::Parser)]
+    #[command(args_override_self = true)]
+    struct Args {
+        #[command(flatten)]
+        config: Config,
+    }
+    let mut args = vec![
+        "fermata".to_owned(),
+        format!("--database-url={database_url}"),
+        format!("--data-dir={}", data_dir.display()),
+        "--bind=127.0.0.1:0".to_owned(),
+        "--public-url=http://localhost:8080".to_owned(),
+        // Tests sign in far more often than people do; the rate-limit tests set their own limits.
+        "--rate-limit-auth-burst=1000".to_owned(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    <Args as clap::Parser>::try_parse_from(args).expect("test config parses").config
+}
+
+/// A running application and a client for it (with its own cookie jar).
+pub struct TestApp {
+    pub address: String,
+    pub db: DatabaseConnection,
+    pub database_url: String,
+    pub client: reqwest::Client,
+    stop: CancellationToken,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _data_dir: tempfile::TempDir,
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).build().unwrap()
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    pub async fn spawn_with(extra: &[&str]) -> Self {
+        Self::spawn_on(&fresh_database().await, extra).await
+    }
+
+    /// Another instance on an existing database (a second replica).
+    pub async fn spawn_on(database_url: &str, extra: &[&str]) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let config = config(database_url, data_dir.path(), extra);
+        let app = Application::build(config).await.expect("application builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let db = app.db().clone();
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        let server = tokio::spawn(app.run_until_stopped(async move { stopped.cancelled().await }));
+        Self {
+            address,
+            db,
+            database_url: database_url.to_owned(),
+            client: client(),
+            stop,
+            server: Some(server),
+            _data_dir: data_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Triggers graceful shutdown and waits for the server to finish.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.server.take().expect("running").await?
+    }
+
+    pub async fn post_json(&self, client: &reqwest::Client, path: &str, body: &Value) -> reqwest::Response {
+        client.post(self.url(path)).json(body).send().await.unwrap()
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Value {
+        let body = json!({"username": username, "email": format!("{username}@example.com"), "password": password});
+        let response = self.post_json(&self.client, "/api/users/register", &body).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "register {username}");
+        response.json().await.unwrap()
+    }
+
+    /// Signs `client` in; panics unless it works.
+    pub async fn login(&self, client: &reqwest::Client, username: &str, password: &str) -> HeaderMap {
+        let response =
+            self.post_json(client, "/api/auth/login", &json!({"username": username, "password": password})).await;
+        assert_eq!(response.status(), StatusCode::OK, "login {username}");
+        response.headers().clone()
+    }
+
+    /// Creates an admin directly in the database and returns a client signed in as them.
+    pub async fn admin_client(&self, username: &str) -> reqwest::Client {
+        let passwords = fermata::accounts::password::Passwords::new().unwrap();
+        fermata::accounts::model::create(
+            &self.db,
+            fermata::accounts::model::NewUser {
+                username: username.to_owned(),
+                email: format!("{username}@example.com"),
+                display_name: None,
+                password_hash: passwords.hash("admin-password-1".into()).await.unwrap(),
+                role: fermata::accounts::model::ROLE_ADMIN,
+            },
+        )
+        .await
+        .unwrap();
+        let client = client();
+        self.login(&client, username, "admin-password-1").await;
+        client
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// The error code of an API error body.
+pub async fn error_code(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let body: Value = response.json().await.expect("error body is JSON");
+    assert!(body["error"]["message"].is_string(), "error shape: {body}");
+    (status, body["error"].clone())
+}
