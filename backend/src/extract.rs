@@ -65,3 +65,12 @@ where
         Ok(Self(value))
     }
 }
+
+/// PostgreSQL text cannot hold NUL; refusing it at the edge keeps such input a 422 instead of a failed query.
+pub fn no_nul(text: &str) -> Result<(), validator::ValidationError> {
+    if text.contains('\0') {
+        Err(validator::ValidationError::new("nul").with_message("must not contain NUL characters".into()))
+    } else {
+        Ok(())
+    }
+}

@@ -2,16 +2,20 @@
 //! real application through [`startup::Application::build`] on port 0.
 
 pub mod accounts;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod entities;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod library;
+pub mod media;
 pub mod memory;
 pub mod metrics;
 pub mod migration;
 pub mod openapi;
+pub mod pagination;
 pub mod postgres;
 pub mod security;
 pub mod startup;

@@ -16,6 +16,9 @@ use crate::state::AppState;
         (name = "health", description = "liveness and readiness"),
         (name = "accounts", description = "registration, sign-in, the signed-in user"),
         (name = "admin", description = "administration"),
+        (name = "catalog", description = "browse and search the library"),
+        (name = "streaming", description = "audio and cover art"),
+        (name = "plays", description = "plays, history, favourites"),
     )
 )]
 pub struct ApiDoc;

@@ -15,9 +15,11 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
     accounts::{self, model::NewUser, password::Passwords},
+    catalog,
     config::Config,
     error::AppError,
     health,
+    media::MediaStore,
     memory::MemoryGuard,
     metrics, openapi, postgres,
     postgres::{Durability, EmbeddedPostgres},
@@ -61,6 +63,11 @@ impl Application {
         let passwords = Passwords::new()?;
         bootstrap_admin(&db, &config, &passwords).await?;
 
+        let media = MediaStore::new(config.media_dir(), config.music_dir.clone())?;
+        let stale = media.clean_temp()?;
+        if stale > 0 {
+            tracing::info!(files = stale, "removed temp files left by an interrupted upload");
+        }
         let config = Arc::new(config);
         let state = AppState {
             db: db.clone(),
@@ -70,6 +77,7 @@ impl Application {
             rate_limits: RateLimits::new(&config),
             allowed_origins: AllowedOrigins::new(&config),
             config: config.clone(),
+            media,
         };
 
         let background = CancellationToken::new();
@@ -175,7 +183,7 @@ pub fn router(
 
 /// Every `/api` route, with its OpenAPI description.
 pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).merge(accounts::router(state))
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).merge(accounts::router(state)).merge(catalog::router())
 }
 
 /// FERMATA_ADMIN_USERNAME/PASSWORD: create that admin when no admin exists yet.

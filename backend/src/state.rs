@@ -9,6 +9,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     accounts::password::Passwords,
     config::Config,
+    media::MediaStore,
     memory::MemoryGuard,
     security::{AllowedOrigins, RateLimits},
 };
@@ -22,4 +23,5 @@ pub struct AppState {
     pub passwords: Passwords,
     pub rate_limits: Arc<RateLimits>,
     pub allowed_origins: AllowedOrigins,
+    pub media: MediaStore,
 }

@@ -58,7 +58,11 @@ pub struct RegisterRequest {
     #[validate(length(min = 3, max = 32, message = "must be 3 to 32 characters"), custom(function = "username_chars"))]
     pub username: String,
     #[serde(default)]
-    #[validate(email(message = "must be a valid email address"), length(max = 254, message = "is too long"))]
+    #[validate(
+        email(message = "must be a valid email address"),
+        length(max = 254, message = "is too long"),
+        custom(function = "crate::extract::no_nul")
+    )]
     pub email: String,
     #[serde(default)]
     #[validate(length(min = 8, max = 256, message = "must be 8 to 256 characters"))]
@@ -99,7 +103,10 @@ pub fn check_password_differs(
 pub struct LoginRequest {
     /// Username or email.
     #[serde(default)]
-    #[validate(length(min = 1, max = 254, message = "enter your username or email"))]
+    #[validate(
+        length(min = 1, max = 254, message = "enter your username or email"),
+        custom(function = "crate::extract::no_nul")
+    )]
     pub username: String,
     #[serde(default)]
     #[validate(length(min = 1, max = 1024, message = "enter your password"))]

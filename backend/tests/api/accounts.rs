@@ -31,11 +31,17 @@ async fn registration_creates_a_listener_and_never_returns_the_hash() {
 async fn registration_refuses_taken_names_without_regard_to_case() {
     let app = TestApp::spawn().await;
     app.register("melody", "tune-tune-tune").await;
-    let (status, error) =
-        error_code(app.post_json(&app.client, "/api/users/register", &registration("MELODY", "other@example.com", "password-1")).await).await;
+    let (status, error) = error_code(
+        app.post_json(&app.client, "/api/users/register", &registration("MELODY", "other@example.com", "password-1"))
+            .await,
+    )
+    .await;
     assert_eq!((status, error["code"].as_str()), (StatusCode::CONFLICT, Some("username_taken")));
-    let (status, error) =
-        error_code(app.post_json(&app.client, "/api/users/register", &registration("harmony", "Melody@Example.com", "password-1")).await).await;
+    let (status, error) = error_code(
+        app.post_json(&app.client, "/api/users/register", &registration("harmony", "Melody@Example.com", "password-1"))
+            .await,
+    )
+    .await;
     assert_eq!((status, error["code"].as_str()), (StatusCode::CONFLICT, Some("email_taken")));
 }
 
@@ -45,7 +51,10 @@ async fn registration_names_every_problem_and_loses_nothing() {
     let cases: Vec<(Value, Vec<&str>)> = vec![
         (json!({}), vec!["username", "email", "password"]),
         (json!({"username": "", "email": "", "password": ""}), vec!["username", "email", "password"]),
-        (registration(&"a".repeat(10_000), &format!("{}@x.io", "b".repeat(10_000)), &"c".repeat(10_000)), vec!["username", "email", "password"]),
+        (
+            registration(&"a".repeat(10_000), &format!("{}@x.io", "b".repeat(10_000)), &"c".repeat(10_000)),
+            vec!["username", "email", "password"],
+        ),
         (registration("ab", "ok@example.com", "long-enough"), vec!["username"]),
         (registration(&"a".repeat(33), "ok@example.com", "long-enough"), vec!["username"]),
         // Cyrillic "а" looks like Latin "a": refused, so nobody can impersonate "admin".
@@ -57,8 +66,14 @@ async fn registration_names_every_problem_and_loses_nothing() {
         (registration("fine_name", "ok@example.com", "short"), vec!["password"]),
         (registration("fine_name", "ok@example.com", "Fine_Name"), vec!["password"]),
         (registration("fine_name", "same@example.com", "same@example.com"), vec!["password"]),
-        (json!({"username": "fine_name", "email": "ok@example.com", "password": "long-enough", "display_name": ""}), vec!["display_name"]),
-        (json!({"username": "fine_name", "email": "ok@example.com", "password": "long-enough", "display_name": "bell\u{7}"}), vec!["display_name"]),
+        (
+            json!({"username": "fine_name", "email": "ok@example.com", "password": "long-enough", "display_name": ""}),
+            vec!["display_name"],
+        ),
+        (
+            json!({"username": "fine_name", "email": "ok@example.com", "password": "long-enough", "display_name": "bell\u{7}"}),
+            vec!["display_name"],
+        ),
     ];
     for (body, fields) in cases {
         let (status, error) = error_code(app.post_json(&app.client, "/api/users/register", &body).await).await;
@@ -69,7 +84,10 @@ async fn registration_names_every_problem_and_loses_nothing() {
         assert_eq!(error["fields"].as_object().unwrap().len(), fields.len(), "only the real problems: {error}");
     }
     // Wrong types are refused too.
-    let (status, _) = error_code(app.post_json(&app.client, "/api/users/register", &json!({"username": 42, "email": [], "password": {}})).await).await;
+    let (status, _) = error_code(
+        app.post_json(&app.client, "/api/users/register", &json!({"username": 42, "email": [], "password": {}})).await,
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     // Nothing was written.
     let admin = app.admin_client("boss").await;
@@ -84,8 +102,10 @@ async fn registration_names_every_problem_and_loses_nothing() {
 #[tokio::test]
 async fn registration_can_be_closed() {
     let app = TestApp::spawn_with(&["--registration=closed"]).await;
-    let (status, error) =
-        error_code(app.post_json(&app.client, "/api/users/register", &registration("newbie", "n@example.com", "password-1")).await).await;
+    let (status, error) = error_code(
+        app.post_json(&app.client, "/api/users/register", &registration("newbie", "n@example.com", "password-1")).await,
+    )
+    .await;
     assert_eq!((status, error["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
 }
 
@@ -127,8 +147,9 @@ async fn unknown_users_and_wrong_passwords_are_indistinguishable() {
         let app = &app;
         async move {
             let started = Instant::now();
-            let response =
-                app.post_json(&client(), "/api/auth/login", &json!({"username": username, "password": "wrong-password"})).await;
+            let response = app
+                .post_json(&client(), "/api/auth/login", &json!({"username": username, "password": "wrong-password"}))
+                .await;
             let elapsed = started.elapsed();
             (response.status(), response.text().await.unwrap(), elapsed)
         }
@@ -162,7 +183,12 @@ async fn login_validates_its_input() {
 #[tokio::test]
 async fn a_malformed_cookie_is_just_signed_out() {
     let app = TestApp::spawn().await;
-    for cookie in ["fermata_session=%%%garbage", "fermata_session=", "fermata_session=AAAAAAAAAAAAAAAAAAAAAA", "fermata_session=\u{7f}"] {
+    for cookie in [
+        "fermata_session=%%%garbage",
+        "fermata_session=",
+        "fermata_session=AAAAAAAAAAAAAAAAAAAAAA",
+        "fermata_session=\u{7f}",
+    ] {
         let response = client().get(app.url("/api/auth/me")).header(header::COOKIE, cookie.as_bytes()).send().await;
         if let Ok(response) = response {
             assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{cookie}");
@@ -190,8 +216,12 @@ async fn profile_updates() {
     app.register("other", "other-pass-1").await;
     app.login(&app.client, "profiled", "profile-pass").await;
     let patch = |body: Value| app.client.patch(app.url("/api/auth/me")).json(&body).send();
-    let updated: Value = patch(json!({"display_name": "Pro Filed", "email": "new@example.com"})).await.unwrap().json().await.unwrap();
-    assert_eq!((updated["display_name"].as_str(), updated["email"].as_str()), (Some("Pro Filed"), Some("new@example.com")));
+    let updated: Value =
+        patch(json!({"display_name": "Pro Filed", "email": "new@example.com"})).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (updated["display_name"].as_str(), updated["email"].as_str()),
+        (Some("Pro Filed"), Some("new@example.com"))
+    );
     let cleared: Value = patch(json!({"display_name": null})).await.unwrap().json().await.unwrap();
     assert!(cleared["display_name"].is_null());
     let (status, _) = error_code(patch(json!({"email": "OTHER@example.com"})).await.unwrap()).await;
@@ -212,18 +242,44 @@ async fn changing_the_password_ends_every_other_session() {
     app.login(&laptop, "changer", "old-password").await;
     app.login(&phone, "changer", "old-password").await;
 
-    let wrong = laptop.post(app.url("/api/auth/password")).json(&json!({"current_password": "not-it", "new_password": "new-password"})).send().await.unwrap();
+    let wrong = laptop
+        .post(app.url("/api/auth/password"))
+        .json(&json!({"current_password": "not-it", "new_password": "new-password"}))
+        .send()
+        .await
+        .unwrap();
     let (status, error) = error_code(wrong).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(error["fields"]["current_password"].is_array());
-    let weak = laptop.post(app.url("/api/auth/password")).json(&json!({"current_password": "old-password", "new_password": "short"})).send().await.unwrap();
+    let weak = laptop
+        .post(app.url("/api/auth/password"))
+        .json(&json!({"current_password": "old-password", "new_password": "short"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(weak.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
-    let ok = laptop.post(app.url("/api/auth/password")).json(&json!({"current_password": "old-password", "new_password": "new-password"})).send().await.unwrap();
+    let ok = laptop
+        .post(app.url("/api/auth/password"))
+        .json(&json!({"current_password": "old-password", "new_password": "new-password"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), StatusCode::NO_CONTENT);
-    assert_eq!(laptop.get(app.url("/api/auth/me")).send().await.unwrap().status(), StatusCode::OK, "this session stays");
-    assert_eq!(phone.get(app.url("/api/auth/me")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED, "others end");
-    let (status, _) = error_code(app.post_json(&client(), "/api/auth/login", &json!({"username": "changer", "password": "old-password"})).await).await;
+    assert_eq!(
+        laptop.get(app.url("/api/auth/me")).send().await.unwrap().status(),
+        StatusCode::OK,
+        "this session stays"
+    );
+    assert_eq!(
+        phone.get(app.url("/api/auth/me")).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED,
+        "others end"
+    );
+    let (status, _) = error_code(
+        app.post_json(&client(), "/api/auth/login", &json!({"username": "changer", "password": "old-password"})).await,
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     app.login(&client(), "changer", "new-password").await;
 }
@@ -242,7 +298,8 @@ async fn admins_list_and_search_users_listeners_cannot() {
     let admin = app.admin_client("root_admin").await;
     let page: Value = admin.get(app.url("/api/admin/users?limit=2")).send().await.unwrap().json().await.unwrap();
     assert_eq!((page["total"].as_u64(), page["items"].as_array().unwrap().len()), (Some(5), 2));
-    let next: Value = admin.get(app.url("/api/admin/users?limit=2&offset=2")).send().await.unwrap().json().await.unwrap();
+    let next: Value =
+        admin.get(app.url("/api/admin/users?limit=2&offset=2")).send().await.unwrap().json().await.unwrap();
     assert_ne!(page["items"][0]["id"], next["items"][0]["id"]);
     let found: Value = admin.get(app.url("/api/admin/users?q=GAM")).send().await.unwrap().json().await.unwrap();
     assert_eq!(found["items"][0]["username"], "gamma");
@@ -264,10 +321,15 @@ async fn disabling_a_user_ends_their_sessions_at_once_and_blocks_sign_in() {
     app.login(&app.client, "troublemaker", "trouble-pass").await;
     let admin = app.admin_client("sheriff").await;
     let path = format!("/api/admin/users/{}", user["id"].as_str().unwrap());
-    let updated: Value = admin.patch(app.url(&path)).json(&json!({"disabled": true})).send().await.unwrap().json().await.unwrap();
+    let updated: Value =
+        admin.patch(app.url(&path)).json(&json!({"disabled": true})).send().await.unwrap().json().await.unwrap();
     assert_eq!(updated["disabled"], true);
     assert_eq!(app.client.get(app.url("/api/auth/me")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    let (status, _) = error_code(app.post_json(&client(), "/api/auth/login", &json!({"username": "troublemaker", "password": "trouble-pass"})).await).await;
+    let (status, _) = error_code(
+        app.post_json(&client(), "/api/auth/login", &json!({"username": "troublemaker", "password": "trouble-pass"}))
+            .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // Re-enabled, they can sign in again.
     admin.patch(app.url(&path)).json(&json!({"disabled": false})).send().await.unwrap();
@@ -286,7 +348,8 @@ async fn roles_change_but_the_last_active_admin_stays() {
     }
     let user = app.register("promoted", "promote-me-pls").await;
     let path = format!("/api/admin/users/{}", user["id"].as_str().unwrap());
-    let updated: Value = admin.patch(app.url(&path)).json(&json!({"role": "admin"})).send().await.unwrap().json().await.unwrap();
+    let updated: Value =
+        admin.patch(app.url(&path)).json(&json!({"role": "admin"})).send().await.unwrap().json().await.unwrap();
     assert_eq!(updated["role"], "admin");
     // With a second admin, the first may step down.
     let demoted = admin.patch(app.url(&my_path)).json(&json!({"role": "user"})).send().await.unwrap();
@@ -302,9 +365,15 @@ async fn roles_change_but_the_last_active_admin_stays() {
     ] {
         assert_eq!(promoted.patch(app.url(&path)).json(&body).send().await.unwrap().status(), status, "{body}");
     }
-    let missing = promoted.patch(app.url("/api/admin/users/00000000-0000-0000-0000-000000000000")).json(&json!({"disabled": true})).send().await.unwrap();
+    let missing = promoted
+        .patch(app.url("/api/admin/users/00000000-0000-0000-0000-000000000000"))
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    let malformed = promoted.patch(app.url("/api/admin/users/not-a-uuid")).json(&json!({"disabled": true})).send().await.unwrap();
+    let malformed =
+        promoted.patch(app.url("/api/admin/users/not-a-uuid")).json(&json!({"disabled": true})).send().await.unwrap();
     assert_eq!(malformed.status(), StatusCode::NOT_FOUND);
 }
 
@@ -322,8 +391,16 @@ async fn the_first_admin_from_the_environment_is_created_once_even_by_three_repl
     };
     let ((a, _d1), (b, _d2), (c, _d3)) = tokio::join!(spawn(), spawn(), spawn());
     let db = a.db().clone();
-    let row = sea_orm::ConnectionTrait::query_one(&db, sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, "SELECT count(*) FROM users WHERE role = 'admin'".to_owned()))
-        .await.unwrap().unwrap();
+    let row = sea_orm::ConnectionTrait::query_one(
+        &db,
+        sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) FROM users WHERE role = 'admin'".to_owned(),
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(row.try_get_by_index::<i64>(0).unwrap(), 1);
     drop((a, b, c));
     // Idempotent on a later start, even with another name.
@@ -331,8 +408,13 @@ async fn the_first_admin_from_the_environment_is_created_once_even_by_three_repl
     let mut config = crate::support::config(&url, dir.path(), &["--admin-username=someone_else"]);
     config.admin_password = Some("another-password".into());
     let app = fermata::startup::Application::build(config).await.unwrap();
-    let row = sea_orm::ConnectionTrait::query_one(app.db(), sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, "SELECT count(*) FROM users".to_owned()))
-        .await.unwrap().unwrap();
+    let row = sea_orm::ConnectionTrait::query_one(
+        app.db(),
+        sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, "SELECT count(*) FROM users".to_owned()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(row.try_get_by_index::<i64>(0).unwrap(), 1);
 }
 
@@ -372,17 +454,37 @@ async fn cross_site_writes_are_refused() {
     let app = TestApp::spawn().await;
     app.register("victim", "victim-password").await;
     app.login(&app.client, "victim", "victim-password").await;
-    let evil = app.client.patch(app.url("/api/auth/me")).header(header::ORIGIN, "https://evil.example").json(&json!({"display_name": "pwned"})).send().await.unwrap();
+    let evil = app
+        .client
+        .patch(app.url("/api/auth/me"))
+        .header(header::ORIGIN, "https://evil.example")
+        .json(&json!({"display_name": "pwned"}))
+        .send()
+        .await
+        .unwrap();
     let (status, _) = error_code(evil).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let evil_referer = app.client.post(app.url("/api/auth/logout")).header(header::REFERER, "https://evil.example/page").send().await.unwrap();
+    let evil_referer = app
+        .client
+        .post(app.url("/api/auth/logout"))
+        .header(header::REFERER, "https://evil.example/page")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(evil_referer.status(), StatusCode::FORBIDDEN);
     let null_origin = app.client.post(app.url("/api/auth/logout")).header(header::ORIGIN, "null").send().await.unwrap();
     assert_eq!(null_origin.status(), StatusCode::FORBIDDEN);
     let me: Value = app.client.get(app.url("/api/auth/me")).send().await.unwrap().json().await.unwrap();
     assert_ne!(me["display_name"], "pwned", "nothing changed");
     // Reads from anywhere are fine; writes from our own origin are fine.
-    let same = app.client.patch(app.url("/api/auth/me")).header(header::ORIGIN, "http://localhost:8080").json(&json!({"display_name": "mine"})).send().await.unwrap();
+    let same = app
+        .client
+        .patch(app.url("/api/auth/me"))
+        .header(header::ORIGIN, "http://localhost:8080")
+        .json(&json!({"display_name": "mine"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(same.status(), StatusCode::OK);
 }
 
@@ -411,9 +513,18 @@ async fn sign_in_is_rate_limited_per_client_and_the_limit_clears() {
 
 #[tokio::test]
 async fn forwarded_addresses_are_ignored_from_untrusted_peers() {
-    let app = TestApp::spawn_with(&["--rate-limit-auth-burst=2", "--rate-limit-auth-period-secs=60", "--trusted-proxies=10.0.0.0/8"]).await;
+    let app = TestApp::spawn_with(&[
+        "--rate-limit-auth-burst=2",
+        "--rate-limit-auth-period-secs=60",
+        "--trusted-proxies=10.0.0.0/8",
+    ])
+    .await;
     let attempt = |xff: &'static str| {
-        app.client.post(app.url("/api/auth/login")).header("x-forwarded-for", xff).json(&json!({"username": "x1", "password": "y"})).send()
+        app.client
+            .post(app.url("/api/auth/login"))
+            .header("x-forwarded-for", xff)
+            .json(&json!({"username": "x1", "password": "y"}))
+            .send()
     };
     attempt("203.0.113.1").await.unwrap();
     attempt("203.0.113.2").await.unwrap();
@@ -428,7 +539,11 @@ async fn failing_logins_lock_an_account_only_briefly() {
     let app = TestApp::spawn_with(&["--rate-limit-auth-burst=2", "--rate-limit-auth-period-secs=2"]).await;
     app.register("target", "target-password").await;
     let from = |ip: String, password: &'static str| {
-        app.client.post(app.url("/api/auth/login")).header("x-forwarded-for", ip).json(&json!({"username": "target", "password": password})).send()
+        app.client
+            .post(app.url("/api/auth/login"))
+            .header("x-forwarded-for", ip)
+            .json(&json!({"username": "target", "password": password}))
+            .send()
     };
     let mut limited = false;
     for i in 0..12 {
@@ -437,13 +552,23 @@ async fn failing_logins_lock_an_account_only_briefly() {
     }
     assert!(limited, "the account is rate limited after many failures from many clients");
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(from("198.51.100.200".into(), "target-password").await.unwrap().status(), StatusCode::OK, "the owner gets in moments later");
+    assert_eq!(
+        from("198.51.100.200".into(), "target-password").await.unwrap().status(),
+        StatusCode::OK,
+        "the owner gets in moments later"
+    );
 }
 
 #[tokio::test]
 async fn security_headers_and_no_cors_by_default() {
     let app = TestApp::spawn().await;
-    let response = app.client.get(app.url("/api/auth/me")).header(header::ORIGIN, "https://elsewhere.example").send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/api/auth/me"))
+        .header(header::ORIGIN, "https://elsewhere.example")
+        .send()
+        .await
+        .unwrap();
     let h = response.headers();
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["referrer-policy"], "same-origin");
@@ -451,10 +576,14 @@ async fn security_headers_and_no_cors_by_default() {
     assert!(!h.contains_key("access-control-allow-origin"), "CORS is off by default");
 
     let cors = TestApp::spawn_with(&["--cors-origins=https://player.example"]).await;
-    let preflight = cors.client.request(reqwest::Method::OPTIONS, cors.url("/api/auth/me"))
+    let preflight = cors
+        .client
+        .request(reqwest::Method::OPTIONS, cors.url("/api/auth/me"))
         .header(header::ORIGIN, "https://player.example")
         .header("access-control-request-method", "PATCH")
-        .send().await.unwrap();
+        .send()
+        .await
+        .unwrap();
     assert_eq!(preflight.headers()["access-control-allow-origin"], "https://player.example");
 }
 
@@ -462,7 +591,9 @@ async fn security_headers_and_no_cors_by_default() {
 async fn secure_cookies_behind_https() {
     let app = TestApp::spawn_with(&["--public-url=https://music.example"]).await;
     app.register("secure", "secure-password").await;
-    let response = app.post_json(&app.client, "/api/auth/login", &json!({"username": "secure", "password": "secure-password"})).await;
+    let response = app
+        .post_json(&app.client, "/api/auth/login", &json!({"username": "secure", "password": "secure-password"}))
+        .await;
     let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
     assert!(cookie.starts_with("__Host-fermata_session=") && cookie.contains("Secure"), "{cookie}");
 }
@@ -472,7 +603,17 @@ async fn the_openapi_document_describes_every_endpoint_and_the_reference_is_self
     let app = TestApp::spawn().await;
     let doc: Value = app.client.get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
     let paths = doc["paths"].as_object().unwrap();
-    for path in ["/health", "/ready", "/api/users/register", "/api/auth/login", "/api/auth/logout", "/api/auth/me", "/api/auth/password", "/api/admin/users", "/api/admin/users/{id}"] {
+    for path in [
+        "/health",
+        "/ready",
+        "/api/users/register",
+        "/api/auth/login",
+        "/api/auth/logout",
+        "/api/auth/me",
+        "/api/auth/password",
+        "/api/admin/users",
+        "/api/admin/users/{id}",
+    ] {
         assert!(paths.contains_key(path), "{path} documented");
     }
     assert!(paths["/api/auth/me"].get("patch").is_some());
@@ -480,6 +621,20 @@ async fn the_openapi_document_describes_every_endpoint_and_the_reference_is_self
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     assert!(!html.contains("https://") && !html.contains("//cdn"), "no CDN in {html}");
-    let initializer = app.client.get(app.url("/api/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
+    let initializer =
+        app.client.get(app.url("/api/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
     assert!(initializer.contains("/api/openapi.json"));
+}
+
+#[tokio::test]
+async fn the_general_api_limit_applies_per_client() {
+    let app = TestApp::spawn_with(&["--rate-limit-api-burst=5", "--rate-limit-api-per-sec=1"]).await;
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(app.client.get(app.url("/api/auth/me")).send().await.unwrap().status());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
+    // Health checks are outside /api and never limited.
+    assert_eq!(app.client.get(app.url("/health")).send().await.unwrap().status(), StatusCode::OK);
 }

@@ -26,20 +26,35 @@ async fn migrations_apply_to_an_empty_database_and_again_are_a_no_op() {
     let first = postgres::migrate(&db).await.unwrap();
     assert!(first >= 1, "the first run applies the migrations");
     assert_eq!(postgres::migrate(&db).await.unwrap(), 0, "a second run changes nothing");
-    for table in ["users", "sessions", "artists", "albums", "songs", "playlists", "playlist_entries", "plays", "favourites", "jobs"] {
+    for table in [
+        "users",
+        "sessions",
+        "artists",
+        "albums",
+        "songs",
+        "playlists",
+        "playlist_entries",
+        "plays",
+        "favourites",
+        "jobs",
+    ] {
         let sql = format!("SELECT count(*) FROM information_schema.tables WHERE table_name = '{table}'");
         assert_eq!(count(&db, &sql).await, 1, "table {table} exists");
     }
     // The folding function behind accent-insensitive search works.
-    let row = db.query_one(Statement::from_string(db.get_database_backend(), "SELECT fermata_fold('Dvořák')".to_owned()))
-        .await.unwrap().unwrap();
+    let row = db
+        .query_one(Statement::from_string(db.get_database_backend(), "SELECT fermata_fold('Dvořák')".to_owned()))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.try_get_by_index::<String>(0).unwrap(), "dvorak");
 }
 
 #[tokio::test]
 async fn three_instances_starting_together_on_an_empty_database_migrate_once() {
     let url = empty_database().await;
-    let (a, b, c) = tokio::join!(TestApp::spawn_on(&url, &[]), TestApp::spawn_on(&url, &[]), TestApp::spawn_on(&url, &[]));
+    let (a, b, c) =
+        tokio::join!(TestApp::spawn_on(&url, &[]), TestApp::spawn_on(&url, &[]), TestApp::spawn_on(&url, &[]));
     for app in [&a, &b, &c] {
         let response = app.client.get(app.url("/ready")).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
@@ -94,12 +109,8 @@ async fn graceful_shutdown_lets_a_slow_request_in_flight_finish() {
     let app = TestApp::spawn().await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let body = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
-    let request = app
-        .client
-        .post(app.url("/api/users/register"))
-        .header("content-type", "application/json")
-        .body(body)
-        .send();
+    let request =
+        app.client.post(app.url("/api/users/register")).header("content-type", "application/json").body(body).send();
     let in_flight = tokio::spawn(request);
     tx.send(Ok(br#"{"username": "slowpoke", "#.to_vec())).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -130,7 +141,8 @@ async fn every_error_has_the_documented_shape() {
     let (status, error) = error_code(c.delete(app.url("/api/auth/login")).send().await.unwrap()).await;
     assert_eq!((status, error["code"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")));
 
-    let malformed = c.post(app.url("/api/users/register")).header("content-type", "application/json").body("{\"username\": ");
+    let malformed =
+        c.post(app.url("/api/users/register")).header("content-type", "application/json").body("{\"username\": ");
     let (status, error) = error_code(malformed.send().await.unwrap()).await;
     assert_eq!((status, error["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")));
 
@@ -221,8 +233,11 @@ async fn a_bad_setting_stops_start_up_naming_the_variable() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("MEDIA_DELIVERY"), "names the variable: {stderr}");
-    let output =
-        std::process::Command::new(env!("CARGO_BIN_EXE_fermata")).arg("migrate").env("BIND", "everywhere").output().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_fermata"))
+        .arg("migrate")
+        .env("BIND", "everywhere")
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("BIND"));
 }

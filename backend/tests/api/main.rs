@@ -2,5 +2,7 @@
 //! port 0 against a fresh database per test.
 
 mod accounts;
+mod catalog;
+mod fixtures;
 mod foundation;
 mod support;

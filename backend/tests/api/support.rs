@@ -59,7 +59,9 @@ fn start_throwaway_cluster() -> Server {
         data = cluster.data_dir().display(),
         dir = dir.display()
     );
-    Command::new("sh")
+    // Deliberately never waited for: it must outlive this process.
+    #[allow(clippy::zombie_processes)]
+    let _watchdog = Command::new("sh")
         .args(["-c", &script])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -152,6 +154,7 @@ pub fn config(database_url: &str, data_dir: &Path, extra: &[&str]) -> Config {
         "--public-url=http://localhost:8080".to_owned(),
         // Tests sign in far more often than people do; the rate-limit tests set their own limits.
         "--rate-limit-auth-burst=1000".to_owned(),
+        "--rate-limit-api-burst=1000000".to_owned(),
     ];
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     <Args as clap::Parser>::try_parse_from(args).expect("test config parses").config
@@ -165,7 +168,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     stop: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _data_dir: tempfile::TempDir,
+    pub data_dir: tempfile::TempDir,
 }
 
 pub fn client() -> reqwest::Client {
@@ -198,7 +201,7 @@ impl TestApp {
             client: client(),
             stop,
             server: Some(server),
-            _data_dir: data_dir,
+            data_dir,
         }
     }
 
@@ -264,4 +267,57 @@ pub async fn error_code(response: reqwest::Response) -> (StatusCode, Value) {
     let body: Value = response.json().await.expect("error body is JSON");
     assert!(body["error"]["message"].is_string(), "error shape: {body}");
     (status, body["error"].clone())
+}
+
+impl TestApp {
+    /// The app's media store (uploads land under DATA_DIR/media).
+    pub fn media(&self) -> fermata::media::MediaStore {
+        fermata::media::MediaStore::new(self.data_dir.path().join("media"), None).unwrap()
+    }
+
+    /// Adds a file to the library the way an upload does once its bytes are on disk; returns the song id.
+    pub async fn add_song(&self, path: &Path) -> Uuid {
+        match fermata::library::import_copy(&self.db, &self.media(), path, None).await.expect("import") {
+            fermata::library::Imported::Added(id) | fermata::library::Imported::Duplicate(id) => id,
+        }
+    }
+
+    /// A signed-in listener client, registered through the API.
+    pub async fn listener(&self, username: &str) -> reqwest::Client {
+        self.register(username, "listener-password").await;
+        let client = client();
+        self.login(&client, username, "listener-password").await;
+        client
+    }
+
+    /// Sessions for many users at once, written through the real session store (signing in a thousand
+    /// users through argon2 would take a minute). Returns a cookie header value per user.
+    pub async fn bulk_sessions(&self, count: usize) -> Vec<String> {
+        use tower_sessions::{SessionStore, session::Record};
+        let rows = self
+            .db
+            .query_all(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                format!(
+                    "INSERT INTO users (id, username, email, password_hash) SELECT gen_random_uuid(), 'bulk' || i, \
+                     'bulk' || i || '@example.com', 'not-a-hash' FROM generate_series(1, {count}) i RETURNING id"
+                ),
+            ))
+            .await
+            .unwrap();
+        let store = fermata::accounts::session::store(&self.db);
+        let mut cookies = Vec::with_capacity(count);
+        for row in rows {
+            let user: Uuid = row.try_get("", "id").unwrap();
+            let auth = serde_json::json!({"user_id": user, "epoch": 0, "signed_in_at": chrono::Utc::now().timestamp()});
+            let mut record = Record {
+                id: tower_sessions::session::Id::default(),
+                data: [("auth".to_owned(), auth)].into_iter().collect(),
+                expiry_date: time::OffsetDateTime::now_utc() + time::Duration::days(1),
+            };
+            store.create(&mut record).await.unwrap();
+            cookies.push(format!("fermata_session={}", record.id));
+        }
+        cookies
+    }
 }

@@ -1,0 +1,356 @@
+//! Catalog queries. Raw SQL where PostgreSQL features carry the query (keyset pagination over expressions,
+//! folding, full text and trigram search, lateral aggregates); results land in `FromQueryResult` rows that
+//! `views.rs` shapes into JSON.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, FromQueryResult, Statement, TransactionTrait, Value,
+};
+use uuid::Uuid;
+
+use crate::library::tags::Metadata;
+
+/// A statement under construction: SQL text and its positional parameters.
+#[derive(Default)]
+pub struct Sql {
+    pub text: String,
+    pub values: Vec<Value>,
+}
+
+impl Sql {
+    pub fn new(text: &str) -> Self {
+        Self { text: text.to_owned(), values: Vec::new() }
+    }
+
+    /// Appends a parameter and returns its placeholder.
+    pub fn param(&mut self, value: impl Into<Value>) -> String {
+        self.values.push(value.into());
+        format!("${}", self.values.len())
+    }
+
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    pub fn statement(self) -> Statement {
+        Statement::from_sql_and_values(DbBackend::Postgres, self.text, self.values)
+    }
+}
+
+pub fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// The columns every song view needs. `$1` is the viewing user (for the favourite flag).
+pub const SONG_SELECT: &str = concat!("SELECT NULL::text AS sort_key, ", song_columns!());
+
+/// The song view's columns and joins, for queries that add their own leading columns.
+#[macro_export]
+macro_rules! song_columns {
+    () => {
+        "s.id, s.title, s.artist_id, ar.name AS artist_name, s.album_id, \
+    al.title AS album_title, s.track_number, s.disc_number, s.duration_ms, s.genre, s.year, s.codec, s.bitrate, \
+    s.sample_rate, s.play_count, s.added_at, s.content_hash, (al.cover_path IS NOT NULL) AS has_cover, \
+    s.loudness_lufs, s.true_peak_db, s.version, (f.user_id IS NOT NULL) AS favourite \
+    FROM songs s JOIN artists ar ON ar.id = s.artist_id JOIN albums al ON al.id = s.album_id \
+    LEFT JOIN favourites f ON f.song_id = s.id AND f.user_id = $1"
+    };
+}
+pub use song_columns;
+
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct SongRow {
+    /// The listing's sort key as text, for its cursor (NULL outside sorted listings).
+    pub sort_key: Option<String>,
+    pub id: Uuid,
+    pub title: String,
+    pub artist_id: Uuid,
+    pub artist_name: String,
+    pub album_id: Uuid,
+    pub album_title: String,
+    pub track_number: Option<i32>,
+    pub disc_number: Option<i32>,
+    pub duration_ms: i32,
+    pub genre: Option<String>,
+    pub year: Option<i32>,
+    pub codec: String,
+    pub bitrate: Option<i32>,
+    pub sample_rate: Option<i32>,
+    pub play_count: i64,
+    pub added_at: DateTime<FixedOffset>,
+    pub content_hash: String,
+    pub has_cover: bool,
+    pub loudness_lufs: Option<f32>,
+    pub true_peak_db: Option<f32>,
+    pub version: i32,
+    pub favourite: bool,
+}
+
+pub async fn songs(db: &impl ConnectionTrait, sql: Sql) -> Result<Vec<SongRow>, DbErr> {
+    SongRow::find_by_statement(sql.statement()).all(db).await
+}
+
+pub async fn song(db: &impl ConnectionTrait, user: Uuid, id: Uuid) -> Result<Option<SongRow>, DbErr> {
+    let mut sql = Sql::new(SONG_SELECT);
+    sql.param(user);
+    let p = sql.param(id);
+    sql.push(&format!(" WHERE s.id = {p}"));
+    SongRow::find_by_statement(sql.statement()).one(db).await
+}
+
+#[derive(Debug, FromQueryResult)]
+struct IdRow {
+    id: Uuid,
+}
+
+pub async fn song_id_by_hash(db: &impl ConnectionTrait, hash: &str) -> Result<Option<Uuid>, DbErr> {
+    let mut sql = Sql::new("SELECT id FROM songs WHERE content_hash = ");
+    let p = sql.param(hash);
+    sql.push(&p);
+    Ok(IdRow::find_by_statement(sql.statement()).one(db).await?.map(|r| r.id))
+}
+
+/// What a stored file needs to be served.
+#[derive(Debug, FromQueryResult)]
+pub struct SongFile {
+    pub storage: String,
+    pub path: String,
+    pub codec: String,
+    pub content_hash: String,
+    pub size_bytes: i64,
+}
+
+pub async fn song_file(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<SongFile>, DbErr> {
+    let mut sql = Sql::new("SELECT storage, path, codec, content_hash, size_bytes FROM songs WHERE id = ");
+    let p = sql.param(id);
+    sql.push(&p);
+    SongFile::find_by_statement(sql.statement()).one(db).await
+}
+
+pub struct NewSong {
+    pub title: String,
+    pub artist: String,
+    pub album: String,
+    pub album_artist: String,
+    pub compilation: bool,
+    pub track: Option<i32>,
+    pub track_total: Option<i32>,
+    pub disc: Option<i32>,
+    pub disc_total: Option<i32>,
+    pub year: Option<i32>,
+    pub genre: Option<String>,
+    pub duration_ms: i32,
+    pub codec: String,
+    pub bitrate: Option<i32>,
+    pub sample_rate: Option<i32>,
+    pub channels: Option<i16>,
+    pub size_bytes: i64,
+    pub content_hash: String,
+    pub storage: &'static str,
+    pub path: String,
+    pub file_mtime: Option<DateTime<Utc>>,
+    pub has_embedded_cover: bool,
+    pub cover_path: Option<String>,
+}
+
+impl NewSong {
+    pub fn from_metadata(
+        meta: &Metadata,
+        content_hash: String,
+        storage: &'static str,
+        path: String,
+        size: u64,
+        file_mtime: Option<DateTime<Utc>>,
+        cover_path: Option<String>,
+    ) -> Self {
+        let album_artist = meta
+            .album_artist
+            .clone()
+            .unwrap_or_else(|| if meta.compilation { "Various Artists".to_owned() } else { meta.artist.clone() });
+        Self {
+            title: meta.title.clone(),
+            artist: meta.artist.clone(),
+            album: meta.album.clone(),
+            album_artist,
+            compilation: meta.compilation,
+            track: meta.track,
+            track_total: meta.track_total,
+            disc: meta.disc,
+            disc_total: meta.disc_total,
+            year: meta.year,
+            genre: meta.genre.clone(),
+            duration_ms: meta.duration_ms,
+            codec: meta.codec.to_owned(),
+            bitrate: meta.bitrate,
+            sample_rate: meta.sample_rate,
+            channels: meta.channels,
+            size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
+            content_hash,
+            storage,
+            path,
+            file_mtime,
+            has_embedded_cover: meta.cover.is_some(),
+            cover_path,
+        }
+    }
+
+    fn search_text(&self) -> String {
+        format!("{} {} {} {}", self.title, self.artist, self.album, self.album_artist)
+    }
+}
+
+/// The artist row for a name (case-insensitive), created when missing.
+pub async fn artist_id(txn: &DatabaseTransaction, name: &str) -> Result<Uuid, DbErr> {
+    let mut sql = Sql::new("INSERT INTO artists (id, name) VALUES (");
+    let id = sql.param(Uuid::now_v7());
+    let n = sql.param(name);
+    sql.push(&format!("{id}, {n}) ON CONFLICT (lower(name)) DO UPDATE SET name = artists.name RETURNING id"));
+    Ok(IdRow::find_by_statement(sql.statement()).one(txn).await?.expect("upsert returns a row").id)
+}
+
+/// The album row for (album artist, title), created when missing; a cover fills an album that has none.
+pub async fn album_id(
+    txn: &DatabaseTransaction,
+    artist_id: Uuid,
+    title: &str,
+    year: Option<i32>,
+    compilation: bool,
+    cover_path: Option<&str>,
+) -> Result<Uuid, DbErr> {
+    let mut sql = Sql::new("INSERT INTO albums (id, title, artist_id, year, compilation, cover_path) VALUES (");
+    let values = [
+        sql.param(Uuid::now_v7()),
+        sql.param(title),
+        sql.param(artist_id),
+        sql.param(year),
+        sql.param(compilation),
+        sql.param(cover_path.map(str::to_owned)),
+    ]
+    .join(", ");
+    sql.push(&format!(
+        "{values}) ON CONFLICT (artist_id, lower(title)) DO UPDATE SET year = COALESCE(albums.year, EXCLUDED.year), \
+         cover_path = COALESCE(albums.cover_path, EXCLUDED.cover_path) RETURNING id"
+    ));
+    Ok(IdRow::find_by_statement(sql.statement()).one(txn).await?.expect("upsert returns a row").id)
+}
+
+/// Inserts a song with its artist and album rows. `None` when a song with the same content already exists.
+pub async fn insert_song(txn: &DatabaseTransaction, new: NewSong) -> Result<Option<Uuid>, DbErr> {
+    let artist = artist_id(txn, &new.artist).await?;
+    let album_artist = if new.album_artist.eq_ignore_ascii_case(&new.artist) {
+        artist
+    } else {
+        artist_id(txn, &new.album_artist).await?
+    };
+    let album = album_id(txn, album_artist, &new.album, new.year, new.compilation, new.cover_path.as_deref()).await?;
+    let mut sql = Sql::new(
+        "INSERT INTO songs (id, title, artist_id, album_id, track_number, track_total, disc_number, disc_total, \
+         genre, year, duration_ms, codec, bitrate, sample_rate, channels, size_bytes, content_hash, storage, path, \
+         file_mtime, has_embedded_cover, search_text) VALUES (",
+    );
+    let search_text = new.search_text();
+    let values = [
+        sql.param(Uuid::now_v7()),
+        sql.param(new.title),
+        sql.param(artist),
+        sql.param(album),
+        sql.param(new.track),
+        sql.param(new.track_total),
+        sql.param(new.disc),
+        sql.param(new.disc_total),
+        sql.param(new.genre),
+        sql.param(new.year),
+        sql.param(new.duration_ms),
+        sql.param(new.codec),
+        sql.param(new.bitrate),
+        sql.param(new.sample_rate),
+        sql.param(new.channels),
+        sql.param(new.size_bytes),
+        sql.param(new.content_hash),
+        sql.param(new.storage),
+        sql.param(new.path),
+        sql.param(new.file_mtime.map(|t| t.fixed_offset())),
+        sql.param(new.has_embedded_cover),
+        sql.param(search_text),
+    ]
+    .join(", ");
+    sql.push(&format!("{values}) ON CONFLICT (content_hash) DO NOTHING RETURNING id"));
+    Ok(IdRow::find_by_statement(sql.statement()).one(txn).await?.map(|r| r.id))
+}
+
+/// Counts one play unless the same user played the same song within half its duration. Exact under
+/// concurrency and across replicas: the count is an atomic increment, and a transaction-scoped advisory lock
+/// on (user, song) serialises the repeat check of one listener.
+pub async fn record_play(db: &impl TransactionTrait, user: Uuid, song: Uuid) -> Result<Option<PlayOutcome>, DbErr> {
+    let txn = db.begin().await?;
+    let mut sql = Sql::new("SELECT pg_advisory_xact_lock(hashtextextended(");
+    let key = sql.param(format!("play:{user}:{song}"));
+    sql.push(&format!("{key}, 0))"));
+    txn.execute(sql.statement()).await?;
+
+    let mut sql = Sql::new("SELECT s.play_count, EXISTS (SELECT 1 FROM plays p WHERE p.user_id = ");
+    let u = sql.param(user);
+    sql.push(&format!(" {u} AND p.song_id = s.id AND p.played_at > now() - make_interval(secs => s.duration_ms / 2000.0)) AS recent FROM songs s WHERE s.id = "));
+    let s = sql.param(song);
+    sql.push(&s);
+    let Some(state) = RecentRow::find_by_statement(sql.statement()).one(&txn).await? else {
+        return Ok(None);
+    };
+    if state.recent {
+        return Ok(Some(PlayOutcome { counted: false, play_count: state.play_count }));
+    }
+    let mut sql = Sql::new("INSERT INTO plays (id, user_id, song_id) VALUES (");
+    let values = [sql.param(Uuid::now_v7()), sql.param(user), sql.param(song)].join(", ");
+    sql.push(&format!("{values})"));
+    txn.execute(sql.statement()).await?;
+    let mut sql = Sql::new("UPDATE songs SET play_count = play_count + 1 WHERE id = ");
+    let s = sql.param(song);
+    sql.push(&format!("{s} RETURNING play_count"));
+    let count = CountRow::find_by_statement(sql.statement()).one(&txn).await?.map_or(0, |r| r.play_count);
+    txn.commit().await?;
+    Ok(Some(PlayOutcome { counted: true, play_count: count }))
+}
+
+#[derive(FromQueryResult)]
+struct RecentRow {
+    play_count: i64,
+    recent: bool,
+}
+
+#[derive(FromQueryResult)]
+struct CountRow {
+    play_count: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PlayOutcome {
+    pub counted: bool,
+    pub play_count: i64,
+}
+
+/// Returns false when the song does not exist.
+pub async fn set_favourite(db: &impl ConnectionTrait, user: Uuid, song: Uuid, on: bool) -> Result<bool, DbErr> {
+    let mut sql = if on {
+        Sql::new("INSERT INTO favourites (user_id, song_id) SELECT ")
+    } else {
+        Sql::new("WITH gone AS (DELETE FROM favourites WHERE user_id = ")
+    };
+    let u = sql.param(user);
+    let s = sql.param(song);
+    if on {
+        sql.push(&format!("{u}, id FROM songs WHERE id = {s} ON CONFLICT DO NOTHING"));
+        txn_exec(db, sql).await?;
+    } else {
+        sql.push(&format!("{u} AND song_id = {s}) SELECT 1"));
+        txn_exec(db, sql).await?;
+    }
+    let mut sql = Sql::new("SELECT id FROM songs WHERE id = ");
+    let s = sql.param(song);
+    sql.push(&s);
+    Ok(IdRow::find_by_statement(sql.statement()).one(db).await?.is_some())
+}
+
+async fn txn_exec(db: &impl ConnectionTrait, sql: Sql) -> Result<(), DbErr> {
+    db.execute(sql.statement()).await.map(drop)
+}

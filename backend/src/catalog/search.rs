@@ -1,0 +1,85 @@
+//! Search across songs, albums and artists: PostgreSQL full-text search for whole words plus trigram word
+//! similarity for partial words and typos, both over accent- and case-folded text.
+
+use axum::extract::State;
+use sea_orm::{ConnectionTrait, FromQueryResult, TransactionTrait};
+
+use super::{
+    model::{self, Sql, song_columns},
+    views::{SearchQuery, SearchResults, SongView},
+};
+use crate::{
+    accounts::session::CurrentUser,
+    error::{AppResult, ErrorBody},
+    extract::ValidQuery,
+    state::AppState,
+};
+
+/// How similar a query word must be to a word of the text (pg_trgm's default is 0.6; "dvork" against
+/// "dvorak" scores 0.57).
+const WORD_SIMILARITY: &str = "0.45";
+
+#[utoipa::path(get, path = "/api/search", tag = "catalog", params(SearchQuery), responses(
+    (status = 200, body = SearchResults), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+pub async fn search(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ValidQuery(query): ValidQuery<SearchQuery>,
+) -> AppResult<axum::Json<SearchResults>> {
+    let q = query.q.trim().to_owned();
+    let txn = state.db.begin().await?;
+    // Scoped to this transaction: lets the `<%` operator use the trigram index at our threshold.
+    txn.execute_unprepared(&format!(
+        "SELECT set_config('pg_trgm.word_similarity_threshold', '{WORD_SIMILARITY}', true)"
+    ))
+    .await?;
+
+    let mut sql = Sql::default();
+    sql.param(user.user.id);
+    let p = sql.param(q.clone());
+    sql.text = format!(
+        "WITH q AS (SELECT fermata_fold({p}) AS text, plainto_tsquery('simple', fermata_fold({p})) AS ts) \
+         SELECT NULL::text AS sort_key, {} CROSS JOIN q \
+         WHERE to_tsvector('simple', fermata_fold(s.search_text)) @@ q.ts OR q.text <% fermata_fold(s.search_text) \
+         ORDER BY ts_rank(to_tsvector('simple', fermata_fold(s.search_text)), q.ts) + \
+                  word_similarity(q.text, fermata_fold(s.search_text)) DESC, s.play_count DESC, s.id LIMIT {}",
+        song_columns!(),
+        query.limit
+    );
+    let songs = model::songs(&txn, sql).await?;
+
+    let albums = ranked_ids(&txn, &q, "albums", "title", query.limit).await?;
+    let artists = ranked_ids(&txn, &q, "artists", "name", query.limit).await?;
+    txn.commit().await?;
+
+    // Albums and artists come back as ids in rank order; their full views are read with the counts.
+    let albums = super::browse::albums_by_ids(&state.db, &albums).await?;
+    let artists = super::browse::artists_by_ids(&state.db, &artists).await?;
+    Ok(axum::Json(SearchResults { songs: songs.into_iter().map(SongView::from).collect(), albums, artists }))
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Hit {
+    id: uuid::Uuid,
+}
+
+/// Ids of the rows of `table` whose `column` is like the query, best first (exact matches, then by word
+/// similarity). Both names are constants of this module.
+async fn ranked_ids(
+    db: &impl ConnectionTrait,
+    q: &str,
+    table: &str,
+    column: &str,
+    limit: u64,
+) -> AppResult<Vec<uuid::Uuid>> {
+    let mut sql = Sql::default();
+    let p = sql.param(q.to_owned());
+    sql.text = format!(
+        "WITH q AS (SELECT fermata_fold({p}) AS text) SELECT x.id FROM {table} x CROSS JOIN q \
+         WHERE q.text <% fermata_fold(x.{column}) \
+         ORDER BY (fermata_fold(x.{column}) = q.text) DESC, word_similarity(q.text, fermata_fold(x.{column})) DESC, \
+         similarity(q.text, fermata_fold(x.{column})) DESC, x.id LIMIT {limit}"
+    );
+    Ok(Hit::find_by_statement(sql.statement()).all(db).await?.into_iter().map(|h| h.id).collect())
+}

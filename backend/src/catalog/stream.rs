@@ -1,0 +1,255 @@
+//! Audio streaming with RFC 9110 ranges, and cover art with cached thumbnails.
+
+use std::{path::Path as FsPath, time::SystemTime};
+
+use axum::{
+    body::Body,
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use http_range_header::{RangeUnsatisfiableError, parse_range_header};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use sea_orm::FromQueryResult;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+use uuid::Uuid;
+
+use super::{
+    model::{self, Sql},
+    views::CoverQuery,
+};
+use crate::{
+    accounts::session::CurrentUser,
+    config::MediaDelivery,
+    error::{AppError, AppResult, ErrorBody},
+    extract::{Path, ValidQuery},
+    library::tags,
+    state::AppState,
+};
+
+/// Read size for streaming: matches the 64 KiB chunks players ask for, and bounds memory per stream.
+const CHUNK: usize = 64 * 1024;
+
+/// Characters left as they are in an X-Accel-Redirect path.
+const PATH_SAFE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.');
+
+/// The song's audio. Ranges per RFC 9110: `a-b`, `a-`, `-n`; an end past the length is clamped; an
+/// unsatisfiable range is 416 with `Content-Range: bytes */len`; If-Range with the strong ETag or the exact
+/// Last-Modified (a mismatch sends the whole file); several ranges get the whole file (200). Never buffered:
+/// bytes go from the file to the socket 64 KiB at a time.
+#[utoipa::path(get, path = "/api/music/songs/{id}/stream", tag = "streaming", params(("id" = Uuid, Path)), responses(
+    (status = 200, description = "the whole file"), (status = 206, description = "the requested range"),
+    (status = 304), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 416),
+))]
+pub async fn stream(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    Path(id): Path<Uuid>,
+    request_headers: HeaderMap,
+) -> AppResult<Response> {
+    let song = model::song_file(&state.db, id).await?.ok_or(AppError::NotFound)?;
+    let path = state.media.resolve(&song.storage, &song.path).ok_or(AppError::NotFound)?;
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    let content_type = HeaderValue::from_static(tags::content_type(&song.codec, extension));
+    let etag = HeaderValue::from_str(&format!("\"{}\"", song.content_hash)).map_err(anyhow::Error::from)?;
+
+    if state.config.media_delivery == MediaDelivery::XAccel {
+        // nginx serves the bytes (sendfile, ranges) from its internal location once we have authorised.
+        let target = format!("/internal/{}/{}", song.storage, utf8_percent_encode(&song.path, PATH_SAFE));
+        let mut response = StatusCode::OK.into_response();
+        let headers = response.headers_mut();
+        headers.insert("x-accel-redirect", HeaderValue::from_str(&target).map_err(anyhow::Error::from)?);
+        headers.insert(header::CONTENT_TYPE, content_type);
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+        return Ok(response);
+    }
+
+    let mut file = match tokio::fs::File::open(&path).await {
+        Ok(file) => file,
+        Err(e) => {
+            tracing::warn!(song = %id, path = %path.display(), "song file unreadable: {e}");
+            return Err(AppError::NotFound);
+        }
+    };
+    let metadata = file.metadata().await.map_err(anyhow::Error::from)?;
+    let len = metadata.len();
+    let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    let last_modified = httpdate::fmt_http_date(modified);
+
+    let mut response = Response::new(Body::empty());
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(header::ETAG, etag.clone());
+    headers.insert(header::LAST_MODIFIED, HeaderValue::from_str(&last_modified).map_err(anyhow::Error::from)?);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+
+    let range = request_headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    if range.is_none() && request_headers.get(header::IF_NONE_MATCH).is_some_and(|v| etag_matches(v, &etag)) {
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        return Ok(response);
+    }
+    let honour_range = match request_headers.get(header::IF_RANGE) {
+        None => true,
+        Some(v) => if_range_holds(v, &etag, modified),
+    };
+
+    let (start, end) = match range.filter(|_| honour_range) {
+        // Several ranges: the whole file, which RFC 9110 allows and every player handles.
+        Some(r) if r.contains(',') => (0, len.saturating_sub(1)),
+        Some(r) => match parse_range_header(r).map(|p| p.validate(len)) {
+            Ok(Ok(ranges)) if len > 0 => {
+                let range = &ranges[0];
+                *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+                (*range.start(), *range.end())
+            }
+            // A suffix longer than the file means the whole file, as a range.
+            Ok(Err(RangeUnsatisfiableError::FileSuffixOutOfBounds)) if len > 0 => {
+                *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+                (0, len - 1)
+            }
+            Ok(_) => {
+                *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+                let headers = response.headers_mut();
+                headers.insert(
+                    header::CONTENT_RANGE,
+                    HeaderValue::from_str(&format!("bytes */{len}")).map_err(anyhow::Error::from)?,
+                );
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+                return Ok(response);
+            }
+            // A syntactically invalid Range header is ignored (RFC 9110 §14.2).
+            Err(_) => (0, len.saturating_sub(1)),
+        },
+        None => (0, len.saturating_sub(1)),
+    };
+    let length = if len == 0 { 0 } else { end - start + 1 };
+    if response.status() == StatusCode::PARTIAL_CONTENT {
+        let value = format!("bytes {start}-{end}/{len}");
+        response
+            .headers_mut()
+            .insert(header::CONTENT_RANGE, HeaderValue::from_str(&value).map_err(anyhow::Error::from)?);
+    }
+    response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    if start > 0 {
+        file.seek(std::io::SeekFrom::Start(start)).await.map_err(anyhow::Error::from)?;
+    }
+    *response.body_mut() = Body::from_stream(ReaderStream::with_capacity(file.take(length), CHUNK));
+    Ok(response)
+}
+
+fn etag_matches(header: &HeaderValue, etag: &HeaderValue) -> bool {
+    header.to_str().is_ok_and(|v| v.trim() == "*" || v.split(',').any(|t| t.trim().trim_start_matches("W/") == etag))
+}
+
+/// If-Range holds for the exact strong ETag, or for a date equal to Last-Modified (second precision).
+fn if_range_holds(value: &HeaderValue, etag: &HeaderValue, modified: SystemTime) -> bool {
+    let Ok(text) = value.to_str() else { return false };
+    let text = text.trim();
+    if text.starts_with('"') {
+        return text.as_bytes() == etag.as_bytes();
+    }
+    if text.starts_with("W/") {
+        return false;
+    }
+    httpdate::parse_http_date(text).is_ok_and(|date| httpdate::fmt_http_date(date) == httpdate::fmt_http_date(modified))
+}
+
+#[derive(FromQueryResult)]
+struct CoverRow {
+    cover_path: Option<String>,
+}
+
+/// The song's cover: its album's art.
+#[utoipa::path(get, path = "/api/music/songs/{id}/cover", tag = "streaming", params(("id" = Uuid, Path), CoverQuery), responses(
+    (status = 200, description = "image"), (status = 304), (status = 404, body = ErrorBody),
+))]
+pub async fn song_cover(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    Path(id): Path<Uuid>,
+    ValidQuery(query): ValidQuery<CoverQuery>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let mut sql = Sql::new("SELECT al.cover_path FROM songs s JOIN albums al ON al.id = s.album_id WHERE s.id = ");
+    let p = sql.param(id);
+    sql.push(&p);
+    cover(&state, sql, query.size, &headers).await
+}
+
+/// An album's cover (embedded art or the folder image), optionally as a thumbnail.
+#[utoipa::path(get, path = "/api/music/albums/{id}/cover", tag = "streaming", params(("id" = Uuid, Path), CoverQuery), responses(
+    (status = 200, description = "image"), (status = 304), (status = 404, body = ErrorBody),
+))]
+pub async fn album_cover(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    Path(id): Path<Uuid>,
+    ValidQuery(query): ValidQuery<CoverQuery>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let mut sql = Sql::new("SELECT cover_path FROM albums WHERE id = ");
+    let p = sql.param(id);
+    sql.push(&p);
+    cover(&state, sql, query.size, &headers).await
+}
+
+async fn cover(state: &AppState, sql: Sql, size: Option<u32>, headers: &HeaderMap) -> AppResult<Response> {
+    let row = CoverRow::find_by_statement(sql.statement()).one(&state.db).await?;
+    let cover_path = row.and_then(|r| r.cover_path).ok_or(AppError::NotFound)?;
+    let source = state.media.resolve_cover(&cover_path).ok_or(AppError::NotFound)?;
+    // The tag identifies the source image and the size; content-addressed covers never change in place.
+    let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(cover_path.as_bytes()));
+    let etag =
+        HeaderValue::from_str(&format!("\"{}-{}\"", &key[..32], size.unwrap_or(0))).map_err(anyhow::Error::from)?;
+    if headers.get(header::IF_NONE_MATCH).is_some_and(|v| etag_matches(v, &etag)) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    let (bytes, content_type) = match size {
+        None => {
+            let bytes = tokio::fs::read(&source).await.map_err(|_| AppError::NotFound)?;
+            let mime = image::guess_format(&bytes).map_or("application/octet-stream", |f| f.to_mime_type());
+            (bytes, mime)
+        }
+        Some(size) => {
+            let target = state.media.thumbnail_path(&key, size);
+            let bytes = match tokio::fs::read(&target).await {
+                Ok(bytes) => bytes,
+                Err(_) => tokio::task::spawn_blocking(move || make_thumbnail(&source, &target, size))
+                    .await
+                    .map_err(anyhow::Error::from)??,
+            };
+            (bytes, "image/jpeg")
+        }
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=86400")),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Generates a thumbnail once and caches it on the media volume (written to a temp file and renamed, so
+/// concurrent requests never read half a file).
+fn make_thumbnail(source: &FsPath, target: &FsPath, size: u32) -> AppResult<Vec<u8>> {
+    let image = image::open(source).map_err(|e| {
+        tracing::warn!(path = %source.display(), "cover unreadable: {e}");
+        AppError::NotFound
+    })?;
+    let thumb = image.thumbnail(size, size).to_rgb8();
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 85)
+        .encode_image(&thumb)
+        .map_err(anyhow::Error::from)?;
+    let dir = target.parent().expect("thumbnails live in a folder");
+    std::fs::create_dir_all(dir).map_err(anyhow::Error::from)?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(anyhow::Error::from)?;
+    std::io::Write::write_all(&mut temp, &bytes).map_err(anyhow::Error::from)?;
+    temp.persist(target).map_err(|e| anyhow::Error::from(e.error))?;
+    Ok(bytes)
+}

@@ -1,0 +1,278 @@
+//! JSON shapes of the catalog.
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use validator::Validate;
+
+use super::model::SongRow;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NamedRef {
+    pub id: Uuid,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SongView {
+    pub id: Uuid,
+    pub title: String,
+    pub artist: NamedRef,
+    pub album: NamedRef,
+    pub track: Option<i32>,
+    pub disc: Option<i32>,
+    /// Seconds.
+    pub duration: f64,
+    pub genre: Option<String>,
+    pub year: Option<i32>,
+    pub codec: String,
+    /// kbit/s
+    pub bitrate: Option<i32>,
+    pub sample_rate: Option<i32>,
+    pub play_count: i64,
+    pub favourite: bool,
+    /// Integrated loudness (LUFS) once analysed, for loudness normalisation.
+    pub loudness_lufs: Option<f32>,
+    pub true_peak_db: Option<f32>,
+    /// Send back in `If-Match` when editing.
+    pub version: i32,
+    pub added_at: DateTime<FixedOffset>,
+    pub cover_url: Option<String>,
+    pub stream_url: String,
+}
+
+impl From<SongRow> for SongView {
+    fn from(r: SongRow) -> Self {
+        Self {
+            cover_url: r.has_cover.then(|| format!("/api/music/songs/{}/cover", r.id)),
+            stream_url: format!("/api/music/songs/{}/stream", r.id),
+            id: r.id,
+            title: r.title,
+            artist: NamedRef { id: r.artist_id, name: r.artist_name },
+            album: NamedRef { id: r.album_id, name: r.album_title },
+            track: r.track_number,
+            disc: r.disc_number,
+            duration: f64::from(r.duration_ms) / 1000.0,
+            genre: r.genre,
+            year: r.year,
+            codec: r.codec,
+            bitrate: r.bitrate,
+            sample_rate: r.sample_rate,
+            play_count: r.play_count,
+            favourite: r.favourite,
+            loudness_lufs: r.loudness_lufs,
+            true_peak_db: r.true_peak_db,
+            version: r.version,
+            added_at: r.added_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SongSort {
+    #[default]
+    Title,
+    Artist,
+    Album,
+    Added,
+    Plays,
+    Duration,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    #[default]
+    Asc,
+    Desc,
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+pub struct SongQuery {
+    /// Words anywhere in title, artist or album (accent- and case-insensitive).
+    #[validate(length(max = 200), custom(function = "crate::extract::no_nul"))]
+    pub q: Option<String>,
+    /// Artist id or exact name.
+    #[validate(length(max = 500), custom(function = "crate::extract::no_nul"))]
+    pub artist: Option<String>,
+    /// Album id or exact title.
+    #[validate(length(max = 500), custom(function = "crate::extract::no_nul"))]
+    pub album: Option<String>,
+    #[validate(length(max = 200), custom(function = "crate::extract::no_nul"))]
+    pub genre: Option<String>,
+    #[validate(range(min = 0, max = 9999))]
+    pub year: Option<i32>,
+    #[serde(default)]
+    #[param(inline)]
+    pub sort: SongSort,
+    #[serde(default)]
+    #[param(inline)]
+    pub order: Order,
+    #[serde(default = "default_limit")]
+    #[validate(range(min = 1, max = 500))]
+    pub limit: u64,
+    #[validate(length(max = 2000))]
+    pub cursor: Option<String>,
+}
+
+pub fn default_limit() -> u64 {
+    50
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+pub struct PageQuery {
+    #[serde(default = "default_limit")]
+    #[validate(range(min = 1, max = 500))]
+    pub limit: u64,
+    #[validate(length(max = 2000))]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlbumView {
+    pub id: Uuid,
+    pub title: String,
+    pub artist: NamedRef,
+    pub year: Option<i32>,
+    pub compilation: bool,
+    pub song_count: i64,
+    /// Seconds.
+    pub duration: f64,
+    pub cover_url: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlbumDetail {
+    #[serde(flatten)]
+    pub album: AlbumView,
+    /// Ordered by disc, then track.
+    pub songs: Vec<SongView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArtistView {
+    pub id: Uuid,
+    pub name: String,
+    pub album_count: i64,
+    pub song_count: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArtistDetail {
+    #[serde(flatten)]
+    pub artist: ArtistView,
+    pub albums: Vec<AlbumView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GenreView {
+    pub name: String,
+    pub song_count: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GenrePage {
+    pub items: Vec<GenreView>,
+    pub next_offset: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+pub struct OffsetQuery {
+    #[serde(default)]
+    #[validate(range(max = 1_000_000))]
+    pub offset: u64,
+    #[serde(default = "default_limit")]
+    #[validate(range(min = 1, max = 500))]
+    pub limit: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    Week,
+    Month,
+    #[default]
+    All,
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+pub struct ChartQuery {
+    #[serde(default)]
+    #[param(inline)]
+    pub period: Period,
+    #[serde(default = "default_chart_limit")]
+    #[validate(range(min = 1, max = 100))]
+    pub limit: u64,
+}
+
+fn default_chart_limit() -> u64 {
+    20
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChartEntry {
+    /// Plays in the period.
+    pub plays: i64,
+    pub song: SongView,
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+pub struct SearchQuery {
+    #[validate(
+        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
+        custom(function = "crate::extract::no_nul")
+    )]
+    pub q: String,
+    #[serde(default = "default_search_limit")]
+    #[validate(range(min = 1, max = 100))]
+    pub limit: u64,
+}
+
+fn default_search_limit() -> u64 {
+    20
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResults {
+    pub songs: Vec<SongView>,
+    pub albums: Vec<AlbumView>,
+    pub artists: Vec<ArtistView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlayResult {
+    /// False when the same listener played the song within half its duration: not counted again.
+    pub counted: bool,
+    pub play_count: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    pub played_at: DateTime<FixedOffset>,
+    pub song: SongView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FavouriteEntry {
+    pub favourited_at: DateTime<FixedOffset>,
+    pub song: SongView,
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+pub struct CoverQuery {
+    /// Thumbnail edge in pixels: 64, 128, 300 or 600. Absent: the original image.
+    #[validate(custom(function = "cover_size"))]
+    pub size: Option<u32>,
+}
+
+pub const COVER_SIZES: [u32; 4] = [64, 128, 300, 600];
+
+fn cover_size(size: u32) -> Result<(), validator::ValidationError> {
+    if COVER_SIZES.contains(&size) {
+        Ok(())
+    } else {
+        Err(validator::ValidationError::new("size").with_message("must be 64, 128, 300 or 600".into()))
+    }
+}

@@ -1,0 +1,247 @@
+//! Reading what a file is: its audio properties and its tags (ID3v1/v2, Vorbis comments, MP4 atoms, RIFF
+//! INFO, through lofty), with fallbacks from the file name when tags are missing.
+
+use std::path::Path;
+
+use lofty::{
+    file::{AudioFile, FileType, TaggedFileExt},
+    prelude::{Accessor, ItemKey},
+    probe::Probe,
+    tag::Tag,
+};
+
+pub const UNKNOWN_ARTIST: &str = "Unknown Artist";
+pub const UNKNOWN_ALBUM: &str = "Unknown Album";
+
+#[derive(Debug, Clone, Default)]
+pub struct Metadata {
+    pub title: String,
+    pub artist: String,
+    pub album: String,
+    pub album_artist: Option<String>,
+    pub track: Option<i32>,
+    pub track_total: Option<i32>,
+    pub disc: Option<i32>,
+    pub disc_total: Option<i32>,
+    pub year: Option<i32>,
+    pub genre: Option<String>,
+    pub compilation: bool,
+    pub duration_ms: i32,
+    pub codec: &'static str,
+    /// The file extension Fermata stores it under.
+    pub extension: &'static str,
+    pub bitrate: Option<i32>,
+    pub sample_rate: Option<i32>,
+    pub channels: Option<i16>,
+    pub cover: Option<Cover>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cover {
+    pub data: Vec<u8>,
+    pub extension: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("not a recognised audio format")]
+    UnknownFormat,
+    #[error("unreadable audio: {0}")]
+    Corrupt(String),
+    #[error("the file holds no audio")]
+    NoAudio,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Probes a file by its content (never its name) and reads its metadata.
+pub fn read(path: &Path, original_name: Option<&str>) -> Result<Metadata, ProbeError> {
+    let probe = Probe::open(path).map_err(|e| ProbeError::Corrupt(e.to_string()))?.guess_file_type()?;
+    let file_type = probe.file_type().ok_or(ProbeError::UnknownFormat)?;
+    let (codec, extension) = codec_of(file_type).ok_or(ProbeError::UnknownFormat)?;
+    let tagged = probe.read().map_err(|e| ProbeError::Corrupt(e.to_string()))?;
+    let properties = tagged.properties();
+    let duration = properties.duration();
+    if duration.is_zero() {
+        return Err(ProbeError::NoAudio);
+    }
+
+    let mut meta = Metadata {
+        duration_ms: i32::try_from(duration.as_millis()).unwrap_or(i32::MAX),
+        codec,
+        extension,
+        bitrate: properties.audio_bitrate().or(properties.overall_bitrate()).and_then(|b| i32::try_from(b).ok()),
+        sample_rate: properties.sample_rate().and_then(|r| i32::try_from(r).ok()),
+        channels: properties.channels().map(i16::from),
+        ..Metadata::default()
+    };
+    if let Some(tag) = tagged.primary_tag().or_else(|| tagged.first_tag()) {
+        apply_tag(&mut meta, tag);
+        // Other tags of the file fill what the primary one lacks (e.g. ID3v1 beside an empty ID3v2).
+        for other in tagged.tags() {
+            apply_missing(&mut meta, other);
+        }
+    }
+    apply_file_name_fallback(&mut meta, original_name.or_else(|| path.file_name().and_then(|n| n.to_str())));
+    Ok(meta)
+}
+
+fn codec_of(file_type: FileType) -> Option<(&'static str, &'static str)> {
+    Some(match file_type {
+        FileType::Mpeg => ("mp3", "mp3"),
+        FileType::Flac => ("flac", "flac"),
+        FileType::Vorbis => ("vorbis", "ogg"),
+        FileType::Opus => ("opus", "opus"),
+        FileType::Mp4 => ("aac", "m4a"),
+        FileType::Aac => ("aac", "aac"),
+        FileType::Wav => ("wav", "wav"),
+        FileType::Aiff => ("aiff", "aiff"),
+        _ => return None,
+    })
+}
+
+/// The Content-Type a stored song is served with.
+pub fn content_type(codec: &str, extension: &str) -> &'static str {
+    match (codec, extension) {
+        ("mp3", _) => "audio/mpeg",
+        ("flac", _) => "audio/flac",
+        ("vorbis", _) => "audio/ogg",
+        ("opus", _) => "audio/ogg; codecs=opus",
+        ("aac", "m4a") => "audio/mp4",
+        ("aac", _) => "audio/aac",
+        ("wav", _) => "audio/wav",
+        ("aiff", _) => "audio/aiff",
+        _ => "application/octet-stream",
+    }
+}
+
+fn clean(text: &str) -> Option<String> {
+    let text: String = text.chars().filter(|c| !c.is_control()).collect();
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.chars().take(500).collect())
+}
+
+fn number(n: Option<u32>, max: u32) -> Option<i32> {
+    n.filter(|n| *n <= max).and_then(|n| i32::try_from(n).ok())
+}
+
+fn apply_tag(meta: &mut Metadata, tag: &Tag) {
+    meta.title = tag.title().and_then(|t| clean(&t)).unwrap_or_default();
+    meta.artist = tag.artist().and_then(|t| clean(&t)).unwrap_or_default();
+    meta.album = tag.album().and_then(|t| clean(&t)).unwrap_or_default();
+    meta.album_artist = tag.get_string(ItemKey::AlbumArtist).and_then(clean);
+    meta.genre = tag.genre().and_then(|t| clean(&t)).map(|g| g.chars().take(200).collect());
+    meta.track = number(tag.track(), 9999);
+    meta.track_total = number(tag.track_total(), 9999);
+    meta.disc = number(tag.disk(), 999);
+    meta.disc_total = number(tag.disk_total(), 999);
+    meta.year = tag
+        .date()
+        .map(|d| i32::from(d.year))
+        .filter(|y| (1..=9999).contains(y))
+        .or_else(|| tag.get_string(ItemKey::Year).and_then(|y| y.get(..4)?.parse().ok()));
+    meta.compilation =
+        tag.get_string(ItemKey::FlagCompilation).is_some_and(|v| matches!(v.trim(), "1" | "true" | "TRUE"));
+    if meta.cover.is_none() {
+        meta.cover = tag.pictures().iter().find_map(|p| {
+            let extension = match p.mime_type().map(|m| m.as_str()) {
+                Some("image/png") => "png",
+                Some("image/jpeg" | "image/jpg") => "jpg",
+                Some("image/webp") => "webp",
+                Some("image/gif") => "gif",
+                _ => image::guess_format(p.data()).ok().and_then(|f| f.extensions_str().first().copied())?,
+            };
+            Some(Cover { data: p.data().to_vec(), extension })
+        });
+    }
+}
+
+fn apply_missing(meta: &mut Metadata, tag: &Tag) {
+    if meta.title.is_empty() {
+        meta.title = tag.title().and_then(|t| clean(&t)).unwrap_or_default();
+    }
+    if meta.artist.is_empty() {
+        meta.artist = tag.artist().and_then(|t| clean(&t)).unwrap_or_default();
+    }
+    if meta.album.is_empty() {
+        meta.album = tag.album().and_then(|t| clean(&t)).unwrap_or_default();
+    }
+    meta.genre = meta.genre.take().or_else(|| tag.genre().and_then(|t| clean(&t)));
+    meta.track = meta.track.or_else(|| number(tag.track(), 9999));
+    meta.year = meta.year.or_else(|| tag.date().map(|d| i32::from(d.year)).filter(|y| (1..=9999).contains(y)));
+}
+
+/// "Artist - Title.mp3", "07 - Title.flac", "07. Title.ogg", "Title.wav"; then "Unknown Artist/Album".
+fn apply_file_name_fallback(meta: &mut Metadata, name: Option<&str>) {
+    let stem = name
+        .map(|n| Path::new(n).file_stem().and_then(|s| s.to_str()).unwrap_or(n))
+        .and_then(clean)
+        .unwrap_or_else(|| "Untitled".to_owned());
+    let (prefix, rest) = match stem.split_once(" - ") {
+        Some((a, b)) => (Some(a.trim().to_owned()), b.trim().to_owned()),
+        None => (None, stem.clone()),
+    };
+    let leading_number = |text: &str| -> Option<(i32, String)> {
+        let digits: String = text.chars().take_while(char::is_ascii_digit).collect();
+        if digits.is_empty() || digits.len() > 3 {
+            return None;
+        }
+        let after = text[digits.len()..].trim_start_matches(['.', ' ', '-', '_']).trim();
+        (!after.is_empty()).then(|| (digits.parse().ok(), after.to_owned())).and_then(|(n, t)| Some((n?, t)))
+    };
+    if meta.title.is_empty() {
+        match &prefix {
+            Some(p) if p.chars().all(|c| c.is_ascii_digit()) && p.len() <= 3 => {
+                meta.track = meta.track.or(p.parse().ok());
+                meta.title = rest;
+            }
+            Some(p) => {
+                if meta.artist.is_empty() {
+                    meta.artist = leading_number(p).map_or_else(|| p.clone(), |(_, a)| a);
+                }
+                meta.title = rest;
+            }
+            None => match leading_number(&stem) {
+                Some((n, title)) => {
+                    meta.track = meta.track.or(Some(n));
+                    meta.title = title;
+                }
+                None => meta.title = stem,
+            },
+        }
+    }
+    if meta.artist.is_empty() {
+        meta.artist = meta.album_artist.clone().unwrap_or_else(|| UNKNOWN_ARTIST.to_owned());
+    }
+    if meta.album.is_empty() {
+        meta.album = UNKNOWN_ALBUM.to_owned();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(name: &str) -> Metadata {
+        let mut meta = Metadata::default();
+        apply_file_name_fallback(&mut meta, Some(name));
+        meta
+    }
+
+    #[test]
+    fn file_name_fallbacks() {
+        let m = named("Nina Simone - Feeling Good.mp3");
+        assert_eq!(
+            (m.artist.as_str(), m.title.as_str(), m.album.as_str()),
+            ("Nina Simone", "Feeling Good", UNKNOWN_ALBUM)
+        );
+        let m = named("07 - Blue in Green.flac");
+        assert_eq!((m.track, m.title.as_str(), m.artist.as_str()), (Some(7), "Blue in Green", UNKNOWN_ARTIST));
+        let m = named("03. So What.ogg");
+        assert_eq!((m.track, m.title.as_str()), (Some(3), "So What"));
+        let m = named("untitled.wav");
+        assert_eq!((m.track, m.title.as_str()), (None, "untitled"));
+        let m = named("1999.mp3");
+        assert_eq!(m.title, "1999", "a number alone is a title, not a track");
+    }
+}

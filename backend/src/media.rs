@@ -1,0 +1,105 @@
+//! The media volume: uploads stored content-addressed (`ab/cd/<sha256>.<ext>`), written to a temp file on the
+//! same filesystem, fsynced and renamed into place, so a file is never visible half-written.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+/// Where stored songs live: uploads under MEDIA_DIR, indexed files under MUSIC_DIR.
+#[derive(Debug, Clone)]
+pub struct MediaStore {
+    media_dir: PathBuf,
+    music_dir: Option<PathBuf>,
+}
+
+pub const STORAGE_MEDIA: &str = "media";
+pub const STORAGE_LIBRARY: &str = "library";
+
+impl MediaStore {
+    pub fn new(media_dir: PathBuf, music_dir: Option<PathBuf>) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(media_dir.join("tmp"))
+            .with_context(|| format!("cannot create the media directory {} (MEDIA_DIR)", media_dir.display()))?;
+        std::fs::create_dir_all(media_dir.join("covers"))?;
+        Ok(Self { media_dir, music_dir })
+    }
+
+    pub fn media_dir(&self) -> &Path {
+        &self.media_dir
+    }
+
+    /// Temp files live inside the media volume so the final rename never crosses filesystems.
+    pub fn temp_dir(&self) -> PathBuf {
+        self.media_dir.join("tmp")
+    }
+
+    /// A new temp file, removed on drop unless persisted.
+    pub fn temp_file(&self) -> anyhow::Result<tempfile::NamedTempFile> {
+        tempfile::Builder::new().prefix("upload-").tempfile_in(self.temp_dir()).context("cannot create a temp file")
+    }
+
+    /// The relative path of content with this hash: `ab/cd/<hash>.<ext>`.
+    pub fn content_path(hash: &str, ext: &str) -> String {
+        format!("{}/{}/{hash}.{ext}", &hash[..2], &hash[2..4])
+    }
+
+    /// Moves a fully written temp file into its content-addressed place: fsync the data, rename, fsync the
+    /// directory. Returns the relative path.
+    pub fn persist(&self, temp: tempfile::NamedTempFile, hash: &str, ext: &str) -> anyhow::Result<String> {
+        let relative = Self::content_path(hash, ext);
+        let target = self.media_dir.join(&relative);
+        let dir = target.parent().expect("content paths have a parent");
+        std::fs::create_dir_all(dir)?;
+        temp.as_file().sync_all().context("fsync of the upload failed")?;
+        temp.persist(&target).map_err(|e| e.error).context("cannot move the upload into place")?;
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).context("fsync of the media directory failed")?;
+        Ok(relative)
+    }
+
+    /// The absolute path of a stored file. `relative` always comes from the database, never from a request.
+    pub fn resolve(&self, storage: &str, relative: &str) -> Option<PathBuf> {
+        match storage {
+            STORAGE_MEDIA => Some(self.media_dir.join(relative)),
+            STORAGE_LIBRARY => self.music_dir.as_ref().map(|d| d.join(relative)),
+            _ => None,
+        }
+    }
+
+    /// Removes temp files a crash left behind.
+    pub fn clean_temp(&self) -> anyhow::Result<usize> {
+        let mut removed = 0;
+        for entry in std::fs::read_dir(self.temp_dir())? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                std::fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+impl MediaStore {
+    /// Stores cover art content-addressed under `covers/`; returns the `cover_path` value for the album.
+    pub fn store_cover(&self, data: &[u8], ext: &str) -> anyhow::Result<String> {
+        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(data));
+        let relative = format!("covers/{}/{hash}.{ext}", &hash[..2]);
+        let target = self.media_dir.join(&relative);
+        if !target.exists() {
+            std::fs::create_dir_all(target.parent().expect("has a parent"))?;
+            let mut temp = self.temp_file()?;
+            std::io::Write::write_all(&mut temp, data)?;
+            temp.persist(&target).map_err(|e| e.error)?;
+        }
+        Ok(format!("{STORAGE_MEDIA}:{relative}"))
+    }
+
+    /// The absolute path of a `cover_path` value (`media:<rel>` or `library:<rel>`).
+    pub fn resolve_cover(&self, cover_path: &str) -> Option<PathBuf> {
+        let (storage, relative) = cover_path.split_once(':')?;
+        self.resolve(storage, relative)
+    }
+
+    pub fn thumbnail_path(&self, key: &str, size: u32) -> PathBuf {
+        self.media_dir.join("covers/thumbs").join(format!("{key}-{size}.jpg"))
+    }
+}
