@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod migration;
 pub mod openapi;
 pub mod pagination;
+pub mod playlists;
 pub mod postgres;
 pub mod security;
 pub mod startup;

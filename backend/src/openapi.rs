@@ -19,6 +19,7 @@ use crate::state::AppState;
         (name = "catalog", description = "browse and search the library"),
         (name = "streaming", description = "audio and cover art"),
         (name = "plays", description = "plays, history, favourites"),
+        (name = "playlists", description = "playlists, M3U8 export and import"),
     )
 )]
 pub struct ApiDoc;

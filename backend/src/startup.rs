@@ -183,7 +183,10 @@ pub fn router(
 
 /// Every `/api` route, with its OpenAPI description.
 pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).merge(accounts::router(state)).merge(catalog::router())
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(accounts::router(state))
+        .merge(catalog::router())
+        .merge(crate::playlists::router())
 }
 
 /// FERMATA_ADMIN_USERNAME/PASSWORD: create that admin when no admin exists yet.

@@ -5,4 +5,5 @@ mod accounts;
 mod catalog;
 mod fixtures;
 mod foundation;
+mod playlists;
 mod support;

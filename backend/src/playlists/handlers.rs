@@ -1,0 +1,359 @@
+//! Playlist endpoints.
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, FromQueryResult, Set};
+use uuid::Uuid;
+
+use super::{
+    m3u,
+    model::{self, PLAYLIST_SELECT, PlaylistRow},
+    views::{
+        AddEntries, CreatePlaylist, EntryView, ImportQuery, ImportResult, MoveEntry, PlaylistDetail, PlaylistView,
+        UpdatePlaylist,
+    },
+};
+use crate::{
+    accounts::session::CurrentUser,
+    catalog::{
+        model::Sql,
+        views::{NamedRef, PageQuery, SongView},
+    },
+    entities::playlists,
+    error::{AppError, AppResult, ErrorBody},
+    extract::{Path, ValidJson, ValidQuery},
+    pagination::{Cursor, Page},
+    state::AppState,
+};
+
+impl From<PlaylistRow> for PlaylistView {
+    fn from(r: PlaylistRow) -> Self {
+        Self {
+            cover_url: r.cover_album.map(|a| format!("/api/music/albums/{a}/cover")),
+            id: r.id,
+            name: r.name,
+            description: r.description,
+            public: r.public,
+            owner: NamedRef { id: r.owner_id, name: r.owner_name },
+            song_count: r.song_count,
+            duration: r.duration_ms as f64 / 1000.0,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+async fn detail(state: &AppState, viewer: Uuid, id: Uuid) -> AppResult<PlaylistDetail> {
+    let playlist = model::visible(&state.db, viewer, id).await?.ok_or(AppError::NotFound)?;
+    let entries = model::entries(&state.db, viewer, id).await?;
+    Ok(PlaylistDetail {
+        playlist: playlist.into(),
+        entries: entries
+            .into_iter()
+            .map(|(e, song)| EntryView { id: e.entry_id, position: e.entry_position, song: SongView::from(song) })
+            .collect(),
+    })
+}
+
+#[derive(FromQueryResult)]
+struct Keyed {
+    key: String,
+}
+
+/// The user's own playlists and everyone's public ones, newest first.
+#[utoipa::path(get, path = "/api/playlists", tag = "playlists", params(PageQuery), responses(
+    (status = 200, body = Page<PlaylistView>), (status = 401, body = ErrorBody),
+))]
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ValidQuery(query): ValidQuery<PageQuery>,
+) -> AppResult<axum::Json<Page<PlaylistView>>> {
+    let mut sql = Sql::new(&PLAYLIST_SELECT.replacen("SELECT ", "SELECT p.created_at::text AS key, ", 1));
+    let u = sql.param(user.user.id);
+    sql.push(&format!(" WHERE (p.owner_id = {u} OR p.public)"));
+    if let Some(cursor) = &query.cursor {
+        let cursor = Cursor::<String>::decode(cursor, "playlists")?;
+        if chrono::DateTime::parse_from_str(&cursor.key, "%Y-%m-%d %H:%M:%S%.f%#z").is_err() {
+            return Err(AppError::field("cursor", "is not a cursor from this listing"));
+        }
+        let (k, id) = (sql.param(cursor.key), sql.param(cursor.id));
+        sql.push(&format!(" AND (p.created_at, p.id) < ({k}::timestamptz, {id})"));
+    }
+    sql.push(&format!(" ORDER BY p.created_at DESC, p.id DESC LIMIT {}", query.limit + 1));
+    let rows = state.db.query_all(sql.statement()).await?;
+    let mut items = Vec::new();
+    let mut last = None;
+    for row in rows.iter().take(query.limit as usize) {
+        let playlist = PlaylistRow::from_query_result(row, "")?;
+        last = Some((Keyed::from_query_result(row, "")?.key, playlist.id));
+        items.push(PlaylistView::from(playlist));
+    }
+    let next_cursor = (rows.len() as u64 > query.limit)
+        .then(|| last.map(|(key, id)| Cursor { sort: "playlists".into(), key, id }.encode()))
+        .flatten();
+    Ok(axum::Json(Page { items, next_cursor }))
+}
+
+async fn insert(
+    state: &AppState,
+    owner: Uuid,
+    name: String,
+    description: Option<String>,
+    public: bool,
+) -> AppResult<Uuid> {
+    let now = Utc::now().fixed_offset();
+    let row = playlists::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        owner_id: Set(owner),
+        name: Set(name.trim().to_owned()),
+        description: Set(description),
+        public: Set(public),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    Ok(row.insert(&state.db).await?.id)
+}
+
+#[utoipa::path(post, path = "/api/playlists", tag = "playlists", request_body = CreatePlaylist, responses(
+    (status = 201, body = PlaylistDetail), (status = 422, body = ErrorBody),
+))]
+pub async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ValidJson(request): ValidJson<CreatePlaylist>,
+) -> AppResult<(StatusCode, axum::Json<PlaylistDetail>)> {
+    let id = insert(&state, user.user.id, request.name, request.description, request.public).await?;
+    Ok((StatusCode::CREATED, axum::Json(detail(&state, user.user.id, id).await?)))
+}
+
+/// A playlist with its entries in order. Private playlists of others are 404.
+#[utoipa::path(get, path = "/api/playlists/{id}", tag = "playlists", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = PlaylistDetail), (status = 404, body = ErrorBody),
+))]
+pub async fn get(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> AppResult<axum::Json<PlaylistDetail>> {
+    Ok(axum::Json(detail(&state, user.user.id, id).await?))
+}
+
+#[utoipa::path(patch, path = "/api/playlists/{id}", tag = "playlists", params(("id" = Uuid, Path)), request_body = UpdatePlaylist, responses(
+    (status = 200, body = PlaylistDetail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+pub async fn update(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    ValidJson(request): ValidJson<UpdatePlaylist>,
+) -> AppResult<axum::Json<PlaylistDetail>> {
+    model::owned(&state.db, user.user.id, id).await?;
+    let mut row = playlists::ActiveModel { id: sea_orm::Unchanged(id), ..Default::default() };
+    if let Some(name) = request.name {
+        row.name = Set(name.trim().to_owned());
+    }
+    if let Some(description) = request.description {
+        row.description = Set(description);
+    }
+    if let Some(public) = request.public {
+        row.public = Set(public);
+    }
+    row.updated_at = Set(Utc::now().fixed_offset());
+    row.update(&state.db).await?;
+    Ok(axum::Json(detail(&state, user.user.id, id).await?))
+}
+
+/// Deleted by its owner, or by an admin when public.
+#[utoipa::path(delete, path = "/api/playlists/{id}", tag = "playlists", params(("id" = Uuid, Path)), responses(
+    (status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+))]
+pub async fn delete(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> AppResult<StatusCode> {
+    let playlist = model::visible(&state.db, user.user.id, id).await?.ok_or(AppError::NotFound)?;
+    if playlist.owner_id != user.user.id && !user.is_admin() {
+        return Err(AppError::Forbidden("only the owner or an admin deletes a playlist".into()));
+    }
+    playlists::Entity::delete_by_id(id).exec(&state.db).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Adds songs at the end or at a position.
+#[utoipa::path(post, path = "/api/playlists/{id}/entries", tag = "playlists", params(("id" = Uuid, Path)), request_body = AddEntries, responses(
+    (status = 200, body = PlaylistDetail), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+))]
+pub async fn add_entries(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    ValidJson(request): ValidJson<AddEntries>,
+) -> AppResult<axum::Json<PlaylistDetail>> {
+    model::owned(&state.db, user.user.id, id).await?;
+    let missing = model::missing_songs(&state.db, &request.song_ids).await?;
+    if !missing.is_empty() {
+        let list = missing.iter().map(Uuid::to_string).collect::<Vec<_>>().join(", ");
+        return Err(AppError::field("song_ids", format!("no such songs: {list}")));
+    }
+    let (txn, count) = model::lock_entries(&state.db, id).await?;
+    let position = i64::from(request.position.unwrap_or(u32::MAX)).min(count);
+    if request.position.is_some_and(|p| i64::from(p) > count) {
+        return Err(AppError::field("position", format!("must be between 0 and {count}")));
+    }
+    model::insert_entries(&txn, id, position, &request.song_ids).await?;
+    model::touch(&txn, id).await?;
+    txn.commit().await?;
+    Ok(axum::Json(detail(&state, user.user.id, id).await?))
+}
+
+#[utoipa::path(delete, path = "/api/playlists/{id}/entries/{entry_id}", tag = "playlists",
+    params(("id" = Uuid, Path), ("entry_id" = Uuid, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn remove_entry(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, entry)): Path<(Uuid, Uuid)>,
+) -> AppResult<StatusCode> {
+    model::owned(&state.db, user.user.id, id).await?;
+    let (txn, _) = model::lock_entries(&state.db, id).await?;
+    let position = model::entry_position(&txn, id, entry).await?;
+    model::remove_entry(&txn, id, entry, position).await?;
+    model::touch(&txn, id).await?;
+    txn.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/playlists/{id}/entries/{entry_id}/move", tag = "playlists",
+    params(("id" = Uuid, Path), ("entry_id" = Uuid, Path)), request_body = MoveEntry,
+    responses((status = 200, body = PlaylistDetail), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn move_entry(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, entry)): Path<(Uuid, Uuid)>,
+    ValidJson(request): ValidJson<MoveEntry>,
+) -> AppResult<axum::Json<PlaylistDetail>> {
+    model::owned(&state.db, user.user.id, id).await?;
+    let (txn, count) = model::lock_entries(&state.db, id).await?;
+    let from = model::entry_position(&txn, id, entry).await?;
+    let to = i64::from(request.position);
+    if to >= count {
+        return Err(AppError::field("position", format!("must be between 0 and {}", count - 1)));
+    }
+    model::move_entry(&txn, id, entry, from, to).await?;
+    model::touch(&txn, id).await?;
+    txn.commit().await?;
+    Ok(axum::Json(detail(&state, user.user.id, id).await?))
+}
+
+/// Extended M3U: one stream URL per entry, fetchable by a signed-in client.
+#[utoipa::path(get, path = "/api/playlists/{id}/export.m3u8", tag = "playlists", params(("id" = Uuid, Path)), responses(
+    (status = 200, content_type = "audio/x-mpegurl"), (status = 404, body = ErrorBody),
+))]
+pub async fn export(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> AppResult<Response> {
+    let playlist = detail(&state, user.user.id, id).await?;
+    let base = state.config.public_url.as_str().trim_end_matches('/');
+    let mut text = format!("#EXTM3U\n#PLAYLIST:{}\n", m3u::escape(&playlist.playlist.name));
+    for entry in &playlist.entries {
+        let song = &entry.song;
+        text.push_str(&format!(
+            "#EXTINF:{},{} - {}\n{base}{}\n",
+            song.duration.round() as i64,
+            m3u::escape(&song.artist.name),
+            m3u::escape(&song.title),
+            song.stream_url
+        ));
+    }
+    let file_name: String =
+        playlist.playlist.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    let disposition =
+        HeaderValue::from_str(&format!("attachment; filename=\"{file_name}.m3u8\"")).map_err(anyhow::Error::from)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("audio/x-mpegurl; charset=utf-8")),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        text,
+    )
+        .into_response())
+}
+
+#[derive(FromQueryResult)]
+struct Found {
+    id: Uuid,
+}
+
+/// Finds the song a line names: a Fermata stream URL, a library path, or "Artist - Title".
+async fn match_item(db: &impl ConnectionTrait, item: &m3u::Item) -> AppResult<Option<Uuid>> {
+    if let Some(id) = m3u::song_id_in(&item.location) {
+        let mut sql = Sql::new("SELECT id FROM songs WHERE id = ");
+        let p = sql.param(id);
+        sql.push(&p);
+        if let Some(found) = Found::find_by_statement(sql.statement()).one(db).await? {
+            return Ok(Some(found.id));
+        }
+    }
+    let location = item.location.replace('\\', "/");
+    let mut sql = Sql::new("SELECT id FROM songs WHERE storage = 'library' AND (path = ");
+    let p = sql.param(location.trim_start_matches('/').to_owned());
+    let suffix = sql.param(format!("%/{}", crate::catalog::model::escape_like(location.trim_start_matches('/'))));
+    let reverse = sql.param(location.clone());
+    sql.push(&format!(" {p} OR path LIKE {suffix} OR {reverse} LIKE '%/' || path) ORDER BY length(path) DESC LIMIT 1"));
+    if let Some(found) = Found::find_by_statement(sql.statement()).one(db).await? {
+        return Ok(Some(found.id));
+    }
+    if let Some((artist, title)) = m3u::artist_and_title(item) {
+        let mut sql = Sql::new(
+            "SELECT s.id FROM songs s JOIN artists ar ON ar.id = s.artist_id WHERE fermata_fold(s.title) = fermata_fold(",
+        );
+        let t = sql.param(title);
+        let a = sql.param(artist);
+        sql.push(&format!("{t}) AND fermata_fold(ar.name) = fermata_fold({a}) ORDER BY s.added_at LIMIT 1"));
+        if let Some(found) = Found::find_by_statement(sql.statement()).one(db).await? {
+            return Ok(Some(found.id));
+        }
+    }
+    Ok(None)
+}
+
+/// Creates a playlist from an M3U/M3U8 body. Lines that match no song are listed in `unmatched`.
+#[utoipa::path(post, path = "/api/playlists/import", tag = "playlists", params(ImportQuery),
+    request_body(content = String, content_type = "audio/x-mpegurl"),
+    responses((status = 201, body = ImportResult), (status = 422, body = ErrorBody)))]
+pub async fn import(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ValidQuery(query): ValidQuery<ImportQuery>,
+    body: Bytes,
+) -> AppResult<(StatusCode, axum::Json<ImportResult>)> {
+    let text =
+        std::str::from_utf8(&body).map_err(|_| AppError::Unprocessable("the playlist is not UTF-8 text".into()))?;
+    if text.contains('\0') {
+        return Err(AppError::Unprocessable("the playlist is not text".into()));
+    }
+    let parsed = m3u::parse(text);
+    if parsed.items.is_empty() {
+        return Err(AppError::Unprocessable("the playlist names no songs".into()));
+    }
+    if parsed.items.len() > 10_000 {
+        return Err(AppError::Unprocessable("the playlist has more than 10,000 lines".into()));
+    }
+    let mut songs = Vec::new();
+    let mut unmatched = Vec::new();
+    for item in &parsed.items {
+        match match_item(&state.db, item).await? {
+            Some(id) => songs.push(id),
+            None => unmatched.push(item.location.clone()),
+        }
+    }
+    let name = query.name.or(parsed.name).unwrap_or_else(|| "Imported playlist".to_owned());
+    let id = insert(&state, user.user.id, name, None, false).await?;
+    if !songs.is_empty() {
+        let (txn, _) = model::lock_entries(&state.db, id).await?;
+        model::insert_entries(&txn, id, 0, &songs).await?;
+        txn.commit().await?;
+    }
+    let playlist = detail(&state, user.user.id, id).await?;
+    Ok((StatusCode::CREATED, axum::Json(ImportResult { playlist, unmatched })))
+}

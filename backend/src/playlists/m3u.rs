@@ -1,0 +1,75 @@
+//! Extended M3U: writing a playlist, and reading one from Fermata or another player.
+
+use uuid::Uuid;
+
+/// One song line of an M3U file, with the `#EXTINF` hint that preceded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub location: String,
+    /// "Artist - Title" from `#EXTINF:<seconds>,<text>`.
+    pub display: Option<String>,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Parsed {
+    pub name: Option<String>,
+    pub items: Vec<Item>,
+}
+
+pub fn parse(text: &str) -> Parsed {
+    let mut parsed = Parsed::default();
+    let mut display = None;
+    for line in text.trim_start_matches('\u{feff}').lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(info) = line.strip_prefix("#EXTINF:") {
+            display = info.split_once(',').map(|(_, d)| d.trim().to_owned()).filter(|d| !d.is_empty());
+        } else if let Some(name) = line.strip_prefix("#PLAYLIST:") {
+            parsed.name = Some(name.trim().chars().take(100).collect()).filter(|n: &String| !n.is_empty());
+        } else if !line.starts_with('#') {
+            parsed.items.push(Item { location: line.to_owned(), display: display.take() });
+        }
+    }
+    parsed
+}
+
+/// A Fermata stream URL names the song id.
+pub fn song_id_in(location: &str) -> Option<Uuid> {
+    let rest = location.split("/api/music/songs/").nth(1)?;
+    rest.split('/').next()?.parse().ok()
+}
+
+/// "Artist - Title" from an EXTINF hint, or from a file name like "Artist - Title.mp3".
+pub fn artist_and_title(item: &Item) -> Option<(String, String)> {
+    let from_name = || {
+        let name = item.location.rsplit(['/', '\\']).next()?;
+        let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+        Some(percent_encoding::percent_decode_str(stem).decode_utf8_lossy().into_owned())
+    };
+    let text = item.display.clone().or_else(from_name)?;
+    let (artist, title) = text.split_once(" - ")?;
+    Some((artist.trim().to_owned(), title.trim().to_owned()))
+}
+
+/// An `#EXTINF` line's text, kept on one line.
+pub fn escape(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_extended_m3u_from_other_players() {
+        let text = "\u{feff}#EXTM3U\n#PLAYLIST:Road Trip\n#EXTINF:215,Nina Simone - Feeling Good\n/music/Nina Simone/Feeling Good.mp3\n\n# a comment\nC:\\Music\\Miles Davis - So What.flac\n";
+        let parsed = parse(text);
+        assert_eq!(parsed.name.as_deref(), Some("Road Trip"));
+        assert_eq!(parsed.items.len(), 2);
+        assert_eq!(artist_and_title(&parsed.items[0]), Some(("Nina Simone".into(), "Feeling Good".into())));
+        assert_eq!(artist_and_title(&parsed.items[1]), Some(("Miles Davis".into(), "So What".into())));
+        let id = "01a201fe-9ec8-77ed-a156-4b4f4022b07d";
+        assert_eq!(
+            song_id_in(&format!("http://x/api/music/songs/{id}/stream")).map(|u| u.to_string()),
+            Some(id.to_owned())
+        );
+    }
+}
