@@ -37,6 +37,9 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Index a music folder in place (default: MUSIC_DIR). Paths are stored relative to it, so serve with
+    /// MUSIC_DIR set to the same folder.
+    Scan { dir: Option<std::path::PathBuf> },
     /// Exit 0 when the local server answers /health (for container HEALTHCHECKs, which have no curl).
     Healthcheck {
         /// Address to probe; default: 127.0.0.1 on BIND's port.
@@ -68,6 +71,7 @@ pub async fn run() -> ExitCode {
         Command::User { command: UserCommand::Create { username, email, admin } } => {
             create_user(cli.config, username, email, admin).await
         }
+        Command::Scan { dir } => scan(cli.config, dir).await,
         Command::Healthcheck { url } => healthcheck(&cli.config, url).await,
     };
     match result {
@@ -85,7 +89,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
-    let (db, _cluster) = startup::open_database(&config).await?;
+    let (db, _cluster, _) = startup::open_database(&config).await?;
     let applied = postgres::migrate(&db).await?;
     tracing::info!(applied, "migrations done");
     db.close().await?;
@@ -99,7 +103,7 @@ async fn create_user(config: Config, username: String, email: Option<String>, ad
     if let Err(errors) = request.check() {
         bail!("invalid account: {errors}");
     }
-    let (db, _cluster) = startup::open_database(&config).await?;
+    let (db, _cluster, _) = startup::open_database(&config).await?;
     postgres::migrate(&db).await?;
     let passwords = Passwords::new()?;
     let new = NewUser {
@@ -111,6 +115,39 @@ async fn create_user(config: Config, username: String, email: Option<String>, ad
     };
     let user = model::create(&db, new).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(username = %user.username, role = %user.role, "account created");
+    db.close().await?;
+    Ok(())
+}
+
+async fn scan(config: Config, dir: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let Some(root) = dir.or_else(|| config.music_dir.clone()) else {
+        bail!("give a folder to scan or set MUSIC_DIR");
+    };
+    let (db, _cluster, _) = startup::open_database(&config).await?;
+    postgres::migrate(&db).await?;
+    // Take the same slot a scan job takes, so the CLI and the server never scan at once.
+    let job = crate::jobs::claim_scan_slot(&db, "cli").await?;
+    let result = crate::library::scan::scan(&db, &root, |p| {
+        tracing::info!(done = p.done, total = p.total, files_per_second = p.files_per_second, "scanning");
+    })
+    .await;
+    crate::jobs::release_scan_slot(&db, job, result.as_ref().err().map(|e| format!("{e:#}"))).await?;
+    let (report, touched) = result?;
+    crate::jobs::enqueue_analysis(&db, &touched).await?;
+    for skipped in &report.skipped {
+        tracing::warn!(path = %skipped.path, reason = %skipped.reason, "skipped");
+    }
+    tracing::info!(
+        files = report.files,
+        added = report.added,
+        updated = report.updated,
+        unchanged = report.unchanged,
+        removed = report.removed,
+        skipped = report.skipped_count,
+        seconds = report.seconds,
+        files_per_second = report.files_per_second,
+        "scan finished"
+    );
     db.close().await?;
     Ok(())
 }

@@ -49,12 +49,12 @@ pub enum AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `not_found`, `validation_failed`, `unauthorized`, ...
     pub code: String,

@@ -20,6 +20,8 @@ use crate::state::AppState;
         (name = "streaming", description = "audio and cover art"),
         (name = "plays", description = "plays, history, favourites"),
         (name = "playlists", description = "playlists, M3U8 export and import"),
+        (name = "ingest", description = "uploads, tag edits, deletion"),
+        (name = "events", description = "live progress (Server-Sent Events)"),
     )
 )]
 pub struct ApiDoc;

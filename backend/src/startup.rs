@@ -18,7 +18,9 @@ use crate::{
     catalog,
     config::Config,
     error::AppError,
-    health,
+    events::Events,
+    health, jobs,
+    library::handlers,
     media::MediaStore,
     memory::MemoryGuard,
     metrics, openapi, postgres,
@@ -41,24 +43,25 @@ pub struct Application {
 }
 
 /// The database a command works on: DATABASE_URL, or the private cluster under DATA_DIR.
-pub async fn open_database(config: &Config) -> anyhow::Result<(DatabaseConnection, Option<EmbeddedPostgres>)> {
+pub async fn open_database(config: &Config) -> anyhow::Result<(DatabaseConnection, Option<EmbeddedPostgres>, String)> {
     match &config.database_url {
-        Some(url) => Ok((postgres::connect(url, config.db_max_connections).await?, None)),
+        Some(url) => Ok((postgres::connect(url, config.db_max_connections).await?, None, url.clone())),
         None => {
             let dir = config.data_dir.join("postgres");
             let cluster = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&dir, Durability::Durable))
                 .await
                 .context("starting the private database panicked")??;
             cluster.ensure_database(postgres::EMBEDDED_DATABASE).await?;
-            let db = postgres::connect(&cluster.url(postgres::EMBEDDED_DATABASE), config.db_max_connections).await?;
-            Ok((db, Some(cluster)))
+            let url = cluster.url(postgres::EMBEDDED_DATABASE);
+            let db = postgres::connect(&url, config.db_max_connections).await?;
+            Ok((db, Some(cluster), url))
         }
     }
 }
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let (db, embedded) = open_database(&config).await?;
+        let (db, embedded, database_url) = open_database(&config).await?;
         postgres::migrate(&db).await?;
         let passwords = Passwords::new()?;
         bootstrap_admin(&db, &config, &passwords).await?;
@@ -78,11 +81,15 @@ impl Application {
             allowed_origins: AllowedOrigins::new(&config),
             config: config.clone(),
             media,
+            events: Events::new(),
+            database_url: database_url.into(),
         };
 
         let background = CancellationToken::new();
         state.memory.clone().spawn_sampler(background.child_token());
         state.rate_limits.clone().spawn_cleanup(background.child_token());
+        state.events.spawn_listener(state.database_url.to_string(), background.child_token());
+        spawn_workers(&state, &background);
         let store = accounts::session::store(&db);
         tokio::spawn(store.clone().continuously_delete_expired(Duration::from_secs(3600)));
 
@@ -187,6 +194,27 @@ pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(accounts::router(state))
         .merge(catalog::router())
         .merge(crate::playlists::router())
+        .merge(crate::library::router())
+}
+
+/// Background workers of this replica: one for scans (rare, long), one for analysis (many, short), so a
+/// scan never holds up the analysis of fresh uploads. Few enough for a Raspberry Pi.
+fn spawn_workers(state: &AppState, background: &CancellationToken) {
+    let replica = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
+    let analyse: jobs::Handler = Arc::new(|state, job| Box::pin(handlers::run_analysis(state, job)));
+    let scan: jobs::Handler = Arc::new(|state, job| Box::pin(handlers::run_scan(state, job)));
+    jobs::spawn_worker(
+        state.clone(),
+        format!("{replica}/analysis"),
+        &[jobs::KIND_ANALYSE],
+        analyse,
+        background.child_token(),
+    );
+    jobs::spawn_worker(state.clone(), format!("{replica}/scan"), &[jobs::KIND_SCAN], scan, background.child_token());
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "fermata".to_owned())
 }
 
 /// FERMATA_ADMIN_USERNAME/PASSWORD: create that admin when no admin exists yet.

@@ -9,6 +9,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     accounts::password::Passwords,
     config::Config,
+    events::Events,
     media::MediaStore,
     memory::MemoryGuard,
     security::{AllowedOrigins, RateLimits},
@@ -24,4 +25,7 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     pub allowed_origins: AllowedOrigins,
     pub media: MediaStore,
+    pub events: Events,
+    /// The database URL in use (DATABASE_URL or the private cluster's), for the LISTEN connections.
+    pub database_url: Arc<str>,
 }

@@ -195,88 +195,224 @@ impl NewSong {
         }
     }
 
-    fn search_text(&self) -> String {
+    pub fn search_text(&self) -> String {
         format!("{} {} {} {}", self.title, self.artist, self.album, self.album_artist)
     }
 }
 
-/// The artist row for a name (case-insensitive), created when missing.
-pub async fn artist_id(txn: &DatabaseTransaction, name: &str) -> Result<Uuid, DbErr> {
-    let mut sql = Sql::new("INSERT INTO artists (id, name) VALUES (");
-    let id = sql.param(Uuid::now_v7());
-    let n = sql.param(name);
-    sql.push(&format!("{id}, {n}) ON CONFLICT (lower(name)) DO UPDATE SET name = artists.name RETURNING id"));
-    Ok(IdRow::find_by_statement(sql.statement()).one(txn).await?.expect("upsert returns a row").id)
+/// Artist and album ids by name, remembered across the songs of one batch so a scan asks the database once
+/// per artist and album, not once per song.
+#[derive(Default)]
+pub struct Resolver {
+    artists: std::collections::HashMap<String, Uuid>,
+    /// Album id, and whether a cover was already offered for it.
+    albums: std::collections::HashMap<(Uuid, String), (Uuid, bool)>,
 }
 
-/// The album row for (album artist, title), created when missing; a cover fills an album that has none.
-pub async fn album_id(
-    txn: &DatabaseTransaction,
-    artist_id: Uuid,
-    title: &str,
-    year: Option<i32>,
-    compilation: bool,
-    cover_path: Option<&str>,
-) -> Result<Uuid, DbErr> {
-    let mut sql = Sql::new("INSERT INTO albums (id, title, artist_id, year, compilation, cover_path) VALUES (");
-    let values = [
-        sql.param(Uuid::now_v7()),
-        sql.param(title),
-        sql.param(artist_id),
-        sql.param(year),
-        sql.param(compilation),
-        sql.param(cover_path.map(str::to_owned)),
-    ]
-    .join(", ");
-    sql.push(&format!(
-        "{values}) ON CONFLICT (artist_id, lower(title)) DO UPDATE SET year = COALESCE(albums.year, EXCLUDED.year), \
-         cover_path = COALESCE(albums.cover_path, EXCLUDED.cover_path) RETURNING id"
-    ));
-    Ok(IdRow::find_by_statement(sql.statement()).one(txn).await?.expect("upsert returns a row").id)
+impl Resolver {
+    /// The artist row for a name (case-insensitive), created when missing.
+    pub async fn artist(&mut self, txn: &DatabaseTransaction, name: &str) -> Result<Uuid, DbErr> {
+        let key = name.to_lowercase();
+        if let Some(id) = self.artists.get(&key) {
+            return Ok(*id);
+        }
+        let mut sql = Sql::new("INSERT INTO artists (id, name) VALUES (");
+        let id = sql.param(Uuid::now_v7());
+        let n = sql.param(name);
+        sql.push(&format!("{id}, {n}) ON CONFLICT (lower(name)) DO UPDATE SET name = artists.name RETURNING id"));
+        let id = IdRow::find_by_statement(sql.statement()).one(txn).await?.expect("upsert returns a row").id;
+        self.artists.insert(key, id);
+        Ok(id)
+    }
+
+    /// The album row for (album artist, title), created when missing; a cover fills an album that has none.
+    pub async fn album(&mut self, txn: &DatabaseTransaction, artist_id: Uuid, song: &NewSong) -> Result<Uuid, DbErr> {
+        let key = (artist_id, song.album.to_lowercase());
+        if let Some((id, had_cover)) = self.albums.get(&key)
+            && (*had_cover || song.cover_path.is_none())
+        {
+            return Ok(*id);
+        }
+        let mut sql = Sql::new("INSERT INTO albums (id, title, artist_id, year, compilation, cover_path) VALUES (");
+        let values = [
+            sql.param(Uuid::now_v7()),
+            sql.param(song.album.clone()),
+            sql.param(artist_id),
+            sql.param(song.year),
+            sql.param(song.compilation),
+            sql.param(song.cover_path.clone()),
+        ]
+        .join(", ");
+        sql.push(&format!(
+            "{values}) ON CONFLICT (artist_id, lower(title)) DO UPDATE SET year = COALESCE(albums.year, EXCLUDED.year), \
+             cover_path = COALESCE(albums.cover_path, EXCLUDED.cover_path) RETURNING id"
+        ));
+        let id = IdRow::find_by_statement(sql.statement()).one(txn).await?.expect("upsert returns a row").id;
+        self.albums.insert(key, (id, song.cover_path.is_some()));
+        Ok(id)
+    }
+
+    /// Artist, album artist and album of a song.
+    async fn place(&mut self, txn: &DatabaseTransaction, song: &NewSong) -> Result<(Uuid, Uuid), DbErr> {
+        let artist = self.artist(txn, &song.artist).await?;
+        let album_artist = if song.album_artist.eq_ignore_ascii_case(&song.artist) {
+            artist
+        } else {
+            self.artist(txn, &song.album_artist).await?
+        };
+        Ok((artist, self.album(txn, album_artist, song).await?))
+    }
 }
 
 /// Inserts a song with its artist and album rows. `None` when a song with the same content already exists.
 pub async fn insert_song(txn: &DatabaseTransaction, new: NewSong) -> Result<Option<Uuid>, DbErr> {
-    let artist = artist_id(txn, &new.artist).await?;
-    let album_artist = if new.album_artist.eq_ignore_ascii_case(&new.artist) {
-        artist
-    } else {
-        artist_id(txn, &new.album_artist).await?
-    };
-    let album = album_id(txn, album_artist, &new.album, new.year, new.compilation, new.cover_path.as_deref()).await?;
-    let mut sql = Sql::new(
-        "INSERT INTO songs (id, title, artist_id, album_id, track_number, track_total, disc_number, disc_total, \
-         genre, year, duration_ms, codec, bitrate, sample_rate, channels, size_bytes, content_hash, storage, path, \
-         file_mtime, has_embedded_cover, search_text) VALUES (",
-    );
-    let search_text = new.search_text();
-    let values = [
-        sql.param(Uuid::now_v7()),
-        sql.param(new.title),
-        sql.param(artist),
-        sql.param(album),
-        sql.param(new.track),
-        sql.param(new.track_total),
-        sql.param(new.disc),
-        sql.param(new.disc_total),
-        sql.param(new.genre),
-        sql.param(new.year),
-        sql.param(new.duration_ms),
-        sql.param(new.codec),
-        sql.param(new.bitrate),
-        sql.param(new.sample_rate),
-        sql.param(new.channels),
-        sql.param(new.size_bytes),
-        sql.param(new.content_hash),
-        sql.param(new.storage),
-        sql.param(new.path),
-        sql.param(new.file_mtime.map(|t| t.fixed_offset())),
-        sql.param(new.has_embedded_cover),
-        sql.param(search_text),
-    ]
-    .join(", ");
-    sql.push(&format!("{values}) ON CONFLICT (content_hash) DO NOTHING RETURNING id"));
-    Ok(IdRow::find_by_statement(sql.statement()).one(txn).await?.map(|r| r.id))
+    Ok(insert_songs(txn, &mut Resolver::default(), vec![new]).await?.pop().flatten())
+}
+
+/// Inserts songs in multi-row statements; for each, its id, or `None` when the same content (or library
+/// path) is already there.
+pub async fn insert_songs(
+    txn: &DatabaseTransaction,
+    resolver: &mut Resolver,
+    songs: Vec<NewSong>,
+) -> Result<Vec<Option<Uuid>>, DbErr> {
+    let mut ids = Vec::with_capacity(songs.len());
+    let mut rows = Vec::with_capacity(songs.len());
+    for song in songs {
+        let (artist, album) = resolver.place(txn, &song).await?;
+        let id = Uuid::now_v7();
+        ids.push(id);
+        rows.push((id, artist, album, song));
+    }
+    let mut inserted = std::collections::HashSet::new();
+    for chunk in rows.chunks(200) {
+        let mut sql = Sql::new(
+            "INSERT INTO songs (id, title, artist_id, album_id, track_number, track_total, disc_number, disc_total, \
+             genre, year, duration_ms, codec, bitrate, sample_rate, channels, size_bytes, content_hash, storage, path, \
+             file_mtime, has_embedded_cover, search_text) VALUES ",
+        );
+        let mut tuples = Vec::with_capacity(chunk.len());
+        for (id, artist, album, new) in chunk {
+            let values = [
+                sql.param(*id),
+                sql.param(new.title.clone()),
+                sql.param(*artist),
+                sql.param(*album),
+                sql.param(new.track),
+                sql.param(new.track_total),
+                sql.param(new.disc),
+                sql.param(new.disc_total),
+                sql.param(new.genre.clone()),
+                sql.param(new.year),
+                sql.param(new.duration_ms),
+                sql.param(new.codec.clone()),
+                sql.param(new.bitrate),
+                sql.param(new.sample_rate),
+                sql.param(new.channels),
+                sql.param(new.size_bytes),
+                sql.param(new.content_hash.clone()),
+                sql.param(new.storage),
+                sql.param(new.path.clone()),
+                sql.param(new.file_mtime.map(|t| t.fixed_offset())),
+                sql.param(new.has_embedded_cover),
+                sql.param(new.search_text()),
+            ];
+            tuples.push(format!("({})", values.join(", ")));
+        }
+        sql.push(&tuples.join(", "));
+        sql.push(" ON CONFLICT DO NOTHING RETURNING id");
+        for row in IdRow::find_by_statement(sql.statement()).all(txn).await? {
+            inserted.insert(row.id);
+        }
+    }
+    Ok(ids.into_iter().map(|id| inserted.contains(&id).then_some(id)).collect())
+}
+
+/// A changed library file: new tags and properties, same song (plays, favourites and playlists stay).
+pub async fn update_song_file(
+    txn: &DatabaseTransaction,
+    resolver: &mut Resolver,
+    id: Uuid,
+    new: NewSong,
+) -> Result<(), DbErr> {
+    let (artist, album) = resolver.place(txn, &new).await?;
+    let mut sql = Sql::new("UPDATE songs SET ");
+    let sets = [
+        ("title", sql.param(new.title.clone())),
+        ("artist_id", sql.param(artist)),
+        ("album_id", sql.param(album)),
+        ("track_number", sql.param(new.track)),
+        ("track_total", sql.param(new.track_total)),
+        ("disc_number", sql.param(new.disc)),
+        ("disc_total", sql.param(new.disc_total)),
+        ("genre", sql.param(new.genre.clone())),
+        ("year", sql.param(new.year)),
+        ("duration_ms", sql.param(new.duration_ms)),
+        ("codec", sql.param(new.codec.clone())),
+        ("bitrate", sql.param(new.bitrate)),
+        ("sample_rate", sql.param(new.sample_rate)),
+        ("channels", sql.param(new.channels)),
+        ("size_bytes", sql.param(new.size_bytes)),
+        ("content_hash", sql.param(new.content_hash.clone())),
+        ("file_mtime", sql.param(new.file_mtime.map(|t| t.fixed_offset()))),
+        ("has_embedded_cover", sql.param(new.has_embedded_cover)),
+        ("search_text", sql.param(new.search_text())),
+    ];
+    let sets: Vec<String> = sets.iter().map(|(c, p)| format!("{c} = {p}")).collect();
+    let i = sql.param(id);
+    sql.push(&format!(
+        "{}, analysed_at = NULL, peaks = NULL, version = version + 1, updated_at = now() WHERE id = {i}",
+        sets.join(", ")
+    ));
+    txn.execute(sql.statement()).await.map(drop)
+}
+
+/// An admin's tag edit: new title, artist, album and numbers; bumps the version.
+pub async fn update_tags(
+    txn: &DatabaseTransaction,
+    resolver: &mut Resolver,
+    id: Uuid,
+    new: &NewSong,
+) -> Result<(), DbErr> {
+    let (artist, album) = resolver.place(txn, new).await?;
+    let mut sql = Sql::new("UPDATE songs SET ");
+    let sets = [
+        ("title", sql.param(new.title.clone())),
+        ("artist_id", sql.param(artist)),
+        ("album_id", sql.param(album)),
+        ("track_number", sql.param(new.track)),
+        ("disc_number", sql.param(new.disc)),
+        ("year", sql.param(new.year)),
+        ("genre", sql.param(new.genre.clone())),
+        ("search_text", sql.param(new.search_text())),
+    ];
+    let sets: Vec<String> = sets.iter().map(|(c, p)| format!("{c} = {p}")).collect();
+    let i = sql.param(id);
+    sql.push(&format!("{}, version = version + 1, updated_at = now() WHERE id = {i}", sets.join(", ")));
+    txn.execute(sql.statement()).await.map(drop)
+}
+
+/// Deletes songs; their playlist entries, favourites and plays go with them (foreign keys cascade).
+pub async fn delete_songs(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<(), DbErr> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut sql = Sql::new("DELETE FROM songs WHERE id IN (");
+    let list = ids.iter().map(|id| sql.param(*id)).collect::<Vec<_>>().join(", ");
+    sql.push(&format!("{list})"));
+    db.execute(sql.statement()).await.map(drop)
+}
+
+/// Removes albums without songs, then artists without songs or albums.
+pub async fn prune_orphans(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    db.execute_unprepared("DELETE FROM albums al WHERE NOT EXISTS (SELECT 1 FROM songs s WHERE s.album_id = al.id)")
+        .await?;
+    db.execute_unprepared(
+        "DELETE FROM artists ar WHERE NOT EXISTS (SELECT 1 FROM songs s WHERE s.artist_id = ar.id) \
+         AND NOT EXISTS (SELECT 1 FROM albums al WHERE al.artist_id = ar.id)",
+    )
+    .await
+    .map(drop)
 }
 
 /// Counts one play unless the same user played the same song within half its duration. Exact under

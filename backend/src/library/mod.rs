@@ -1,5 +1,8 @@
 //! Bringing audio files into the library: probe, store content-addressed, record in one transaction.
 
+pub mod analysis;
+pub mod handlers;
+pub mod scan;
 pub mod tags;
 
 use std::{io::Read, path::Path};
@@ -57,7 +60,7 @@ pub async fn import_copy(
     let temp = store.temp_file()?;
     std::fs::copy(source, temp.path()).with_context(|| format!("cannot read {}", source.display()))?;
     let name = original_name.or_else(|| source.file_name().and_then(|n| n.to_str()));
-    import_temp(db, store, temp, name).await
+    import_temp(db, store, temp, name, None).await
 }
 
 /// Adds a fully written temp file to the library. On any refusal or failure the temp file is removed, and
@@ -67,12 +70,16 @@ pub async fn import_temp(
     store: &MediaStore,
     temp: tempfile::NamedTempFile,
     original_name: Option<&str>,
+    known_hash: Option<String>,
 ) -> Result<Imported, ImportError> {
     let path = temp.path().to_owned();
     let name = original_name.map(str::to_owned);
     let (hash, meta, size) = tokio::task::spawn_blocking(move || -> Result<_, ImportError> {
         let meta = tags::read(&path, name.as_deref())?;
-        let hash = hash_file(&path).context("cannot hash the file")?;
+        let hash = match known_hash {
+            Some(hash) => hash,
+            None => hash_file(&path).context("cannot hash the file")?,
+        };
         let size = std::fs::metadata(&path).context("cannot stat the file")?.len();
         Ok((hash, meta, size))
     })
@@ -115,4 +122,18 @@ pub async fn import_temp(
             Err(e.into())
         }
     }
+}
+
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::upload))
+        .routes(routes!(handlers::edit, handlers::delete))
+        .routes(routes!(handlers::peaks))
+        .routes(routes!(handlers::start_scan, handlers::scan_status))
+        .routes(routes!(crate::jobs::list))
+        .routes(routes!(crate::events::stream))
 }

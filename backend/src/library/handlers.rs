@@ -1,0 +1,485 @@
+//! Admin ingest endpoints (upload, edit, delete, scan) and the background jobs (analysis, scan).
+
+use axum::{
+    extract::{Request, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use sea_orm::{ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use utoipa::ToSchema;
+use uuid::Uuid;
+use validator::Validate;
+
+use super::{ImportError, Imported, analysis, scan};
+use crate::{
+    accounts::session::{AdminUser, CurrentUser},
+    catalog::{
+        model::{self as catalog, NewSong, Resolver, Sql},
+        views::SongView,
+    },
+    entities::{jobs, songs},
+    error::{AppError, AppResult, ErrorBody, ErrorDetail},
+    events::{self, Audience},
+    extract::{Path, ValidJson},
+    jobs::{self as queue, JobView},
+    media::STORAGE_MEDIA,
+    state::AppState,
+};
+
+/// Files accepted in one upload request.
+pub const MAX_FILES_PER_REQUEST: usize = 50;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FileResult {
+    /// The name the browser gave (shown to people, never used as a path).
+    pub file: Option<String>,
+    /// 201 added, 409 duplicate, 413 too large, 415 not audio, 422 unusable.
+    pub status: u16,
+    /// The added song, or the one already holding the same audio.
+    pub song: Option<SongView>,
+    pub error: Option<ErrorDetail>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadResults {
+    pub results: Vec<FileResult>,
+}
+
+fn refusal(status: StatusCode, code: &str, message: impl Into<String>) -> (StatusCode, ErrorDetail) {
+    (status, ErrorDetail { code: code.to_owned(), message: message.into(), fields: None })
+}
+
+/// A file name good for showing: its last component, without control characters, at most 255 characters.
+fn display_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    base.chars().filter(|c| !c.is_control()).take(255).collect()
+}
+
+/// Streams one multipart field to a temp file on the media volume while hashing it, then adds it.
+async fn receive(state: &AppState, user: Uuid, mut field: multer::Field<'static>) -> FileResult {
+    let file = field.file_name().map(display_name);
+    let outcome = async {
+        let temp = state.media.temp_file().map_err(|e| {
+            tracing::error!("cannot create an upload temp file: {e:#}");
+            refusal(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "cannot store the upload")
+        })?;
+        let mut out =
+            tokio::fs::File::from_std(temp.reopen().map_err(|_| {
+                refusal(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "cannot store the upload")
+            })?);
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        let limit = state.config.max_upload_bytes;
+        loop {
+            let chunk = field
+                .chunk()
+                .await
+                .map_err(|e| refusal(StatusCode::BAD_REQUEST, "bad_request", format!("the upload broke off: {e}")))?;
+            let Some(chunk) = chunk else { break };
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(refusal(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("files may be at most {limit} bytes"),
+                ));
+            }
+            hasher.update(&chunk);
+            out.write_all(&chunk)
+                .await
+                .map_err(|_| refusal(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "cannot store the upload"))?;
+        }
+        out.flush()
+            .await
+            .map_err(|_| refusal(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "cannot store the upload"))?;
+        drop(out);
+        if size == 0 {
+            return Err(refusal(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_audio", "the file is empty"));
+        }
+        let hash = hex::encode(hasher.finalize());
+        match super::import_temp(&state.db, &state.media, temp, file.as_deref(), Some(hash)).await {
+            Ok(imported) => Ok(imported),
+            Err(ImportError::NotAudio(reason)) => {
+                Err(refusal(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_audio", format!("not playable audio: {reason}")))
+            }
+            Err(e) => {
+                tracing::error!("upload failed: {e:#}");
+                Err(refusal(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "cannot store the upload"))
+            }
+        }
+    }
+    .await;
+    match outcome {
+        Ok(Imported::Added(id)) => {
+            if let Err(e) = queue::enqueue_analysis(&state.db, &[id]).await {
+                tracing::warn!(song = %id, "cannot queue analysis: {e}");
+            }
+            let song = catalog::song(&state.db, user, id).await.ok().flatten().map(SongView::from);
+            events::publish(
+                &state.db,
+                "upload.done",
+                Audience::Admin,
+                serde_json::json!({"song_id": id, "file": file}),
+            )
+            .await;
+            FileResult { file, status: 201, song, error: None }
+        }
+        Ok(Imported::Duplicate(id)) => {
+            let song = catalog::song(&state.db, user, id).await.ok().flatten().map(SongView::from);
+            let error = ErrorDetail {
+                code: "duplicate".into(),
+                message: "this audio is already in the library".into(),
+                fields: None,
+            };
+            FileResult { file, status: 409, song, error: Some(error) }
+        }
+        Err((status, error)) => FileResult { file, status: status.as_u16(), song: None, error: Some(error) },
+    }
+}
+
+/// Upload songs (multipart, field `file`, repeatable). One file: the status is that file's outcome (201
+/// with the song, 409 with the existing song, 413, 415, 422). Several: 200 with a result per file.
+#[utoipa::path(post, path = "/api/music/songs", tag = "ingest", request_body(content_type = "multipart/form-data", content = String), responses(
+    (status = 201, body = SongView), (status = 200, body = UploadResults), (status = 409, body = FileResult),
+    (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
+))]
+pub async fn upload(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    request: Request,
+) -> AppResult<Response> {
+    // Heavy work: refused while memory is short.
+    state.memory.admit()?;
+    // multer straight on the body stream: the request may be far larger than the JSON body limit, and each
+    // file's own limit is enforced while it streams.
+    let boundary = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| multer::parse_boundary(v).ok())
+        .ok_or_else(|| {
+            AppError::UnsupportedMediaType("send the files as multipart/form-data in the field `file`".into())
+        })?;
+    let mut multipart = multer::Multipart::new(request.into_body().into_data_stream(), boundary);
+    let mut results = Vec::new();
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) if results.is_empty() => return Err(AppError::BadRequest(format!("malformed multipart body: {e}"))),
+            Err(_) => break,
+        };
+        if field.name() != Some("file") {
+            continue;
+        }
+        if results.len() == MAX_FILES_PER_REQUEST {
+            return Err(AppError::field("file", format!("at most {MAX_FILES_PER_REQUEST} files per request")));
+        }
+        let result = receive(&state, admin.user.id, field).await;
+        let stop = result.status == 413;
+        results.push(result);
+        if stop {
+            // The rest of the body is not read: the limit is enforced while streaming.
+            break;
+        }
+    }
+    match results.len() {
+        0 => Err(AppError::field("file", "attach at least one file in the `file` field")),
+        1 => {
+            let result = results.pop().expect("one result");
+            let status = StatusCode::from_u16(result.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Ok(match (status, result.song) {
+                (StatusCode::CREATED, Some(song)) => (status, axum::Json(song)).into_response(),
+                (StatusCode::CONFLICT, song) => {
+                    (status, axum::Json(serde_json::json!({"error": result.error, "song": song}))).into_response()
+                }
+                _ => (status, axum::Json(serde_json::json!({"error": result.error}))).into_response(),
+            })
+        }
+        _ => Ok((StatusCode::OK, axum::Json(UploadResults { results })).into_response()),
+    }
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SongEdit {
+    /// The `version` the edit was based on; a stale one gets 409 with the current song.
+    pub version: i32,
+    #[validate(length(min = 1, max = 500), custom(function = "crate::extract::no_nul"))]
+    pub title: Option<String>,
+    #[validate(length(min = 1, max = 500), custom(function = "crate::extract::no_nul"))]
+    pub artist: Option<String>,
+    #[validate(length(min = 1, max = 500), custom(function = "crate::extract::no_nul"))]
+    pub album: Option<String>,
+    #[validate(length(min = 1, max = 500), custom(function = "crate::extract::no_nul"))]
+    pub album_artist: Option<String>,
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[validate(range(min = 0, max = 9999))]
+    #[schema(value_type = Option<i32>)]
+    pub track: Option<Option<i32>>,
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[validate(range(min = 0, max = 999))]
+    #[schema(value_type = Option<i32>)]
+    pub disc: Option<Option<i32>>,
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[validate(range(min = 0, max = 9999))]
+    #[schema(value_type = Option<i32>)]
+    pub year: Option<Option<i32>>,
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[validate(length(max = 200), custom(function = "crate::extract::no_nul"))]
+    #[schema(value_type = Option<String>)]
+    pub genre: Option<Option<String>>,
+}
+
+#[derive(sea_orm::FromQueryResult)]
+struct Current {
+    title: String,
+    artist: String,
+    album: String,
+    album_artist: String,
+    compilation: bool,
+    track_number: Option<i32>,
+    disc_number: Option<i32>,
+    year: Option<i32>,
+    genre: Option<String>,
+    version: i32,
+}
+
+/// Edit a song's tags. Moves it to other artist and album rows as needed; albums and artists left empty go.
+#[utoipa::path(patch, path = "/api/music/songs/{id}", tag = "ingest", params(("id" = Uuid, Path)), request_body = SongEdit, responses(
+    (status = 200, body = SongView), (status = 404, body = ErrorBody), (status = 409, description = "stale version; the body holds the current song"),
+    (status = 422, body = ErrorBody),
+))]
+pub async fn edit(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(id): Path<Uuid>,
+    ValidJson(edit): ValidJson<SongEdit>,
+) -> AppResult<Response> {
+    let txn = state.db.begin().await?;
+    let mut sql = Sql::new(
+        "SELECT s.title, ar.name AS artist, al.title AS album, aa.name AS album_artist, al.compilation, s.track_number, \
+         s.disc_number, s.year, s.genre, s.version FROM songs s JOIN artists ar ON ar.id = s.artist_id \
+         JOIN albums al ON al.id = s.album_id JOIN artists aa ON aa.id = al.artist_id WHERE s.id = ",
+    );
+    let p = sql.param(id);
+    sql.push(&format!("{p} FOR UPDATE OF s"));
+    let current = <Current as sea_orm::FromQueryResult>::find_by_statement(sql.statement())
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if current.version != edit.version {
+        drop(txn);
+        let song = catalog::song(&state.db, admin.user.id, id).await?.map(SongView::from);
+        let error = ErrorDetail {
+            code: "stale_version".into(),
+            message: "the song changed since you loaded it".into(),
+            fields: None,
+        };
+        return Ok(
+            (StatusCode::CONFLICT, axum::Json(serde_json::json!({"error": error, "song": song}))).into_response()
+        );
+    }
+    let trim = |s: String| s.trim().to_owned();
+    let artist = edit.artist.map(trim).unwrap_or(current.artist);
+    let new = NewSong {
+        title: edit.title.map(trim).unwrap_or(current.title),
+        album_artist: edit.album_artist.map(trim).unwrap_or(current.album_artist),
+        artist,
+        album: edit.album.map(trim).unwrap_or(current.album),
+        compilation: current.compilation,
+        track: edit.track.unwrap_or(current.track_number),
+        track_total: None,
+        disc: edit.disc.unwrap_or(current.disc_number),
+        disc_total: None,
+        year: edit.year.unwrap_or(current.year),
+        genre: edit.genre.unwrap_or(current.genre).map(trim).filter(|g| !g.is_empty()),
+        duration_ms: 0,
+        codec: String::new(),
+        bitrate: None,
+        sample_rate: None,
+        channels: None,
+        size_bytes: 0,
+        content_hash: String::new(),
+        storage: STORAGE_MEDIA,
+        path: String::new(),
+        file_mtime: None,
+        has_embedded_cover: false,
+        cover_path: None,
+    };
+    catalog::update_tags(&txn, &mut Resolver::default(), id, &new).await?;
+    catalog::prune_orphans(&txn).await?;
+    txn.commit().await?;
+    let song = catalog::song(&state.db, admin.user.id, id).await?.ok_or(AppError::NotFound)?;
+    Ok(axum::Json(SongView::from(song)).into_response())
+}
+
+/// Delete a song: its playlist entries, favourites and plays, its file when nothing else refers to it, and
+/// albums and artists left empty.
+#[utoipa::path(delete, path = "/api/music/songs/{id}", tag = "ingest", params(("id" = Uuid, Path)), responses(
+    (status = 204), (status = 404, body = ErrorBody),
+))]
+pub async fn delete(State(state): State<AppState>, _admin: AdminUser, Path(id): Path<Uuid>) -> AppResult<StatusCode> {
+    let song = songs::Entity::find_by_id(id).one(&state.db).await?.ok_or(AppError::NotFound)?;
+    let txn = state.db.begin().await?;
+    catalog::delete_songs(&txn, &[id]).await?;
+    catalog::prune_orphans(&txn).await?;
+    txn.commit().await?;
+    // Files of the read-only library folder stay; uploads are content-addressed, so no other song shares them.
+    if song.storage == STORAGE_MEDIA
+        && let Some(path) = state.media.resolve(&song.storage, &song.path)
+        && let Err(e) = tokio::fs::remove_file(&path).await
+    {
+        tracing::warn!(path = %path.display(), "cannot remove a deleted song's file: {e}");
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Peaks {
+    /// Loudest sample per slice of the song, 0 to 255, left to right.
+    pub peaks: Vec<u8>,
+    pub loudness_lufs: Option<f32>,
+    pub true_peak_db: Option<f32>,
+}
+
+/// Waveform peaks for the seek bar (404 until the song is analysed, or when its codec cannot be decoded).
+#[utoipa::path(get, path = "/api/music/songs/{id}/peaks", tag = "streaming", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Peaks), (status = 404, body = ErrorBody),
+))]
+pub async fn peaks(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> AppResult<axum::Json<Peaks>> {
+    let song = songs::Entity::find_by_id(id).one(&state.db).await?.ok_or(AppError::NotFound)?;
+    let peaks = song.peaks.ok_or(AppError::NotFound)?;
+    Ok(axum::Json(Peaks { peaks, loudness_lufs: song.loudness_lufs, true_peak_db: song.true_peak_db }))
+}
+
+/// Start a scan of MUSIC_DIR in the background. 409 while one is queued or running on any replica.
+#[utoipa::path(post, path = "/api/admin/scan", tag = "admin", responses(
+    (status = 202, body = JobView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
+))]
+pub async fn start_scan(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> AppResult<(StatusCode, axum::Json<JobView>)> {
+    if state.config.music_dir.is_none() {
+        return Err(AppError::Unprocessable("no library folder: set MUSIC_DIR".into()));
+    }
+    let id =
+        queue::enqueue(&state.db, queue::KIND_SCAN, serde_json::json!({})).await.map_err(|e| match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => {
+                AppError::conflict("scan_running", "a scan is already queued or running")
+            }
+            _ => e.into(),
+        })?;
+    let job = jobs::Entity::find_by_id(id).one(&state.db).await?.ok_or(AppError::NotFound)?;
+    Ok((StatusCode::ACCEPTED, axum::Json(job.into())))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScanStatus {
+    /// The latest scan: its status, and in `progress` the counts, files per second and skipped files.
+    pub job: Option<JobView>,
+}
+
+#[utoipa::path(get, path = "/api/admin/scan", tag = "admin", responses((status = 200, body = ScanStatus), (status = 403, body = ErrorBody)))]
+pub async fn scan_status(State(state): State<AppState>, _admin: AdminUser) -> AppResult<axum::Json<ScanStatus>> {
+    let job = jobs::Entity::find()
+        .filter(sea_orm::ColumnTrait::eq(&jobs::Column::Kind, queue::KIND_SCAN))
+        .order_by_desc(jobs::Column::CreatedAt)
+        .limit(1)
+        .one(&state.db)
+        .await?;
+    Ok(axum::Json(ScanStatus { job: job.map(JobView::from) }))
+}
+
+/// The scan job: index MUSIC_DIR, reporting progress as events and on the job row.
+pub async fn run_scan(state: AppState, job: jobs::Model) -> anyhow::Result<()> {
+    let root = state.config.music_dir.clone().ok_or_else(|| anyhow::anyhow!("MUSIC_DIR is not set"))?;
+    let db = state.db.clone();
+    let last = std::sync::Mutex::new(std::time::Instant::now() - std::time::Duration::from_secs(1));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<scan::Progress>();
+    let forward = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            while let Some(progress) = rx.recv().await {
+                let value = serde_json::to_value(&progress).unwrap_or_default();
+                events::publish(&db, "scan.progress", Audience::Admin, value.clone()).await;
+                let _ = queue::set_progress(&db, job.id, value).await;
+            }
+        })
+    };
+    let result = scan::scan(&db, &root, |progress| {
+        let mut last = last.lock().expect("not poisoned");
+        if last.elapsed() >= std::time::Duration::from_millis(250) || progress.done == progress.total {
+            *last = std::time::Instant::now();
+            let _ = tx.send(progress);
+        }
+    })
+    .await;
+    drop(tx);
+    let _ = forward.await;
+    let (report, touched) = result?;
+    queue::enqueue_analysis(&db, &touched).await?;
+    let value = serde_json::to_value(&report)?;
+    queue::set_progress(&db, job.id, value.clone()).await?;
+    events::publish(&db, "scan.done", Audience::Admin, summary(&report)).await;
+    tracing::info!(
+        files = report.files,
+        added = report.added,
+        updated = report.updated,
+        removed = report.removed,
+        skipped = report.skipped_count,
+        files_per_second = report.files_per_second,
+        "library scan finished"
+    );
+    Ok(())
+}
+
+/// The report without the skipped list (events must stay small).
+fn summary(report: &scan::ScanReport) -> serde_json::Value {
+    serde_json::json!({
+        "task": "scan", "files": report.files, "added": report.added, "updated": report.updated,
+        "unchanged": report.unchanged, "removed": report.removed, "skipped": report.skipped_count,
+        "files_per_second": report.files_per_second, "percent": 100.0,
+    })
+}
+
+/// The analysis job: decode the song, store duration, peaks and loudness.
+pub async fn run_analysis(state: AppState, job: jobs::Model) -> anyhow::Result<()> {
+    let id: Uuid = serde_json::from_value(job.payload.get("song_id").cloned().unwrap_or_default())?;
+    let Some(song) = songs::Entity::find_by_id(id).one(&state.db).await? else {
+        return Ok(()); // deleted since
+    };
+    let path = state.media.resolve(&song.storage, &song.path).ok_or_else(|| anyhow::anyhow!("no such storage"))?;
+    let mut sql = Sql::new("UPDATE songs SET analysed_at = now()");
+    if song.codec == "opus" {
+        // symphonia has no Opus decoder: the tag-derived duration stays, and the song plays unnormalised.
+        tracing::debug!(song = %id, "opus is not analysed");
+    } else {
+        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_owned();
+        let analysis = tokio::task::spawn_blocking(move || analysis::analyse(&path, &extension)).await??;
+        let values = [
+            sql.param(analysis.duration_ms),
+            sql.param(analysis.peaks),
+            sql.param(analysis.loudness_lufs.map(|l| l as f32)),
+            sql.param(analysis.true_peak_db.map(|p| p as f32)),
+        ];
+        sql.push(&format!(
+            ", duration_ms = {}, peaks = {}, loudness_lufs = {}, true_peak_db = {}",
+            values[0], values[1], values[2], values[3]
+        ));
+    }
+    let p = sql.param(id);
+    sql.push(&format!(" WHERE id = {p}"));
+    state.db.execute(sql.statement()).await?;
+    events::publish(&state.db, "analysis.done", Audience::All, serde_json::json!({"task": "analysis", "song_id": id}))
+        .await;
+    Ok(())
+}

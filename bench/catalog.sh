@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Catalog and streaming benchmarks, side by side in one run (machines are noisy: compare within a run).
+#   1. 64 KiB ranged requests: backend direct vs nginx serving the same file statically.
+#   2. List and search on a 100,000-song catalogue: p50/p99 at 50 concurrent clients.
+#   3. Backend RSS: idle, and during 200 concurrent full-file streams.
+# Needs: a release build (built if missing), wrk, nginx, psql, the PostgreSQL server binaries.
+# Usage: bench/catalog.sh [SONGS] [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+songs=${1:-100000}
+seconds=${2:-10}
+target=${CARGO_TARGET_DIR:-target}
+bin="$target/release/fermata"
+[ -x "$bin" ] || cargo build --release -p fermata
+work=$(mktemp -d /tmp/fermata-bench.XXXXXX)
+chmod 755 "$work"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+nginx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+export DATA_DIR="$work/data" BIND="127.0.0.1:$port" MEMORY_SOFT_LIMIT_MB=0 LOG_FORMAT=text RUST_LOG=warn
+export RATE_LIMIT_API_BURST=100000000 RATE_LIMIT_API_PER_SEC=100000000
+"$bin" serve & pids+=($!)
+server=${pids[0]}
+for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
+rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$1/status"; }
+sleep 2
+idle_rss=$(rss "$server")
+
+psql_() { psql -q -h "$DATA_DIR/postgres" -U fermata -d fermata -v ON_ERROR_STOP=1 "$@"; }
+echo "seeding $songs songs..." >&2
+psql_ <<SQL
+-- Deterministic pseudo-words so titles share words the way real libraries do.
+CREATE TEMP TABLE words AS SELECT w, row_number() OVER () AS n FROM unnest(ARRAY['love','night','blue','river','dream',
+ 'fire','heart','rain','summer','road','moon','dance','light','city','home','gold','shadow','wild','song','time',
+ 'dvořák','symphony','étude','café','señor','über','nocturne','prelude','suite','waltz']) AS w;
+INSERT INTO artists (id, name) SELECT gen_random_uuid(), 'Artist ' || i || ' ' || (SELECT w FROM words WHERE n = 1 + i % 30)
+ FROM generate_series(1, 2000) i;
+INSERT INTO albums (id, title, artist_id, year)
+ SELECT gen_random_uuid(), initcap((SELECT w FROM words WHERE n = 1 + (i * 7) % 30)) || ' ' || i, a.id, 1950 + i % 70
+ FROM generate_series(1, 10000) i JOIN LATERAL (SELECT id FROM artists ORDER BY name OFFSET (i % 2000) LIMIT 1) a ON true;
+CREATE TEMP TABLE al AS SELECT id, artist_id, row_number() OVER (ORDER BY id) AS n, title FROM albums;
+INSERT INTO songs (id, title, artist_id, album_id, track_number, genre, year, duration_ms, codec, bitrate, size_bytes,
+                   content_hash, storage, path, search_text, play_count)
+ SELECT gen_random_uuid(),
+        initcap((SELECT w FROM words WHERE n = 1 + (i * 13) % 30)) || ' ' || (SELECT w FROM words WHERE n = 1 + (i * 17) % 30) || ' ' || i,
+        al.artist_id, al.id, 1 + i % 12, (ARRAY['Rock','Jazz','Classical','Pop','Folk'])[1 + i % 5], 1950 + i % 70,
+        120000 + (i % 240) * 1000, 'mp3', 320, 5000000, md5(i::text) || md5((i + 1)::text), 'media', 'bench/' || i || '.mp3',
+        '', i % 1000
+ FROM generate_series(1, $songs) i JOIN al ON al.n = 1 + i % 10000;
+UPDATE songs s SET search_text = s.title || ' ' || ar.name || ' ' || al.title
+ FROM artists ar, albums al WHERE ar.id = s.artist_id AND al.id = s.album_id;
+ANALYZE;
+SQL
+
+# One real 8 MiB file for the range and streaming runs, served by both the backend and nginx.
+hash=$(printf '%064d' 1 | tr 0 f)
+mkdir -p "$DATA_DIR/media/ff/ff"
+head -c $((8 * 1024 * 1024)) /dev/urandom > "$DATA_DIR/media/ff/ff/$hash.mp3"
+song=$(psql_ -At -c "INSERT INTO songs (id, title, artist_id, album_id, duration_ms, codec, size_bytes, content_hash, storage, path, search_text)
+  SELECT gen_random_uuid(), 'Bench file', artist_id, id, 300000, 'mp3', 8388608, '$hash', 'media', 'ff/ff/$hash.mp3', 'bench file'
+  FROM albums LIMIT 1 RETURNING id")
+song=$(echo "$song" | head -n1)
+
+echo "bench-password-1" | "$bin" user create bencher --admin >/dev/null 2>&1
+cookie=$(curl -fs -c - -H 'content-type: application/json' -d '{"username":"bencher","password":"bench-password-1"}' \
+  "http://127.0.0.1:$port/api/auth/login" | awk '/fermata_session/ {print "fermata_session=" $7}')
+
+cat > "$work/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+error_log $work/nginx-error.log warn;
+pid $work/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    root $DATA_DIR/media;
+  }
+}
+NGINX
+nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
+sleep 1
+
+# wrk prints latency percentiles with --latency; pull p50/p99 and req/s.
+run() { # name url [header...]
+  local name=$1 url=$2; shift 2
+  local args=()
+  for h in "$@"; do args+=(-H "$h"); done
+  local out
+  out=$(wrk -t2 -c"${CONNS:-50}" -d"${seconds}s" --latency "${args[@]}" "$url")
+  local rps p50 p99 errors
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  errors=$(awk '/Non-2xx|Socket errors/' <<<"$out" | tr '\n' ' ')
+  printf '| %s | %s | %s | %s | %s |\n' "$name" "$rps" "$p50" "$p99" "${errors:-none}"
+  echo "$rps" > "$work/rps-$name"
+}
+
+echo
+echo "## run $(date -u +%FT%TZ) on $(nproc) cores, $songs songs, ${seconds}s per case"
+echo
+echo "| case | req/s | p50 | p99 | errors |"
+echo "|---|---|---|---|---|"
+range="Range: bytes=0-65535"
+run nginx-static-64k "http://127.0.0.1:$nginx_port/ff/ff/$hash.mp3" "$range"
+run backend-direct-64k "http://127.0.0.1:$port/api/music/songs/$song/stream" "$range" "Cookie: $cookie"
+run list-songs "http://127.0.0.1:$port/api/music/songs?limit=50" "Cookie: $cookie"
+run list-songs-by-added-desc "http://127.0.0.1:$port/api/music/songs?limit=50&sort=added&order=desc" "Cookie: $cookie"
+run list-songs-filtered-q "http://127.0.0.1:$port/api/music/songs?limit=50&q=river" "Cookie: $cookie"
+run search-dvorak "http://127.0.0.1:$port/api/search?q=dvorak" "Cookie: $cookie"
+run search-typo "http://127.0.0.1:$port/api/search?q=symphny" "Cookie: $cookie"
+
+ratio=$(python3 -c "print(round(float(open('$work/rps-backend-direct-64k').read()) / float(open('$work/rps-nginx-static-64k').read()), 2))")
+echo
+echo "backend direct / nginx static, 64 KiB ranges: **$ratio×** (target ≥ 0.3)"
+
+# RSS while 200 clients stream the whole 8 MiB file over and over.
+peak=0
+CONNS=200 run stream-200-clients "http://127.0.0.1:$port/api/music/songs/$song/stream" "Cookie: $cookie" > "$work/stream.txt" &
+wrk_pid=$!
+while kill -0 "$wrk_pid" 2>/dev/null; do
+  now=$(rss "$server"); [ "$now" -gt "$peak" ] && peak=$now; sleep 0.2
+done
+cat "$work/stream.txt"
+echo
+echo "backend RSS: idle ${idle_rss} MiB (target < 24); peak during 200 concurrent full-file streams ${peak} MiB (target < 64)"
