@@ -25,7 +25,14 @@ pub struct AuthSession {
     pub epoch: i32,
     /// Unix seconds; the session ends SESSION_LIFETIME_DAYS after this, used or not.
     pub signed_in_at: i64,
+    /// Unix seconds of the last use, refreshed at most hourly (each refresh is a write): past
+    /// SESSION_IDLE_DAYS without use the session ends.
+    #[serde(default)]
+    pub last_seen: i64,
 }
+
+/// How stale `last_seen` may get before a request refreshes it (and with it the cookie and row expiry).
+const TOUCH_AFTER_SECS: i64 = 3600;
 
 pub fn store(db: &DatabaseConnection) -> PostgresStore {
     PostgresStore::new(db.get_postgres_connection_pool().clone())
@@ -50,7 +57,8 @@ pub fn layer(store: PostgresStore, config: &Config) -> SessionManagerLayer<Postg
 /// now and tagged with the user in the table.
 pub async fn sign_in(session: &Session, db: &DatabaseConnection, user: &users::Model) -> Result<(), AppError> {
     session.cycle_id().await.map_err(anyhow::Error::from)?;
-    let auth = AuthSession { user_id: user.id, epoch: user.session_epoch, signed_in_at: Utc::now().timestamp() };
+    let now = Utc::now().timestamp();
+    let auth = AuthSession { user_id: user.id, epoch: user.session_epoch, signed_in_at: now, last_seen: now };
     session.insert(AUTH_KEY, auth).await.map_err(anyhow::Error::from)?;
     session.save().await.map_err(anyhow::Error::from)?;
     let id = session.id().ok_or_else(|| anyhow::anyhow!("saved session has no id"))?;
@@ -82,13 +90,24 @@ impl FromRequestParts<AppState> for CurrentUser {
             return Err(AppError::Unauthorized);
         };
         let lifetime = i64::from(state.config.session_lifetime_days) * 86_400;
+        let idle = i64::from(state.config.session_idle_days) * 86_400;
+        let now = Utc::now().timestamp();
+        let last_seen = auth.last_seen.max(auth.signed_in_at);
         let user = model::find(&state.db, auth.user_id).await?;
         match user {
             Some(user)
                 if !user.disabled
                     && user.session_epoch == auth.epoch
-                    && Utc::now().timestamp() - auth.signed_in_at < lifetime =>
+                    && now - auth.signed_in_at < lifetime
+                    && now - last_seen < idle =>
             {
+                if now - last_seen > TOUCH_AFTER_SECS {
+                    // Modifying the session makes tower-sessions save it, extending the idle expiry.
+                    session
+                        .insert(AUTH_KEY, AuthSession { last_seen: now, ..auth })
+                        .await
+                        .map_err(anyhow::Error::from)?;
+                }
                 Ok(Self { user, session })
             }
             _ => {

@@ -38,12 +38,15 @@ pub async fn search(
     let mut sql = Sql::default();
     sql.param(user.user.id);
     let p = sql.param(q.clone());
+    // The query is folded inline (not in a CTE) so the planner sees a parameter and uses the GIN indexes.
+    let text = format!("fermata_fold({p})");
+    let ts = format!("plainto_tsquery('simple', fermata_fold({p}))");
+    let doc = "fermata_fold(s.search_text)";
     sql.text = format!(
-        "WITH q AS (SELECT fermata_fold({p}) AS text, plainto_tsquery('simple', fermata_fold({p})) AS ts) \
-         SELECT NULL::text AS sort_key, {} CROSS JOIN q \
-         WHERE to_tsvector('simple', fermata_fold(s.search_text)) @@ q.ts OR q.text <% fermata_fold(s.search_text) \
-         ORDER BY ts_rank(to_tsvector('simple', fermata_fold(s.search_text)), q.ts) + \
-                  word_similarity(q.text, fermata_fold(s.search_text)) DESC, s.play_count DESC, s.id LIMIT {}",
+        "SELECT NULL::text AS sort_key, {} \
+         WHERE to_tsvector('simple', {doc}) @@ {ts} OR {text} <% {doc} \
+         ORDER BY ts_rank(to_tsvector('simple', {doc}), {ts}) + word_similarity({text}, {doc}) DESC, \
+                  s.play_count DESC, s.id LIMIT {}",
         song_columns!(),
         query.limit
     );
@@ -75,11 +78,12 @@ async fn ranked_ids(
 ) -> AppResult<Vec<uuid::Uuid>> {
     let mut sql = Sql::default();
     let p = sql.param(q.to_owned());
+    let text = format!("fermata_fold({p})");
+    let name = format!("fermata_fold(x.{column})");
     sql.text = format!(
-        "WITH q AS (SELECT fermata_fold({p}) AS text) SELECT x.id FROM {table} x CROSS JOIN q \
-         WHERE q.text <% fermata_fold(x.{column}) \
-         ORDER BY (fermata_fold(x.{column}) = q.text) DESC, word_similarity(q.text, fermata_fold(x.{column})) DESC, \
-         similarity(q.text, fermata_fold(x.{column})) DESC, x.id LIMIT {limit}"
+        "SELECT x.id FROM {table} x WHERE {text} <% {name} \
+         ORDER BY ({name} = {text}) DESC, word_similarity({text}, {name}) DESC, similarity({text}, {name}) DESC, x.id \
+         LIMIT {limit}"
     );
     Ok(Hit::find_by_statement(sql.statement()).all(db).await?.into_iter().map(|h| h.id).collect())
 }

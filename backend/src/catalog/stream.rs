@@ -65,14 +65,22 @@ pub async fn stream(
         return Ok(response);
     }
 
-    let mut file = match tokio::fs::File::open(&path).await {
-        Ok(file) => file,
-        Err(e) => {
+    // Open and stat in one trip to the blocking pool: per-request overhead is what ranged reads pay for.
+    let opened = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&path).map_err(|e| (path.clone(), e))?;
+        let metadata = file.metadata().map_err(|e| (path.clone(), e))?;
+        Ok::<_, (std::path::PathBuf, std::io::Error)>((file, metadata))
+    })
+    .await
+    .map_err(anyhow::Error::from)?;
+    let (file, metadata) = match opened {
+        Ok(opened) => opened,
+        Err((path, e)) => {
             tracing::warn!(song = %id, path = %path.display(), "song file unreadable: {e}");
             return Err(AppError::NotFound);
         }
     };
-    let metadata = file.metadata().await.map_err(anyhow::Error::from)?;
+    let mut file = tokio::fs::File::from_std(file);
     let len = metadata.len();
     let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
     let last_modified = httpdate::fmt_http_date(modified);

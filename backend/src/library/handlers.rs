@@ -284,10 +284,17 @@ pub async fn edit(
         );
     }
     let trim = |s: String| s.trim().to_owned();
+    // An album credited to the song's own artist follows a change of artist, unless told otherwise.
+    let album_artist_follows = current.album_artist.eq_ignore_ascii_case(&current.artist);
     let artist = edit.artist.map(trim).unwrap_or(current.artist);
+    let album_artist = match edit.album_artist.map(trim) {
+        Some(given) => given,
+        None if album_artist_follows => artist.clone(),
+        None => current.album_artist,
+    };
     let new = NewSong {
         title: edit.title.map(trim).unwrap_or(current.title),
-        album_artist: edit.album_artist.map(trim).unwrap_or(current.album_artist),
+        album_artist,
         artist,
         album: edit.album.map(trim).unwrap_or(current.album),
         compilation: current.compilation,

@@ -638,3 +638,44 @@ async fn the_general_api_limit_applies_per_client() {
     // Health checks are outside /api and never limited.
     assert_eq!(app.client.get(app.url("/health")).send().await.unwrap().status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn sessions_end_after_their_idle_time_or_lifetime() {
+    let app = TestApp::spawn().await;
+    app.register("sleeper", "sleeper-password").await;
+    let user: uuid::Uuid = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .json(&json!({"username": "sleeper", "password": "sleeper-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let day = 86_400;
+    let now = chrono::Utc::now().timestamp();
+    for (signed_in, last_seen, expected) in [
+        (now - day, now - 60, StatusCode::OK),
+        (now - 31 * day, now - 60, StatusCode::UNAUTHORIZED),
+        (now - 20 * day, now - 15 * day, StatusCode::UNAUTHORIZED),
+    ] {
+        let cookie = app.session_cookie(user, signed_in, last_seen).await;
+        let response = client().get(app.url("/api/auth/me")).header(header::COOKIE, cookie).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            expected,
+            "signed in {}d ago, seen {}d ago",
+            (now - signed_in) / day,
+            (now - last_seen) / day
+        );
+    }
+    // A session unused for over an hour is refreshed (saved with a new expiry) on use.
+    let cookie = app.session_cookie(user, now - day, now - 2 * 3600).await;
+    let response = client().get(app.url("/api/auth/me")).header(header::COOKIE, &cookie).send().await.unwrap();
+    assert!(response.headers().contains_key(header::SET_COOKIE), "the refreshed session re-issues its cookie");
+}

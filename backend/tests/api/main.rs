@@ -5,5 +5,6 @@ mod accounts;
 mod catalog;
 mod fixtures;
 mod foundation;
+mod ingest;
 mod playlists;
 mod support;

@@ -155,6 +155,8 @@ pub fn config(database_url: &str, data_dir: &Path, extra: &[&str]) -> Config {
         // Tests sign in far more often than people do; the rate-limit tests set their own limits.
         "--rate-limit-auth-burst=1000".to_owned(),
         "--rate-limit-api-burst=1000000".to_owned(),
+        // Every test app shares this process's RSS; the guard has its own test.
+        "--memory-soft-limit-mb=0".to_owned(),
     ];
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     <Args as clap::Parser>::try_parse_from(args).expect("test config parses").config
@@ -293,7 +295,6 @@ impl TestApp {
     /// Sessions for many users at once, written through the real session store (signing in a thousand
     /// users through argon2 would take a minute). Returns a cookie header value per user.
     pub async fn bulk_sessions(&self, count: usize) -> Vec<String> {
-        use tower_sessions::{SessionStore, session::Record};
         let rows = self
             .db
             .query_all(sea_orm::Statement::from_string(
@@ -305,19 +306,25 @@ impl TestApp {
             ))
             .await
             .unwrap();
-        let store = fermata::accounts::session::store(&self.db);
+        let now = chrono::Utc::now().timestamp();
         let mut cookies = Vec::with_capacity(count);
         for row in rows {
-            let user: Uuid = row.try_get("", "id").unwrap();
-            let auth = serde_json::json!({"user_id": user, "epoch": 0, "signed_in_at": chrono::Utc::now().timestamp()});
-            let mut record = Record {
-                id: tower_sessions::session::Id::default(),
-                data: [("auth".to_owned(), auth)].into_iter().collect(),
-                expiry_date: time::OffsetDateTime::now_utc() + time::Duration::days(1),
-            };
-            store.create(&mut record).await.unwrap();
-            cookies.push(format!("fermata_session={}", record.id));
+            cookies.push(self.session_cookie(row.try_get("", "id").unwrap(), now, now).await);
         }
         cookies
+    }
+
+    /// A session for `user` signed in and last seen at these Unix times, written through the real store.
+    pub async fn session_cookie(&self, user: Uuid, signed_in_at: i64, last_seen: i64) -> String {
+        use tower_sessions::{SessionStore, session::Record};
+        let auth =
+            serde_json::json!({"user_id": user, "epoch": 0, "signed_in_at": signed_in_at, "last_seen": last_seen});
+        let mut record = Record {
+            id: tower_sessions::session::Id::default(),
+            data: [("auth".to_owned(), auth)].into_iter().collect(),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::days(1),
+        };
+        fermata::accounts::session::store(&self.db).create(&mut record).await.unwrap();
+        format!("fermata_session={}", record.id)
     }
 }
