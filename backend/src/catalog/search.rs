@@ -41,11 +41,11 @@ pub async fn search(
     // The query is folded inline (not in a CTE) so the planner sees a parameter and uses the GIN indexes.
     let text = format!("fermata_fold({p})");
     let ts = format!("plainto_tsquery('simple', fermata_fold({p}))");
-    let doc = "fermata_fold(s.search_text)";
+    let doc = "s.search_folded";
     sql.text = format!(
         "SELECT NULL::text AS sort_key, {} \
-         WHERE to_tsvector('simple', {doc}) @@ {ts} OR {text} <% {doc} \
-         ORDER BY ts_rank(to_tsvector('simple', {doc}), {ts}) + word_similarity({text}, {doc}) DESC, \
+         WHERE s.search_vector @@ {ts} OR {text} <% {doc} \
+         ORDER BY ts_rank(s.search_vector, {ts}) + word_similarity({text}, {doc}) DESC, \
                   s.play_count DESC, s.id LIMIT {}",
         song_columns!(),
         query.limit

@@ -88,7 +88,7 @@ pub async fn list(
     sql.push(" WHERE true");
     if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         let p = sql.param(escape_like(q));
-        sql.push(&format!(" AND fermata_fold(s.search_text) LIKE '%' || fermata_fold({p}) || '%'"));
+        sql.push(&format!(" AND s.search_folded LIKE '%' || fermata_fold({p}) || '%'"));
     }
     if let Some(artist) = &query.artist {
         id_or_name(&mut sql, artist, "s.artist_id", "ar.name");
