@@ -85,7 +85,9 @@ impl AppError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) | Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } | Self::Database(sea_orm::DbErr::ConnectionAcquire(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -103,7 +105,7 @@ impl AppError {
             Self::Validation(_) => "validation_failed",
             Self::Unprocessable(_) => "unprocessable",
             Self::TooManyRequests { .. } => "rate_limited",
-            Self::Unavailable { .. } => "unavailable",
+            Self::Unavailable { .. } | Self::Database(sea_orm::DbErr::ConnectionAcquire(_)) => "unavailable",
             Self::Database(_) | Self::Internal(_) => "internal_error",
         }
     }
@@ -112,7 +114,14 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status.is_server_error() && !matches!(self, Self::Unavailable { .. }) {
+        // Every database connection busy (or the database down): overload, not a bug. Say so and when to retry.
+        let saturated = matches!(self, Self::Database(sea_orm::DbErr::ConnectionAcquire(_)));
+        if saturated {
+            tracing::warn!("no database connection free in time; answering 503");
+        }
+        let message = if saturated {
+            "the server is busy; try again shortly".to_owned()
+        } else if status.is_server_error() && !matches!(self, Self::Unavailable { .. }) {
             // Logged inside the request's span, so the line carries the request id; the client only
             // learns that something failed and which request id to quote.
             tracing::error!(error = ?self, "internal error");
@@ -124,6 +133,7 @@ impl IntoResponse for AppError {
             Self::TooManyRequests { retry_after_secs } | Self::Unavailable { retry_after_secs, .. } => {
                 Some(*retry_after_secs)
             }
+            _ if saturated => Some(2),
             _ => None,
         };
         let code = self.code().to_owned();

@@ -301,3 +301,17 @@ async fn config_helper_matches_the_documented_defaults() {
     assert_eq!(config.session_lifetime_days, 30);
     assert!(!config.secure_cookies());
 }
+
+#[tokio::test]
+async fn a_saturated_database_pool_is_a_503_with_retry_after_not_a_500() {
+    let app = TestApp::spawn_with(&["--db-max-connections=1"]).await;
+    // Hold the only connection.
+    let txn = sea_orm::TransactionTrait::begin(&app.db).await.unwrap();
+    let body = json!({"username": "patient", "email": "patient@example.com", "password": "waiting-in-line"});
+    let response = app.post_json(&app.client, "/api/users/register", &body).await;
+    assert!(response.headers().contains_key("retry-after"));
+    let (status, error) = error_code(response).await;
+    assert_eq!((status, error["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")));
+    drop(txn);
+    assert_eq!(app.post_json(&app.client, "/api/users/register", &body).await.status(), StatusCode::CREATED);
+}
