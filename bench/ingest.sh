@@ -39,7 +39,7 @@ export DATA_DIR="$work/data" BIND="127.0.0.1:$port" MUSIC_DIR="$library" LOG_FOR
 export MAX_UPLOAD_BYTES=$((2 * 1024 * 1024 * 1024))
 "$bin" migrate >/dev/null 2>&1
 # Warm the page cache the way a second look at a library would.
-cat $(find "$library" -type f) > /dev/null
+find "$library" -type f -exec cat {} + > /dev/null
 scan() { "$bin" scan 2>&1 | grep '"scan finished"' | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print(r.get("files"), r.get("added"), r.get("unchanged"), r.get("skipped"), r.get("files_per_second"))'; }
 read -r files added unchanged skipped first_rate < <(scan)
 read -r files2 added2 unchanged2 skipped2 rescan_rate < <(scan)
