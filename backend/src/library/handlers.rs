@@ -59,8 +59,15 @@ fn display_name(name: &str) -> String {
 }
 
 /// Streams one multipart field to a temp file on the media volume while hashing it, then adds it.
-async fn receive(state: &AppState, user: Uuid, mut field: multer::Field<'static>) -> FileResult {
+async fn receive(
+    state: &AppState,
+    user: Uuid,
+    mut field: multer::Field<'static>,
+    request_size: Option<u64>,
+) -> FileResult {
     let file = field.file_name().map(display_name);
+    let mut last_report = std::time::Instant::now();
+    let started = std::time::Instant::now();
     let outcome = async {
         let temp = state.media.temp_file().map_err(|e| {
             tracing::error!("cannot create an upload temp file: {e:#}");
@@ -88,6 +95,16 @@ async fn receive(state: &AppState, user: Uuid, mut field: multer::Field<'static>
                 ));
             }
             hasher.update(&chunk);
+            if last_report.elapsed() >= std::time::Duration::from_millis(250) {
+                last_report = std::time::Instant::now();
+                // The request's length bounds the file's; exact for the usual one-file upload.
+                let percent = request_size.map(|total| (size as f64 * 1000.0 / total.max(1) as f64).round() / 10.0);
+                let progress = serde_json::json!({
+                    "task": "upload", "file": file, "done": size, "total": request_size, "percent": percent,
+                    "bytes_per_second": (size as f64 / started.elapsed().as_secs_f64().max(1e-3)).round(),
+                });
+                events::publish(&state.db, "upload.progress", Audience::Admin, progress).await;
+            }
             out.write_all(&chunk)
                 .await
                 .map_err(|_| refusal(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "cannot store the upload"))?;
@@ -163,6 +180,7 @@ pub async fn upload(
         .ok_or_else(|| {
             AppError::UnsupportedMediaType("send the files as multipart/form-data in the field `file`".into())
         })?;
+    let request_size = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
     let mut multipart = multer::Multipart::new(request.into_body().into_data_stream(), boundary);
     let mut results = Vec::new();
     loop {
@@ -178,7 +196,7 @@ pub async fn upload(
         if results.len() == MAX_FILES_PER_REQUEST {
             return Err(AppError::field("file", format!("at most {MAX_FILES_PER_REQUEST} files per request")));
         }
-        let result = receive(&state, admin.user.id, field).await;
+        let result = receive(&state, admin.user.id, field, request_size).await;
         let stop = result.status == 413;
         results.push(result);
         if stop {

@@ -89,6 +89,15 @@ async fn missing_tags_fall_back_to_the_file_name() {
     let song = get(&c, &app, &format!("/api/music/songs/{}", app.add_song(&path).await)).await;
     assert_eq!((song["title"].as_str(), song["track"].as_i64()), (Some("Untagged Tune"), Some(7)));
     assert_eq!(song["artist"]["name"], "Unknown Artist");
+    // Every format falls back the same way when it carries no tags.
+    for (i, format) in Format::ALL.into_iter().enumerate() {
+        let name = format!("Band {i} - Tune {i}");
+        let path = fixtures::make(dir.path(), &name, format, &Tags::none(), 0.5, 720 + i as u32, false);
+        let song = get(&c, &app, &format!("/api/music/songs/{}", app.add_song(&path).await)).await;
+        let got = (song["title"].as_str().unwrap().to_owned(), song["artist"]["name"].as_str().unwrap().to_owned());
+        assert_eq!(got, (format!("Tune {i}"), format!("Band {i}")), "{format:?}");
+        assert_eq!(song["album"]["name"], "Unknown Album", "{format:?}");
+    }
 }
 
 #[tokio::test]

@@ -322,6 +322,39 @@ async fn an_event_raised_on_one_instance_reaches_a_client_of_another() {
     .await;
     assert_eq!(found, Ok(true), "received: {seen}");
 
+    // A slow upload reports its progress while it streams.
+    let wav = audio(dir.path(), "slow", Format::Wav, "Slow", 470);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let request = admin
+        .post(a.url("/api/music/songs"))
+        .header("content-type", "multipart/form-data; boundary=SLOW")
+        .body(body)
+        .send();
+    let in_flight = tokio::spawn(request);
+    let (first, second) = wav.split_at(wav.len() / 2);
+    let mut head = b"--SLOW\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.wav\"\r\n\r\n".to_vec();
+    head.extend_from_slice(first);
+    tx.send(Ok(head)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let mut tail = second.to_vec();
+    tail.extend_from_slice(b"\r\n--SLOW--\r\n");
+    tx.send(Ok(tail)).await.unwrap();
+    drop(tx);
+    assert_eq!(in_flight.await.unwrap().unwrap().status(), StatusCode::CREATED);
+    let found = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(chunk) = events.chunk().await.unwrap() {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("event: upload.progress") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "progress received: {seen}");
+    assert!(seen.contains("\"task\":\"upload\""), "{seen}");
+
     // Listeners do not see admin events.
     let plain = b.listener("plain_listener").await;
     let response = plain.get(b.url("/api/events")).send().await.unwrap();
