@@ -315,3 +315,35 @@ async fn a_saturated_database_pool_is_a_503_with_retry_after_not_a_500() {
     drop(txn);
     assert_eq!(app.post_json(&app.client, "/api/users/register", &body).await.status(), StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn events_flow_again_after_the_database_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = dir.path().join("pg");
+    let start = {
+        let data = data.clone();
+        move || EmbeddedPostgres::start(&data, Durability::Throwaway).unwrap()
+    };
+    let cluster = tokio::task::spawn_blocking(start.clone()).await.unwrap();
+    cluster.ensure_database("fermata").await.unwrap();
+    let app = TestApp::spawn_on(&cluster.url("fermata"), &[]).await;
+    let admin = app.admin_client("restarter").await;
+    let mut events = admin.get(app.url("/api/events")).send().await.unwrap();
+
+    tokio::task::spawn_blocking(move || drop(cluster)).await.unwrap();
+    let cluster = tokio::task::spawn_blocking(start).await.unwrap();
+
+    // Publish until the replica's LISTEN connection is back and the event comes through the same SSE stream.
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !seen.contains("event: test.ping") {
+        assert!(tokio::time::Instant::now() < deadline, "no event after the restart: {seen}");
+        fermata::events::publish(&app.db, "test.ping", fermata::events::Audience::All, json!({"n": 1})).await;
+        if let Ok(Ok(Some(chunk))) = tokio::time::timeout(Duration::from_millis(500), events.chunk()).await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+    app.shutdown().await.unwrap();
+    tokio::task::spawn_blocking(move || drop(cluster)).await.unwrap();
+}
