@@ -286,46 +286,63 @@ pub async fn insert_songs(
     }
     let mut inserted = std::collections::HashSet::new();
     for chunk in rows.chunks(200) {
-        let mut sql = Sql::new(
-            "INSERT INTO songs (id, title, artist_id, album_id, track_number, track_total, disc_number, disc_total, \
-             genre, year, duration_ms, codec, bitrate, sample_rate, channels, size_bytes, content_hash, storage, path, \
-             file_mtime, has_embedded_cover, search_text) VALUES ",
-        );
+        let mut sql = Sql::default();
+        let mut names = String::new();
         let mut tuples = Vec::with_capacity(chunk.len());
         for (id, artist, album, new) in chunk {
-            let values = [
-                sql.param(*id),
-                sql.param(new.title.clone()),
-                sql.param(*artist),
-                sql.param(*album),
-                sql.param(new.track),
-                sql.param(new.track_total),
-                sql.param(new.disc),
-                sql.param(new.disc_total),
-                sql.param(new.genre.clone()),
-                sql.param(new.year),
-                sql.param(new.duration_ms),
-                sql.param(new.codec.clone()),
-                sql.param(new.bitrate),
-                sql.param(new.sample_rate),
-                sql.param(new.channels),
-                sql.param(new.size_bytes),
-                sql.param(new.content_hash.clone()),
-                sql.param(new.storage),
-                sql.param(new.path.clone()),
-                sql.param(new.file_mtime.map(|t| t.fixed_offset())),
-                sql.param(new.has_embedded_cover),
-                sql.param(new.search_text()),
+            let mut columns = vec![
+                ("id", sql.param(*id)),
+                ("storage", sql.param(new.storage)),
+                ("path", sql.param(new.path.clone())),
             ];
-            tuples.push(format!("({})", values.join(", ")));
+            columns.extend(file_columns(&mut sql, new, *artist, *album));
+            names = columns.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ");
+            tuples.push(format!("({})", columns.into_iter().map(|(_, p)| p).collect::<Vec<_>>().join(", ")));
         }
-        sql.push(&tuples.join(", "));
-        sql.push(" ON CONFLICT DO NOTHING RETURNING id");
+        sql.text =
+            format!("INSERT INTO songs ({names}) VALUES {} ON CONFLICT DO NOTHING RETURNING id", tuples.join(", "));
         for row in IdRow::find_by_statement(sql.statement()).all(txn).await? {
             inserted.insert(row.id);
         }
     }
     Ok(ids.into_iter().map(|id| inserted.contains(&id).then_some(id)).collect())
+}
+
+/// The columns tags decide (what an admin's edit changes), bound into `sql`.
+fn tag_columns(sql: &mut Sql, new: &NewSong, artist: Uuid, album: Uuid) -> Vec<(&'static str, String)> {
+    vec![
+        ("title", sql.param(new.title.clone())),
+        ("artist_id", sql.param(artist)),
+        ("album_id", sql.param(album)),
+        ("track_number", sql.param(new.track)),
+        ("disc_number", sql.param(new.disc)),
+        ("year", sql.param(new.year)),
+        ("genre", sql.param(new.genre.clone())),
+        ("search_text", sql.param(new.search_text())),
+    ]
+}
+
+/// The columns a file decides: its tags and its audio properties. One list for inserts and updates alike.
+fn file_columns(sql: &mut Sql, new: &NewSong, artist: Uuid, album: Uuid) -> Vec<(&'static str, String)> {
+    let mut columns = tag_columns(sql, new, artist, album);
+    columns.extend([
+        ("track_total", sql.param(new.track_total)),
+        ("disc_total", sql.param(new.disc_total)),
+        ("duration_ms", sql.param(new.duration_ms)),
+        ("codec", sql.param(new.codec.clone())),
+        ("bitrate", sql.param(new.bitrate)),
+        ("sample_rate", sql.param(new.sample_rate)),
+        ("channels", sql.param(new.channels)),
+        ("size_bytes", sql.param(new.size_bytes)),
+        ("content_hash", sql.param(new.content_hash.clone())),
+        ("file_mtime", sql.param(new.file_mtime.map(|t| t.fixed_offset()))),
+        ("has_embedded_cover", sql.param(new.has_embedded_cover)),
+    ]);
+    columns
+}
+
+fn set_clause(columns: Vec<(&'static str, String)>) -> String {
+    columns.into_iter().map(|(c, p)| format!("{c} = {p}")).collect::<Vec<_>>().join(", ")
 }
 
 /// A changed library file: new tags and properties, same song (plays, favourites and playlists stay).
@@ -336,34 +353,12 @@ pub async fn update_song_file(
     new: NewSong,
 ) -> Result<(), DbErr> {
     let (artist, album) = resolver.place(txn, &new).await?;
-    let mut sql = Sql::new("UPDATE songs SET ");
-    let sets = [
-        ("title", sql.param(new.title.clone())),
-        ("artist_id", sql.param(artist)),
-        ("album_id", sql.param(album)),
-        ("track_number", sql.param(new.track)),
-        ("track_total", sql.param(new.track_total)),
-        ("disc_number", sql.param(new.disc)),
-        ("disc_total", sql.param(new.disc_total)),
-        ("genre", sql.param(new.genre.clone())),
-        ("year", sql.param(new.year)),
-        ("duration_ms", sql.param(new.duration_ms)),
-        ("codec", sql.param(new.codec.clone())),
-        ("bitrate", sql.param(new.bitrate)),
-        ("sample_rate", sql.param(new.sample_rate)),
-        ("channels", sql.param(new.channels)),
-        ("size_bytes", sql.param(new.size_bytes)),
-        ("content_hash", sql.param(new.content_hash.clone())),
-        ("file_mtime", sql.param(new.file_mtime.map(|t| t.fixed_offset()))),
-        ("has_embedded_cover", sql.param(new.has_embedded_cover)),
-        ("search_text", sql.param(new.search_text())),
-    ];
-    let sets: Vec<String> = sets.iter().map(|(c, p)| format!("{c} = {p}")).collect();
+    let mut sql = Sql::default();
+    let sets = set_clause(file_columns(&mut sql, &new, artist, album));
     let i = sql.param(id);
-    sql.push(&format!(
-        "{}, analysed_at = NULL, peaks = NULL, version = version + 1, updated_at = now() WHERE id = {i}",
-        sets.join(", ")
-    ));
+    sql.text = format!(
+        "UPDATE songs SET {sets}, analysed_at = NULL, peaks = NULL, version = version + 1, updated_at = now() WHERE id = {i}"
+    );
     txn.execute(sql.statement()).await.map(drop)
 }
 
@@ -375,20 +370,10 @@ pub async fn update_tags(
     new: &NewSong,
 ) -> Result<(), DbErr> {
     let (artist, album) = resolver.place(txn, new).await?;
-    let mut sql = Sql::new("UPDATE songs SET ");
-    let sets = [
-        ("title", sql.param(new.title.clone())),
-        ("artist_id", sql.param(artist)),
-        ("album_id", sql.param(album)),
-        ("track_number", sql.param(new.track)),
-        ("disc_number", sql.param(new.disc)),
-        ("year", sql.param(new.year)),
-        ("genre", sql.param(new.genre.clone())),
-        ("search_text", sql.param(new.search_text())),
-    ];
-    let sets: Vec<String> = sets.iter().map(|(c, p)| format!("{c} = {p}")).collect();
+    let mut sql = Sql::default();
+    let sets = set_clause(tag_columns(&mut sql, new, artist, album));
     let i = sql.param(id);
-    sql.push(&format!("{}, version = version + 1, updated_at = now() WHERE id = {i}", sets.join(", ")));
+    sql.text = format!("UPDATE songs SET {sets}, version = version + 1, updated_at = now() WHERE id = {i}");
     txn.execute(sql.statement()).await.map(drop)
 }
 

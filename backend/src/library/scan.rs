@@ -91,7 +91,7 @@ struct Candidate {
     existing: Option<Uuid>,
 }
 
-struct Read_ {
+struct Probed {
     candidate: Candidate,
     meta: Metadata,
     fingerprint: String,
@@ -250,7 +250,7 @@ pub async fn scan(
     // Read in parallel batches, write each batch in one transaction.
     while !to_read.is_empty() {
         let batch: Vec<Candidate> = to_read.drain(..to_read.len().min(256)).collect();
-        let results: Vec<Result<Read_, Skipped>> = tokio::task::spawn_blocking(move || {
+        let results: Vec<Result<Probed, Skipped>> = tokio::task::spawn_blocking(move || {
             batch
                 .into_par_iter()
                 .map(|candidate| {
@@ -260,7 +260,7 @@ pub async fn scan(
                         path: candidate.relative.clone(),
                         reason: format!("unreadable: {e}"),
                     })?;
-                    Ok(Read_ { candidate, meta, fingerprint })
+                    Ok(Probed { candidate, meta, fingerprint })
                 })
                 .collect()
         })

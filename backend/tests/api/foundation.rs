@@ -67,15 +67,17 @@ async fn three_instances_starting_together_on_an_empty_database_migrate_once() {
     assert_eq!(applied, expected, "each migration recorded exactly once");
 }
 
+/// A cluster of the test's own (so it can be stopped and started again): returns its starter.
+fn private_cluster(dir: &std::path::Path) -> impl Fn() -> EmbeddedPostgres + Clone + Send + 'static {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = dir.join("pg");
+    move || EmbeddedPostgres::start(&data, Durability::Throwaway).unwrap()
+}
+
 #[tokio::test]
 async fn ready_is_503_while_the_database_is_down_and_recovers_by_itself() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let data = dir.path().join("pg");
-    let start = {
-        let data = data.clone();
-        move || EmbeddedPostgres::start(&data, Durability::Throwaway).unwrap()
-    };
+    let start = private_cluster(dir.path());
     let cluster = tokio::task::spawn_blocking(start.clone()).await.unwrap();
     cluster.ensure_database("fermata").await.unwrap();
     let app = TestApp::spawn_on(&cluster.url("fermata"), &[]).await;
@@ -319,12 +321,7 @@ async fn a_saturated_database_pool_is_a_503_with_retry_after_not_a_500() {
 #[tokio::test]
 async fn events_flow_again_after_the_database_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let data = dir.path().join("pg");
-    let start = {
-        let data = data.clone();
-        move || EmbeddedPostgres::start(&data, Durability::Throwaway).unwrap()
-    };
+    let start = private_cluster(dir.path());
     let cluster = tokio::task::spawn_blocking(start.clone()).await.unwrap();
     cluster.ensure_database("fermata").await.unwrap();
     let app = TestApp::spawn_on(&cluster.url("fermata"), &[]).await;
