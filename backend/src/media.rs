@@ -49,6 +49,7 @@ impl MediaStore {
         let target = self.media_dir.join(&relative);
         let dir = target.parent().expect("content paths have a parent");
         std::fs::create_dir_all(dir)?;
+        publish_readable(temp.as_file())?;
         temp.as_file().sync_all().context("fsync of the upload failed")?;
         temp.persist(&target).map_err(|e| e.error).context("cannot move the upload into place")?;
         std::fs::File::open(dir).and_then(|d| d.sync_all()).context("fsync of the media directory failed")?;
@@ -78,6 +79,13 @@ impl MediaStore {
     }
 }
 
+/// Temp files are created 0600; stored media must be readable by nginx, which runs as another user and serves
+/// the bytes itself with X-Accel-Redirect (the volume is mounted read-only there).
+fn publish_readable(file: &std::fs::File) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(0o644)).context("cannot make the stored file readable")
+}
+
 impl MediaStore {
     /// Stores cover art content-addressed under `covers/`; returns the `cover_path` value for the album.
     pub fn store_cover(&self, data: &[u8], ext: &str) -> anyhow::Result<String> {
@@ -88,6 +96,7 @@ impl MediaStore {
             std::fs::create_dir_all(target.parent().expect("has a parent"))?;
             let mut temp = self.temp_file()?;
             std::io::Write::write_all(&mut temp, data)?;
+            publish_readable(temp.as_file())?;
             temp.persist(&target).map_err(|e| e.error)?;
         }
         Ok(format!("{STORAGE_MEDIA}:{relative}"))

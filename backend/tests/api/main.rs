@@ -3,6 +3,7 @@
 
 mod accounts;
 mod catalog;
+mod cluster;
 mod fixtures;
 mod foundation;
 mod ingest;

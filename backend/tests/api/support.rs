@@ -238,23 +238,30 @@ impl TestApp {
 
     /// Creates an admin directly in the database and returns a client signed in as them.
     pub async fn admin_client(&self, username: &str) -> reqwest::Client {
-        let passwords = fermata::accounts::password::Passwords::new().unwrap();
-        fermata::accounts::model::create(
-            &self.db,
-            fermata::accounts::model::NewUser {
-                username: username.to_owned(),
-                email: format!("{username}@example.com"),
-                display_name: None,
-                password_hash: passwords.hash("admin-password-1".into()).await.unwrap(),
-                role: fermata::accounts::model::ROLE_ADMIN,
-            },
-        )
-        .await
-        .unwrap();
+        create_admin(&self.db, username).await;
         let client = client();
-        self.login(&client, username, "admin-password-1").await;
+        self.login(&client, username, ADMIN_PASSWORD).await;
         client
     }
+}
+
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+
+/// An admin account written straight into the database (with a real argon2 hash of [`ADMIN_PASSWORD`]).
+pub async fn create_admin(db: &DatabaseConnection, username: &str) {
+    let passwords = fermata::accounts::password::Passwords::new().unwrap();
+    fermata::accounts::model::create(
+        db,
+        fermata::accounts::model::NewUser {
+            username: username.to_owned(),
+            email: format!("{username}@example.com"),
+            display_name: None,
+            password_hash: passwords.hash(ADMIN_PASSWORD.into()).await.unwrap(),
+            role: fermata::accounts::model::ROLE_ADMIN,
+        },
+    )
+    .await
+    .unwrap();
 }
 
 impl Drop for TestApp {
@@ -292,39 +299,47 @@ impl TestApp {
         client
     }
 
-    /// Sessions for many users at once, written through the real session store (signing in a thousand
-    /// users through argon2 would take a minute). Returns a cookie header value per user.
+    /// Sessions for many users at once (see [`bulk_sessions`]).
     pub async fn bulk_sessions(&self, count: usize) -> Vec<String> {
-        let rows = self
-            .db
-            .query_all(sea_orm::Statement::from_string(
-                sea_orm::DbBackend::Postgres,
-                format!(
-                    "INSERT INTO users (id, username, email, password_hash) SELECT gen_random_uuid(), 'bulk' || i, \
-                     'bulk' || i || '@example.com', 'not-a-hash' FROM generate_series(1, {count}) i RETURNING id"
-                ),
-            ))
-            .await
-            .unwrap();
-        let now = chrono::Utc::now().timestamp();
-        let mut cookies = Vec::with_capacity(count);
-        for row in rows {
-            cookies.push(self.session_cookie(row.try_get("", "id").unwrap(), now, now).await);
-        }
-        cookies
+        bulk_sessions(&self.db, count).await
     }
 
     /// A session for `user` signed in and last seen at these Unix times, written through the real store.
     pub async fn session_cookie(&self, user: Uuid, signed_in_at: i64, last_seen: i64) -> String {
-        use tower_sessions::{SessionStore, session::Record};
-        let auth =
-            serde_json::json!({"user_id": user, "epoch": 0, "signed_in_at": signed_in_at, "last_seen": last_seen});
-        let mut record = Record {
-            id: tower_sessions::session::Id::default(),
-            data: [("auth".to_owned(), auth)].into_iter().collect(),
-            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::days(1),
-        };
-        fermata::accounts::session::store(&self.db).create(&mut record).await.unwrap();
-        format!("fermata_session={}", record.id)
+        session_cookie(&self.db, user, signed_in_at, last_seen).await
     }
+}
+
+/// Sessions for many users at once, written through the real session store (signing in a thousand users
+/// through argon2 would take a minute). Returns a cookie header value per user.
+pub async fn bulk_sessions(db: &DatabaseConnection, count: usize) -> Vec<String> {
+    let rows = db
+        .query_all(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "INSERT INTO users (id, username, email, password_hash) SELECT gen_random_uuid(), 'bulk' || i, \
+                 'bulk' || i || '@example.com', 'not-a-hash' FROM generate_series(1, {count}) i RETURNING id"
+            ),
+        ))
+        .await
+        .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let mut cookies = Vec::with_capacity(count);
+    for row in rows {
+        cookies.push(session_cookie(db, row.try_get("", "id").unwrap(), now, now).await);
+    }
+    cookies
+}
+
+/// A session for `user` signed in and last seen at these Unix times, written through the real store.
+pub async fn session_cookie(db: &DatabaseConnection, user: Uuid, signed_in_at: i64, last_seen: i64) -> String {
+    use tower_sessions::{SessionStore, session::Record};
+    let auth = serde_json::json!({"user_id": user, "epoch": 0, "signed_in_at": signed_in_at, "last_seen": last_seen});
+    let mut record = Record {
+        id: tower_sessions::session::Id::default(),
+        data: [("auth".to_owned(), auth)].into_iter().collect(),
+        expiry_date: time::OffsetDateTime::now_utc() + time::Duration::days(1),
+    };
+    fermata::accounts::session::store(db).create(&mut record).await.unwrap();
+    format!("fermata_session={}", record.id)
 }

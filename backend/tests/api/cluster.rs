@@ -1,0 +1,380 @@
+//! The compose topology, natively: one PostgreSQL, three `fermata serve` processes (own ports, one shared media
+//! folder, MEDIA_DELIVERY=x-accel) and a real nginx in front, configured from nginx/native.conf.template with
+//! the same shared locations the containers include.
+
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::Stdio,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use fermata::postgres::{Durability, EmbeddedPostgres};
+use futures::future::join_all;
+use reqwest::{StatusCode, header};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+use crate::{
+    fixtures::{self, Format, Tags},
+    support::{self, ADMIN_PASSWORD, client, error_code},
+};
+
+struct Replica {
+    port: u16,
+    child: Child,
+}
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    postgres: Option<EmbeddedPostgres>,
+    db: DatabaseConnection,
+    replicas: Vec<Replica>,
+    nginx: Child,
+    nginx_port: u16,
+}
+
+/// A port that was free a moment ago (the processes bind it themselves).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start_postgres(dir: &Path) -> EmbeddedPostgres {
+    EmbeddedPostgres::start(&dir.join("pg"), Durability::Throwaway).expect("PostgreSQL starts")
+}
+
+impl Cluster {
+    /// Starts PostgreSQL with an empty database, `replicas` backends at once, and nginx in front of them.
+    async fn start(replicas: usize) -> Self {
+        let dir = tempfile::Builder::new().prefix("fermata-cluster").tempdir().unwrap();
+        // PostgreSQL runs as `postgres` and nginx's workers as `nobody` when we are root: both must get in.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let pg_dir = dir.path().to_owned();
+        let postgres = tokio::task::spawn_blocking(move || start_postgres(&pg_dir)).await.unwrap();
+        postgres.ensure_database("fermata").await.unwrap();
+        let database_url = postgres.url("fermata");
+        let media = dir.path().join("media");
+        let frontend = dir.path().join("frontend");
+        std::fs::create_dir_all(&frontend).unwrap();
+        std::fs::write(frontend.join("index.html"), "<!doctype html><title>Fermata</title>").unwrap();
+
+        let nginx_port = free_port();
+        let ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect();
+        // All replicas start together on the empty database: the advisory lock must make them migrate once.
+        let mut started = Vec::new();
+        for (i, &port) in ports.iter().enumerate() {
+            started
+                .push(Replica { port, child: spawn_backend(dir.path(), i, port, nginx_port, &database_url, &media) });
+        }
+        for replica in &started {
+            wait_until_ready(replica.port).await;
+        }
+        let nginx = spawn_nginx(dir.path(), nginx_port, &ports, &media, &frontend).await;
+        let db = fermata::postgres::connect(&database_url, 4).await.unwrap();
+        Self { dir, postgres: Some(postgres), db, replicas: started, nginx, nginx_port }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.nginx_port)
+    }
+
+    fn replica_url(&self, replica: usize, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.replicas[replica].port)
+    }
+
+    /// An admin signed in through nginx; returns the client and its session cookie.
+    async fn admin(&self, username: &str) -> (reqwest::Client, String) {
+        support::create_admin(&self.db, username).await;
+        let client = client();
+        let response = client
+            .post(self.url("/api/auth/login"))
+            .json(&serde_json::json!({"username": username, "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
+        (client, cookie)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // tokio's kill_on_drop sends SIGKILL; PostgreSQL stops in EmbeddedPostgres's Drop.
+        let _ = self.nginx.start_kill();
+        for replica in &mut self.replicas {
+            let _ = replica.child.start_kill();
+        }
+        if let Some(postgres) = self.postgres.take() {
+            drop(postgres);
+        }
+    }
+}
+
+fn spawn_backend(dir: &Path, i: usize, port: u16, nginx_port: u16, database_url: &str, media: &Path) -> Child {
+    let log = std::fs::File::create(dir.join(format!("backend-{i}.log"))).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_fermata"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env("DATA_DIR", dir.join(format!("replica-{i}")))
+        .env("MEDIA_DIR", media)
+        .env("MEDIA_DELIVERY", "x-accel")
+        .env("BIND", format!("127.0.0.1:{port}"))
+        .env("PUBLIC_URL", format!("http://127.0.0.1:{nginx_port}"))
+        .env("DB_MAX_CONNECTIONS", "20")
+        .env("RATE_LIMIT_API_BURST", "1000000")
+        .env("RATE_LIMIT_AUTH_BURST", "1000")
+        .env("SHUTDOWN_TIMEOUT_SECS", "2")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn fermata serve")
+}
+
+async fn wait_until_ready(port: u16) {
+    let url = format!("http://127.0.0.1:{port}/ready");
+    for _ in 0..300 {
+        if let Ok(response) = reqwest::get(&url).await
+            && response.status() == StatusCode::OK
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("replica on port {port} never became ready");
+}
+
+/// nginx from the same template `scripts/check-nginx` checks, with an upstream of the replicas.
+async fn spawn_nginx(dir: &Path, port: u16, backends: &[u16], media: &Path, frontend: &Path) -> Child {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let work = dir.join("nginx");
+    std::fs::create_dir_all(&work).unwrap();
+    std::os::unix::fs::symlink(repo.join("nginx"), work.join("fermata")).unwrap();
+    // A failed upstream is out for 10 s; the kill test relies on nginx retrying GETs elsewhere meanwhile.
+    let upstreams: String =
+        backends.iter().map(|p| format!("server 127.0.0.1:{p} max_fails=1 fail_timeout=10s; ")).collect();
+    let template = std::fs::read_to_string(repo.join("nginx/native.conf.template")).unwrap();
+    let config = template
+        .replace("@WORK@", work.to_str().unwrap())
+        .replace("@MEDIA@", media.to_str().unwrap())
+        .replace("@LIBRARY@", dir.join("library").to_str().unwrap())
+        .replace("@FRONTEND@", frontend.to_str().unwrap())
+        .replace("@PORT@", &port.to_string())
+        .replace("@UPSTREAMS@", &upstreams);
+    let conf = work.join("nginx.conf");
+    std::fs::write(&conf, config).unwrap();
+    let child = Command::new(nginx_binary())
+        .arg("-p")
+        .arg(&work)
+        .arg("-c")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nginx is installed (apt-get install nginx-light)");
+    let url = format!("http://127.0.0.1:{port}/health");
+    for _ in 0..100 {
+        if reqwest::get(&url).await.is_ok_and(|r| r.status() == StatusCode::OK) {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nginx did not come up: {}", std::fs::read_to_string(work.join("error.log")).unwrap_or_default());
+}
+
+fn nginx_binary() -> PathBuf {
+    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("nginx"))
+}
+
+async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    let row = db.query_one(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await.unwrap().unwrap();
+    row.try_get_by_index(0).unwrap()
+}
+
+/// Reads an SSE response until an event of `kind` arrives (or 20 s pass).
+async fn wait_for_event(events: &mut reqwest::Response, kind: &str) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !seen.contains(&format!("event: {kind}")) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, events.chunk()).await {
+            Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            other => panic!("no {kind} event ({other:?}); saw: {seen}"),
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn three_replicas_behind_nginx_share_sessions_media_events_and_play_counts() {
+    let cluster = Cluster::start(3).await;
+    let migrations = {
+        use sea_orm_migration::MigratorTrait;
+        fermata::migration::Migrator::migrations().len() as i64
+    };
+    assert_eq!(count(&cluster.db, "SELECT count(*) FROM seaql_migrations").await, migrations, "migrated once");
+
+    // A session made through nginx is honoured by every replica.
+    let (admin, cookie) = cluster.admin("conductor").await;
+    for replica in 0..3 {
+        let response = client()
+            .get(cluster.replica_url(replica, "/api/auth/me"))
+            .header(header::COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "replica {replica} knows the session");
+        assert_eq!(response.json::<Value>().await.unwrap()["username"], "conductor");
+    }
+
+    // Every replica's SSE client hears the upload, wherever nginx sends it.
+    let mut streams = Vec::new();
+    for replica in 0..3 {
+        let response = client()
+            .get(cluster.replica_url(replica, "/api/events"))
+            .header(header::COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        streams.push(response);
+    }
+
+    // An upload streamed through nginx; then its bytes come back through nginx's X-Accel location.
+    let files = tempfile::tempdir().unwrap();
+    let path =
+        fixtures::make(files.path(), "aria", Format::Flac, &Tags::song("Aria", "Bach", "Goldberg"), 3.0, 440, false);
+    let bytes = std::fs::read(&path).unwrap();
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(bytes.clone()).file_name("aria.flac"));
+    let response = admin.post(cluster.url("/api/music/songs")).multipart(form).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let song: Value = response.json().await.unwrap();
+    let id = song["id"].as_str().unwrap().to_owned();
+    for events in &mut streams {
+        let seen = wait_for_event(events, "upload.done").await;
+        assert!(seen.contains(&id), "the event names the song: {seen}");
+    }
+
+    let stream = cluster.url(&format!("/api/music/songs/{id}/stream"));
+    let response = admin.get(&stream).header(header::RANGE, "bytes=100-1123").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+    let total = bytes.len();
+    assert_eq!(response.headers()[header::CONTENT_RANGE], format!("bytes 100-1123/{total}").as_str());
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "audio/flac");
+    assert!(!response.headers().contains_key("x-accel-redirect"), "nginx consumed the redirect");
+    assert_eq!(response.bytes().await.unwrap(), &bytes[100..1124]);
+    let response = admin.get(&stream).header(header::RANGE, "bytes=-10").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(response.bytes().await.unwrap(), &bytes[total - 10..]);
+    let response = admin.get(&stream).header(header::RANGE, format!("bytes={total}-")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    let response = admin.get(&stream).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.bytes().await.unwrap(), bytes);
+    // The backend itself only authorises: it answers with the internal location and no body.
+    let direct = client().get(cluster.replica_url(0, &format!("/api/music/songs/{id}/stream")));
+    let response = direct.header(header::COOKIE, &cookie).send().await.unwrap();
+    assert!(response.headers()["x-accel-redirect"].to_str().unwrap().starts_with("/internal/media/"));
+    // The internal location is not reachable from outside, and a stream without a session is refused.
+    let outside = client().get(cluster.url(&format!("/internal/media/{}", "x"))).send().await.unwrap();
+    assert_eq!(outside.status(), StatusCode::NOT_FOUND);
+    let (status, _) = error_code(client().get(&stream).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // 300 listeners play the song at once, a third through each replica: every play counted.
+    let listeners = support::bulk_sessions(&cluster.db, 300).await;
+    let plays = listeners.iter().enumerate().map(|(i, cookie)| {
+        let url = cluster.replica_url(i % 3, &format!("/api/music/{id}/play"));
+        async move { client().post(url).header(header::COOKIE, cookie).send().await.unwrap().status() }
+    });
+    let statuses = join_all(plays).await;
+    assert!(statuses.iter().all(|s| s.is_success()), "{statuses:?}");
+    let song: Value =
+        admin.get(cluster.url(&format!("/api/music/songs/{id}"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(song["play_count"], 300);
+    assert_eq!(count(&cluster.db, "SELECT count(*) FROM plays").await, 300);
+
+    // Client-side routes fall back to the page.
+    let page = client().get(cluster.url("/albums/some-album")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("<title>Fermata</title>"));
+}
+
+#[tokio::test]
+async fn a_killed_replica_and_a_database_restart_cost_no_failed_reads() {
+    let mut cluster = Cluster::start(3).await;
+    let (reader, _) = cluster.admin("steady").await;
+
+    // Steady read load through nginx from several clients while one replica is killed outright.
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..6 {
+        let (reader, url, stop, done) = (reader.clone(), cluster.url("/api/music/songs"), stop.clone(), done.clone());
+        workers.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                match reader.get(&url).send().await {
+                    Ok(r) if r.status() == StatusCode::OK => {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(r) => failures.push(r.status().to_string()),
+                    Err(e) => failures.push(e.to_string()),
+                }
+            }
+            failures
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = done.load(Ordering::Relaxed);
+    cluster.replicas[0].child.kill().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    let failures: Vec<String> = join_all(workers).await.into_iter().flat_map(|r| r.unwrap()).collect();
+    let after = done.load(Ordering::Relaxed);
+    assert!(failures.is_empty(), "failed reads after the kill: {failures:?}");
+    assert!(after > before + 50, "reads kept flowing: {before} before the kill, {after} in all");
+
+    // PostgreSQL stops and starts again under the same replicas; they recover without a restart.
+    let postgres = cluster.postgres.take().unwrap();
+    tokio::task::spawn_blocking(move || drop(postgres)).await.unwrap();
+    let response = reader.get(cluster.url("/api/music/songs")).send().await.unwrap();
+    assert!(response.status().is_server_error(), "the database is down: {}", response.status());
+    let pg_dir = cluster.dir.path().to_owned();
+    cluster.postgres = Some(tokio::task::spawn_blocking(move || start_postgres(&pg_dir)).await.unwrap());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = reader.get(cluster.url("/api/auth/me")).send().await.unwrap().status();
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no recovery after the restart: {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Both surviving replicas answer from the database again, and the session survived the restart.
+    for replica in 1..3 {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while reqwest::get(cluster.replica_url(replica, "/ready")).await.unwrap().status() != StatusCode::OK {
+            assert!(tokio::time::Instant::now() < deadline, "replica {replica} never recovered");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    for _ in 0..20 {
+        assert_eq!(reader.get(cluster.url("/api/music/songs")).send().await.unwrap().status(), StatusCode::OK);
+    }
+}
