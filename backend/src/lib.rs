@@ -9,6 +9,7 @@ pub mod entities;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod frontend;
 pub mod health;
 pub mod jobs;
 pub mod library;

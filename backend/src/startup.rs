@@ -158,6 +158,9 @@ pub fn router(
         .merge(api)
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed });
+    if let Some(dir) = &state.config.frontend_dir {
+        app = crate::frontend::serve(app, dir);
+    }
     if !state.config.cors_origins.is_empty() {
         let origins = state.config.cors_origins.iter().filter_map(|u| u.origin().ascii_serialization().parse().ok());
         app = app.layer(

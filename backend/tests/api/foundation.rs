@@ -344,3 +344,29 @@ async fn events_flow_again_after_the_database_restarts() {
     app.shutdown().await.unwrap();
     tokio::task::spawn_blocking(move || drop(cluster)).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_backend_serves_the_web_player_with_client_routes_and_cache_rules() {
+    let dist = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dist.path().join("assets")).unwrap();
+    std::fs::write(dist.path().join("index.html"), "<!doctype html><title>Fermata</title>").unwrap();
+    std::fs::write(dist.path().join("assets/main-ABC123.js"), "export {};").unwrap();
+    let app = TestApp::spawn_with(&[&format!("--frontend-dir={}", dist.path().display())]).await;
+
+    for path in ["/", "/albums/3f1c", "/playlists"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()["cache-control"], "no-cache", "{path}");
+        assert!(response.text().await.unwrap().contains("<title>Fermata</title>"), "{path} is the page");
+    }
+    let asset = app.client.get(app.url("/assets/main-ABC123.js")).send().await.unwrap();
+    assert_eq!(asset.status(), StatusCode::OK);
+    assert_eq!(asset.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(asset.text().await.unwrap(), "export {};");
+    assert_eq!(app.client.get(app.url("/assets/gone-XYZ.js")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    // API paths never fall back to the page.
+    let (status, error) = error_code(app.client.get(app.url("/api/no/such/route")).send().await.unwrap()).await;
+    assert_eq!((status, error["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let health = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(health.headers()["content-type"], "application/json");
+}

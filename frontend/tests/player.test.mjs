@@ -1,0 +1,301 @@
+// The web player end to end, in Debian's Chromium, through real nginx, a real backend and database.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ADMIN, artifacts, makeAudio, openPage, startStack } from './harness.mjs';
+
+let stack;
+const problems = [];
+let listener; // { context, page }
+let admin;
+
+const shot = (page, name) => page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: false });
+const playerTitle = (page) => page.locator('[data-player-title]').textContent();
+
+before(async () => {
+  stack = await startStack();
+  const songs = [
+    ['allegro', { title: 'Allegro con brio', artist: 'Beethoven', album: 'Symphony No. 5', hz: 330, ext: 'mp3', track: 1 }],
+    ['largo', { title: 'Largo', artist: 'Antonín Dvořák', album: 'New World', hz: 392, ext: 'flac', track: 2 }],
+    ['aria', { title: 'Aria', artist: 'Bach', album: 'Goldberg Variations', hz: 523, ext: 'ogg', track: 1 }],
+  ];
+  stack.files = songs.map(([name, tags]) => makeAudio(stack.fixtures, name, tags));
+  stack.bogus = path.join(stack.fixtures, 'notes.mp3');
+  writeFileSync(stack.bogus, 'these are not audio bytes, whatever the name says\n'.repeat(50));
+});
+
+after(async () => {
+  await stack?.stop();
+});
+
+describe('the web player', () => {
+  it('registers a listener, showing field errors beside the fields first', async () => {
+    const context = await stack.browser.newContext({ baseURL: stack.url, viewport: { width: 1280, height: 800 } });
+    const page = await openPage(context, problems);
+    await page.goto('/playlists');
+    await page.waitForURL(/\/login\?next=%2Fplaylists/);
+    await shot(page, 'sign-in');
+    await page.getByRole('link', { name: 'Create an account' }).click();
+    await page.getByLabel('Username').fill('x');
+    await page.getByLabel('Email').fill('not-an-email');
+    await page.getByLabel('Password (at least 8 characters)').fill('short');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.locator('[data-field-error="username"]').filter({ hasText: /./ }).waitFor();
+    assert.match(await page.locator('[data-field-error="password"]').textContent(), /8/);
+    assert.notEqual(await page.locator('[data-field-error="email"]').textContent(), '');
+    await shot(page, 'register-errors');
+    await page.getByLabel('Username').fill('clara');
+    await page.getByLabel('Email').fill('clara@example.com');
+    await page.getByLabel('Password (at least 8 characters)').fill('clara-listens-a-lot');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByRole('heading', { name: 'Songs' }).waitFor();
+    assert.equal(await page.locator('[data-who]').textContent(), 'clara');
+    listener = { context, page };
+  });
+
+  it('lets an admin upload many files at once and shows each outcome', async () => {
+    const context = await stack.browser.newContext({ baseURL: stack.url, viewport: { width: 1280, height: 800 } });
+    const page = await openPage(context, problems);
+    await page.goto('/login');
+    await page.getByLabel('Username or email').fill(ADMIN.username);
+    await page.getByLabel('Password').fill(ADMIN.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: 'Admin' }).click();
+    await page.locator('[data-upload-input]').setInputFiles([...stack.files, stack.bogus]);
+    const rows = page.locator('[data-upload-file]');
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-upload-file]')].every((li) => li.dataset.outcome), null, { timeout: 30000 });
+    assert.equal(await rows.count(), 4);
+    for (const file of stack.files) {
+      const row = page.locator(`[data-upload-file="${path.basename(file)}"]`);
+      assert.equal(await row.getAttribute('data-outcome'), 'added');
+      assert.equal(await row.locator('progress').evaluate((p) => p.value), 1);
+    }
+    const bogus = page.locator('[data-upload-file="notes.mp3"]');
+    assert.equal(await bogus.getAttribute('data-outcome'), 'refused');
+    assert.match(await bogus.locator('[data-upload-outcome]').textContent(), /Refused/);
+    // The same file again is a duplicate, named as such.
+    await page.locator('[data-upload-input]').setInputFiles([stack.files[0]]);
+    await page.locator('[data-upload-file="allegro.mp3"][data-outcome="duplicate"]').waitFor();
+    await shot(page, 'admin-upload');
+    admin = { context, page };
+  });
+
+  it('shows the new songs, and finds Dvořák with an accent-less query', async () => {
+    const { page } = listener;
+    await page.goto('/');
+    await page.locator('[data-song-id]').first().waitFor();
+    assert.equal(await page.locator('.song-row').count(), 3);
+    await page.locator('[data-search]').fill('dvorak');
+    await page.waitForURL(/q=dvorak/);
+    await page.getByRole('heading', { name: 'Songs matching “dvorak”' }).waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('.song-row').length === 1);
+    assert.equal(await page.locator('.song-row .title').textContent(), 'Largo');
+    await shot(page, 'search');
+    await page.locator('[data-search]').fill('');
+    await page.waitForURL((url) => !url.search.includes('q='));
+    await page.waitForFunction(() => document.querySelectorAll('.song-row').length === 3);
+    await shot(page, 'songs');
+  });
+
+  it('plays a song: time advances and nginx answered the stream with 206', async () => {
+    const { page } = listener;
+    const statuses = [];
+    page.on('response', (r) => r.url().includes('/stream') && statuses.push(r.status()));
+    await page.getByRole('button', { name: 'Play Allegro con brio' }).click();
+    await page.locator('[data-player]').waitFor({ state: 'visible' });
+    assert.equal(await playerTitle(page), 'Allegro con brio');
+    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 1), null, { timeout: 15000 });
+    assert.ok(statuses.includes(206), `stream statuses: ${statuses}`);
+    assert.equal(await page.locator('[data-play-pause]').getAttribute('aria-label'), 'Pause');
+    assert.equal(await page.locator('[data-announce]').textContent(), 'Now playing: Allegro con brio by Beethoven');
+    await shot(page, 'playing');
+  });
+
+  it('seeks, goes to the next song, shuffles and repeats', async () => {
+    const { page } = listener;
+    const time = () => page.evaluate(() => Math.max(...[...document.querySelectorAll('audio')].filter((a) => !a.paused).map((a) => a.currentTime), 0));
+    // Seek with the seek bar to 60 %.
+    await page.locator('[data-seek]').evaluate((input) => {
+      input.value = 600;
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+      input.dispatchEvent(new Event('change', { bubbles: true }));
+    });
+    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime >= 11.5));
+    // Keyboard: the right arrow seeks 5 s further.
+    const before5 = await time();
+    await page.locator('body').press('ArrowRight');
+    await page.waitForFunction((t) => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime >= t + 4), before5);
+
+    await page.getByRole('button', { name: 'Next', exact: true }).click();
+    await page.waitForFunction(() => document.querySelector('[data-player-title]').textContent !== 'Allegro con brio');
+    const second = await playerTitle(page);
+    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 0.5));
+
+    // Shuffle keeps the current song first and every song in the queue.
+    await page.locator('[data-shuffle]').click();
+    assert.equal(await page.locator('[data-shuffle]').getAttribute('aria-pressed'), 'true');
+    await page.locator('[data-queue-open]').click();
+    const queued = await page.locator('[data-queue-list] .title').allTextContents();
+    assert.equal(queued.length, 3);
+    assert.equal(queued[0], second);
+    assert.deepEqual([...queued].sort(), ['Allegro con brio', 'Aria', 'Largo']);
+    await shot(page, 'queue');
+    await page.getByRole('button', { name: 'Close queue' }).click();
+    await page.locator('[data-shuffle]').click();
+    assert.equal(await page.locator('[data-shuffle]').getAttribute('aria-pressed'), 'false');
+
+    // Repeat: off → all → one; with "one" the song starts again at its end.
+    await page.locator('[data-repeat]').click();
+    assert.equal(await page.locator('[data-repeat]').getAttribute('aria-label'), 'Repeat: all');
+    await page.locator('[data-repeat]').click();
+    assert.equal(await page.locator('[data-repeat]').getAttribute('aria-label'), 'Repeat: one');
+    const current = await playerTitle(page);
+    await page.locator('[data-seek]').evaluate((input) => {
+      input.value = 960;
+      input.dispatchEvent(new Event('change', { bubbles: true }));
+    });
+    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 0.2 && a.currentTime < 3), null, { timeout: 15000 });
+    assert.equal(await playerTitle(page), current);
+    await page.locator('[data-repeat]').click();
+    assert.equal(await page.locator('[data-repeat]').getAttribute('aria-label'), 'Repeat: off');
+  });
+
+  it('adds songs to a new playlist and reorders them by dragging', async () => {
+    const { page } = listener;
+    page.on('dialog', (dialog) => dialog.accept(dialog.type() === 'prompt' ? 'Road trip' : undefined));
+    await page.goto('/');
+    await page.getByRole('button', { name: 'More for Aria' }).click();
+    await page.getByRole('menuitem', { name: 'Add to playlist…' }).click();
+    await page.getByRole('menuitem', { name: 'New playlist…' }).click();
+    await page.locator('.toast').filter({ hasText: 'Road trip' }).waitFor();
+    // A selection of two more songs in one go.
+    await page.getByRole('checkbox', { name: 'Select Largo' }).check();
+    await page.getByRole('checkbox', { name: 'Select Allegro con brio' }).check();
+    await page.locator('[data-selection-playlist]').click();
+    await page.getByRole('menuitem', { name: 'Road trip' }).click();
+    await page.locator('.toast').filter({ hasText: 'Added 2 songs to Road trip' }).waitFor();
+
+    await page.getByRole('link', { name: 'Playlists' }).click();
+    await page.getByRole('link', { name: 'Road trip' }).click();
+    const titles = () => page.locator('[data-entries] .title').allTextContents();
+    await page.locator('[data-entries] [data-entry-id]').nth(2).waitFor();
+    const start = await titles();
+    assert.equal(start[0], 'Aria');
+    // Drag the first entry onto the last.
+    await page.locator('[data-entries] [data-entry-id]').nth(0).dragTo(page.locator('[data-entries] [data-entry-id]').nth(2));
+    await page.waitForFunction((first) => document.querySelector('[data-entries] .title').textContent !== first, start[0]);
+    const moved = await titles();
+    assert.equal(moved[2], 'Aria');
+    // And with the keyboard-reachable buttons.
+    await page.getByRole('button', { name: `Move ${moved[1]} up` }).click();
+    await page.waitForFunction((t) => document.querySelector('[data-entries] .title').textContent === t, moved[1]);
+    // The order is the server's, not just the page's.
+    await page.reload();
+    await page.locator('[data-entries] [data-entry-id]').nth(2).waitFor();
+    assert.deepEqual(await titles(), [moved[1], moved[0], 'Aria']);
+    await shot(page, 'playlist');
+  });
+
+  it('keeps the queue and position across a reload', async () => {
+    const { page } = listener;
+    await page.getByRole('button', { name: 'Play', exact: true }).first().click();
+    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 0.2));
+    await page.locator('[data-seek]').evaluate((input) => {
+      input.value = 500;
+      input.dispatchEvent(new Event('change', { bubbles: true }));
+    });
+    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => a.currentTime >= 9.5));
+    const title = await playerTitle(page);
+    await page.locator('[data-queue-open]').click();
+    const queue = await page.locator('[data-queue-list] .title').allTextContents();
+    await page.getByRole('button', { name: 'Close queue' }).click();
+    await page.waitForTimeout(300); // the save after a change is debounced by 200 ms
+    await page.reload();
+    await page.locator('[data-player]').waitFor({ state: 'visible' });
+    assert.equal(await playerTitle(page), title);
+    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => a.currentTime >= 9));
+    await page.locator('[data-queue-open]').click();
+    assert.deepEqual(await page.locator('[data-queue-list] .title').allTextContents(), queue);
+    await page.getByRole('button', { name: 'Close queue' }).click();
+  });
+
+  it('stays bounded after 100 track changes (JS heap and DOM nodes)', async () => {
+    const { page } = listener;
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Performance.enable');
+    const measure = async () => {
+      await cdp.send('HeapProfiler.collectGarbage');
+      const { metrics } = await cdp.send('Performance.getMetrics');
+      const get = (name) => metrics.find((m) => m.name === name).value;
+      return { heap: get('JSHeapUsedSize'), nodes: get('Nodes') };
+    };
+    await page.locator('[data-repeat]').click(); // repeat all: next wraps around
+    const change = async (n) => {
+      for (let i = 0; i < n; i++) {
+        const before = await playerTitle(page);
+        await page.locator('[data-next]').click();
+        await page.waitForFunction((t) => document.querySelector('[data-player-title]').textContent !== t, before);
+      }
+    };
+    await change(10);
+    const warm = await measure();
+    await change(100);
+    const end = await measure();
+    console.log(`after 10 changes: heap ${(warm.heap / 1048576).toFixed(1)} MiB, ${warm.nodes} nodes; after 110: heap ${(end.heap / 1048576).toFixed(1)} MiB, ${end.nodes} nodes`);
+    assert.ok(end.heap < warm.heap * 1.5 + 2 * 1048576, `heap grew from ${warm.heap} to ${end.heap}`);
+    assert.ok(end.nodes < warm.nodes * 1.2 + 200, `DOM nodes grew from ${warm.nodes} to ${end.nodes}`);
+  });
+
+  it('has every main page reachable, with screenshots, at 360 px wide too', async () => {
+    const { page } = listener;
+    for (const [route, heading] of [['/albums', 'Albums'], ['/artists', 'Artists'], ['/genres', 'Genres'], ['/charts', 'Charts'], ['/history', 'History'], ['/favourites', 'Favourites']]) {
+      await page.goto(route);
+      await page.getByRole('heading', { name: heading, exact: true }).waitFor();
+      await shot(page, route.slice(1));
+    }
+    await page.goto('/albums');
+    await page.locator('.album-card').first().click();
+    await page.locator('[data-play-all]').waitFor();
+    await shot(page, 'album');
+    await page.setViewportSize({ width: 360, height: 740 });
+    await page.goto('/');
+    await page.locator('.song-row').first().waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `no sideways scrolling at 360 px (${overflow}px too wide)`);
+    await shot(page, 'songs-360');
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  it('edits tags in place with autosave, and says so when someone else changed the song', async () => {
+    const { page } = admin;
+    await page.goto('/');
+    await page.getByRole('button', { name: 'More for Aria' }).click();
+    await page.getByRole('menuitem', { name: 'Edit tags' }).click();
+    await page.getByLabel('Genre').fill('Baroque');
+    await page.locator('[data-save-state="saved"]').waitFor();
+    const id = page.url().split('/').pop();
+    const song = await page.evaluate((songId) => fetch(`/api/music/songs/${songId}`).then((r) => r.json()), id);
+    assert.equal(song.genre, 'Baroque');
+    // Another admin edits meanwhile: the next autosave is a visible conflict, not a silent overwrite.
+    await page.evaluate(({ songId, version }) => fetch(`/api/music/songs/${songId}`, { method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ version, year: 1741 }) }), { songId: id, version: song.version });
+    await page.getByLabel('Title').fill('Aria (da capo)');
+    await page.locator('[data-save-state="conflict"]').waitFor();
+    await shot(page, 'edit-conflict');
+  });
+
+  it('signs out and forgets the player', async () => {
+    const { page } = listener;
+    await page.goto('/');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in to Fermata' }).waitFor();
+    assert.equal(await page.locator('[data-player]').isHidden(), true);
+    await page.goto('/favourites');
+    await page.waitForURL(/\/login/);
+  });
+
+  it('logged no console errors and no uncaught exceptions', () => {
+    assert.deepEqual(problems, []);
+  });
+});
+
