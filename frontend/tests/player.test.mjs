@@ -284,6 +284,71 @@ describe('the web player', () => {
     await shot(page, 'edit-conflict');
   });
 
+  it('reports a play once per playback, after half of a 20 s song', async () => {
+    const { page } = listener;
+    await page.goto('/?q=largo');
+    await page.waitForFunction(() => document.querySelectorAll('.song-row').length === 1);
+    const id = await page.locator('.song-row').getAttribute('data-song-id');
+    const plays = () => page.evaluate((songId) => fetch(`/api/music/songs/${songId}`).then((r) => r.json()).then((s) => s.play_count), id);
+    const before = await plays();
+    await page.getByRole('button', { name: 'Play Largo' }).click();
+    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 6), null, { timeout: 20000 });
+    assert.equal(await plays(), before, 'not counted before half the song');
+    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 12), null, { timeout: 20000 });
+    await page.waitForFunction(async (songId) => (await (await fetch(`/api/me/history`)).json()).items.some((e) => e.song.id === songId), id);
+    assert.equal(await plays(), before + 1);
+    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => a.currentTime > 16), null, { timeout: 20000 });
+    assert.equal(await plays(), before + 1, 'one play per playback');
+    // The Media Session names the song for the lock screen and media keys.
+    assert.equal(await page.evaluate(() => navigator.mediaSession.metadata?.title), 'Largo');
+  });
+
+  it('lists the keyboard shortcuts and obeys them', async () => {
+    const { page } = listener;
+    await page.locator('body').press('?');
+    const help = page.getByRole('dialog', { name: 'Keyboard shortcuts' });
+    await help.waitFor();
+    assert.match(await help.textContent(), /Play or pause/);
+    await page.keyboard.press('Escape');
+    await help.waitFor({ state: 'hidden' });
+    const label = () => page.locator('[data-mute]').getAttribute('aria-pressed');
+    await page.locator('body').press('m');
+    assert.equal(await label(), 'true');
+    await page.locator('body').press('m');
+    assert.equal(await label(), 'false');
+    await page.locator('body').press('/');
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.search), '');
+    await page.locator('[data-search]').press('Escape');
+  });
+
+  it('shows a retry instead of a blank page when the network is lost', async () => {
+    const { page, context } = listener;
+    await page.goto('/');
+    await page.locator('.song-row').first().waitFor();
+    await context.setOffline(true);
+    await page.getByRole('link', { name: 'Albums' }).click();
+    await page.locator('[data-banner]').filter({ hasText: 'connection to Fermata was lost' }).waitFor();
+    await page.locator('.main .error-box').getByRole('button', { name: 'Retry' }).waitFor();
+    await shot(page, 'offline');
+    await context.setOffline(false);
+    await page.locator('.main .error-box').getByRole('button', { name: 'Retry' }).click();
+    await page.locator('.album-card').first().waitFor();
+    assert.equal(await page.locator('[data-banner]').isHidden(), true);
+  });
+
+  it('keeps panels calm under prefers-reduced-motion', async () => {
+    const context = await stack.browser.newContext({ baseURL: stack.url, reducedMotion: 'reduce', storageState: await listener.context.storageState() });
+    const page = await openPage(context, problems);
+    await page.goto('/');
+    await page.locator('[data-player]').waitFor({ state: 'visible' });
+    await page.locator('[data-now-playing-open]').click();
+    // No tween: the panel is fully there on the very next frame.
+    const style = await page.locator('[data-now-playing]').evaluate((el) => new Promise((resolve) => requestAnimationFrame(() => resolve({ opacity: getComputedStyle(el).opacity, transform: getComputedStyle(el).transform }))));
+    assert.deepEqual(style, { opacity: '1', transform: 'none' });
+    await shot(page, 'now-playing');
+    await context.close();
+  });
+
   it('signs out and forgets the player', async () => {
     const { page } = listener;
     await page.goto('/');
