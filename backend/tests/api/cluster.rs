@@ -200,6 +200,20 @@ fn nginx_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("nginx"))
 }
 
+/// Stream requests the replicas have answered, from their Prometheus metrics.
+async fn stream_requests(cluster: &Cluster) -> f64 {
+    let mut total = 0.0;
+    for replica in 0..cluster.replicas.len() {
+        let text = reqwest::get(cluster.replica_url(replica, "/metrics")).await.unwrap().text().await.unwrap();
+        total += text
+            .lines()
+            .filter(|l| l.starts_with("http_requests_total") && l.contains("/api/music/songs/{id}/stream"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+    }
+    total
+}
+
 async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
     let row = db.query_one(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await.unwrap().unwrap();
     row.try_get_by_index(0).unwrap()
@@ -295,6 +309,29 @@ async fn three_replicas_behind_nginx_share_sessions_media_events_and_play_counts
     assert_eq!(outside.status(), StatusCode::NOT_FOUND);
     let (status, _) = error_code(client().get(&stream).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Errors come from the backend, in the API's shape, through nginx's authorisation step.
+    let unknown = cluster.url(&format!("/api/music/songs/{}/stream", uuid::Uuid::new_v4()));
+    let (status, error) = error_code(admin.get(&unknown).send().await.unwrap()).await;
+    assert_eq!((status, error["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let (status, _) =
+        error_code(admin.get(cluster.url("/api/music/songs/not-a-uuid/stream")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // HEAD answers the headers of the file.
+    let head = admin.head(&stream).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()[header::CONTENT_LENGTH], total.to_string().as_str());
+    // nginx remembers an authorisation for a few seconds: a playback's range requests reach one backend once.
+    let before = stream_requests(&cluster).await;
+    assert!(before >= 1.0, "the replicas' metrics count stream requests");
+    for start in [0, 2048, 4096] {
+        let response =
+            admin.get(&stream).header(header::RANGE, format!("bytes={start}-{}", start + 99)).send().await.unwrap();
+        assert_eq!(response.bytes().await.unwrap(), &bytes[start..start + 100]);
+    }
+    assert!(
+        stream_requests(&cluster).await - before <= 1.0,
+        "ranges after the first are authorised from nginx's cache"
+    );
 
     // 300 listeners play the song at once, a third through each replica: every play counted.
     let listeners = support::bulk_sessions(&cluster.db, 300).await;
