@@ -349,6 +349,64 @@ describe('the web player', () => {
     await context.close();
   });
 
+  it('scans the library folder with live progress, and manages users', async () => {
+    const { page } = admin;
+    makeAudio(stack.music, 'scanned-one', { title: 'Scanned One', artist: 'Folder Artist', album: 'Folder Album', seconds: 2, hz: 610 });
+    makeAudio(stack.music, 'scanned-two', { title: 'Scanned Two', artist: 'Folder Artist', album: 'Folder Album', seconds: 2, hz: 620, track: 2 });
+    await page.goto('/admin/scan');
+    await page.locator('[data-scan-start]').click();
+    const status = page.locator('[data-scan-status]');
+    await status.filter({ hasText: 'Scan finished: 2 files, 2 added' }).waitFor({ timeout: 30000 });
+    assert.equal(await page.locator('[data-scan-progress]').evaluate((p) => p.value), 100);
+    await shot(page, 'admin-scan');
+
+    await page.getByRole('link', { name: 'Users' }).click();
+    await page.locator('[data-user-role="clara"]').waitFor();
+    await page.locator('[data-user-role="clara"]').selectOption('admin');
+    await page.locator('tr', { hasText: 'clara' }).getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    const users = await page.evaluate(() => fetch('/api/admin/users').then((r) => r.json()));
+    assert.equal(users.items.find((u) => u.username === 'clara').role, 'admin');
+    await page.locator('[data-user-role="clara"]').selectOption('user');
+    // The last admin cannot demote themselves: the refusal is shown and the choice put back.
+    await page.locator('[data-user-role="admin"]').selectOption('user');
+    await page.locator('tr').filter({ has: page.locator('[data-user-role="admin"]') }).getByRole('status').filter({ hasText: /admin/ }).waitFor();
+    assert.equal(await page.locator('[data-user-role="admin"]').inputValue(), 'admin');
+    await shot(page, 'admin-users');
+  });
+
+  it('exports a playlist as M3U8 and imports it back', async () => {
+    const { page } = listener;
+    await page.goto('/playlists');
+    await page.getByRole('link', { name: 'Road trip' }).click();
+    const download = page.waitForEvent('download');
+    await page.locator('[data-playlist-export]').click();
+    const file = await (await download).path();
+    const text = (await import('node:fs')).readFileSync(file, 'utf8');
+    assert.match(text, /^#EXTM3U/);
+    assert.match(text, /Aria/);
+    await page.goto('/playlists');
+    const copy = path.join(stack.fixtures, 'Road trip copy.m3u8');
+    writeFileSync(copy, text);
+    await page.locator('[data-import-file]').setInputFiles(copy);
+    await page.waitForURL(/\/playlists\/[0-9a-f-]{36}$/);
+    await page.locator('[data-entries] [data-entry-id]').nth(2).waitFor();
+    assert.equal(await page.locator('[data-playlist-name]').inputValue(), 'Road trip copy');
+    assert.equal(await page.locator('[data-entries] [data-entry-id]').count(), 3);
+  });
+
+  it('toggles loudness normalisation and remembers it', async () => {
+    const { page } = listener;
+    const button = page.locator('[data-normalise]');
+    assert.equal(await button.getAttribute('aria-pressed'), 'true');
+    await button.click();
+    assert.equal(await button.getAttribute('aria-pressed'), 'false');
+    await page.waitForTimeout(300);
+    await page.reload();
+    await page.locator('[data-player]').waitFor({ state: 'visible' });
+    assert.equal(await page.locator('[data-normalise]').getAttribute('aria-pressed'), 'false');
+    await page.locator('[data-normalise]').click();
+  });
+
   it('signs out and forgets the player', async () => {
     const { page } = listener;
     await page.goto('/');

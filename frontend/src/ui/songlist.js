@@ -151,7 +151,8 @@ export function songList(options) {
   const redraw = () => draw(true);
   player.addEventListener('track', redraw);
   player.addEventListener('state', redraw);
-  new ResizeObserver(() => draw()).observe(viewport);
+  const resize = new ResizeObserver(() => draw());
+  resize.observe(viewport);
   if (options.items) draw();
   else more();
 
@@ -160,6 +161,7 @@ export function songList(options) {
     items: () => state.items,
     refresh: redraw,
     destroy() {
+      resize.disconnect();
       player.removeEventListener('track', redraw);
       player.removeEventListener('state', redraw);
     },
