@@ -21,6 +21,8 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 export DATA_DIR="$work/data" BIND="127.0.0.1:$port" MEMORY_SOFT_LIMIT_MB=0 LOG_FORMAT=text RUST_LOG=warn
+# As the container image and scripts/run set it: two glibc malloc arenas instead of up to 8 per core.
+export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
 export RATE_LIMIT_API_BURST=100000000 RATE_LIMIT_API_PER_SEC=100000000
 "$bin" serve & pids+=($!)
 server=${pids[0]}
