@@ -73,11 +73,12 @@ export async function startStack() {
   const music = path.join(dir, 'music');
   mkdirSync(music);
   const backendLog = path.join(dir, 'backend.log');
+  const dataDir = path.join(dir, 'data');
   const out = openSync(backendLog, 'a');
   const backend = spawn(fermataBinary(), ['serve'], {
     env: {
       PATH: process.env.PATH,
-      DATA_DIR: path.join(dir, 'data'),
+      DATA_DIR: dataDir,
       MEDIA_DIR: media,
       MUSIC_DIR: music,
       MEDIA_DELIVERY: 'x-accel',
@@ -122,6 +123,10 @@ export async function startStack() {
   return {
     dir,
     fixtures,
+    /** Runs SQL on the backend's own (embedded) database, for seeding large libraries. */
+    sql(text) {
+      return execFileSync('psql', ['-q', '-v', 'ON_ERROR_STOP=1', '-h', path.join(dataDir, 'postgres'), '-U', 'fermata', '-d', 'fermata'], { input: text, encoding: 'utf8' });
+    },
     music,
     url: `http://127.0.0.1:${nginxPort}`,
     browser,

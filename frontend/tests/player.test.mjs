@@ -407,6 +407,61 @@ describe('the web player', () => {
     await page.locator('[data-normalise]').click();
   });
 
+  it('renames, publishes, trims and deletes a playlist', async () => {
+    const { page } = listener;
+    await page.goto('/playlists');
+    await page.getByRole('link', { name: 'Road trip copy' }).click();
+    await page.locator('[data-playlist-name]').fill('Night drive');
+    await page.locator('[data-playlist-name]').press('Enter');
+    await page.locator('[data-playlist-name]').blur();
+    await page.locator('[data-save-state]').filter({ hasText: 'Saved' }).waitFor();
+    await page.locator('[data-playlist-public]').check();
+    await page.locator('[data-save-state]').filter({ hasText: 'Public' }).waitFor();
+    await page.getByRole('button', { name: 'Remove Aria' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('[data-entries] [data-entry-id]').length === 2);
+    const id = page.url().split('/').pop();
+    const saved = await page.evaluate((pid) => fetch(`/api/playlists/${pid}`).then((r) => r.json()), id);
+    assert.deepEqual([saved.name, saved.public, saved.entries.length], ['Night drive', true, 2]);
+    await page.locator('[data-playlist-delete]').click(); // the confirm() is accepted by the dialog handler
+    await page.waitForURL(/\/playlists$/);
+    assert.equal(await page.getByRole('link', { name: 'Night drive' }).count(), 0);
+  });
+
+  it('keeps a 100,000-song library virtualised: a few dozen rows in the DOM however far one scrolls', async () => {
+    stack.sql(`
+      INSERT INTO artists (id, name) VALUES ('00000000-0000-0000-0000-00000000a001', 'Bulk Artist');
+      INSERT INTO albums (id, title, artist_id) VALUES ('00000000-0000-0000-0000-00000000b001', 'Bulk Album', '00000000-0000-0000-0000-00000000a001');
+      INSERT INTO songs (id, title, artist_id, album_id, duration_ms, codec, size_bytes, content_hash, storage, path, search_text)
+        SELECT gen_random_uuid(), 'Bulk ' || lpad(i::text, 6, '0'), '00000000-0000-0000-0000-00000000a001',
+               '00000000-0000-0000-0000-00000000b001', 180000, 'mp3', 1000, md5(i::text) || md5((-i)::text), 'media',
+               'bulk/' || i || '.mp3', 'bulk ' || i
+        FROM generate_series(1, 100000) i;
+      ANALYZE songs;`);
+    const { page } = listener;
+    await page.goto('/');
+    await page.locator('.song-row').first().waitFor();
+    const list = page.locator('.songlist');
+    let loaded = 0;
+    for (let i = 0; i < 12; i++) {
+      await list.evaluate((el) => (el.scrollTop = el.scrollHeight));
+      await page.waitForTimeout(150);
+      loaded = await list.evaluate((el) => Math.round(el.querySelector('.songlist-spacer').offsetHeight / 52));
+    }
+    await page.waitForFunction(() => !document.querySelector('.songlist-status')?.textContent.includes('Loading'));
+    loaded = await list.evaluate((el) => Math.round(el.querySelector('.songlist-spacer').offsetHeight / 52));
+    const rows = await page.locator('.song-row').count();
+    console.log(`songs loaded by scrolling: ${loaded}; rows in the DOM: ${rows}`);
+    assert.ok(loaded >= 1000, `pages kept loading while scrolling (${loaded})`);
+    assert.ok(rows < 80, `only the visible rows exist (${rows})`);
+    // The rows in the DOM are the ones on screen, wherever that is.
+    const { top, drawn } = await list.evaluate((el) => ({
+      top: Math.floor(el.scrollTop / 52),
+      drawn: [...el.querySelectorAll('.song-row')].map((r) => Number(r.dataset.index)),
+    }));
+    assert.ok(drawn.includes(top) && drawn.includes(top + 5), `rows ${Math.min(...drawn)}–${Math.max(...drawn)} drawn around row ${top}`);
+    await shot(page, 'songs-100k');
+  });
+
   it('signs out and forgets the player', async () => {
     const { page } = listener;
     await page.goto('/');
