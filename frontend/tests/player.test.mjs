@@ -407,6 +407,30 @@ describe('the web player', () => {
     await page.locator('[data-normalise]').click();
   });
 
+  it('edits the queue: play next, move, remove, clear', async () => {
+    const { page } = listener;
+    await page.goto('/');
+    await page.getByRole('button', { name: 'Play Aria' }).click();
+    await page.locator('[data-queue-open]').click();
+    const titles = () => page.locator('[data-queue-list] .title').allTextContents();
+    await page.waitForFunction(() => document.querySelectorAll('[data-queue-list] li[data-queue-index]').length >= 3);
+    const queued = await titles();
+    const current = queued.indexOf('Aria');
+    assert.equal(await page.locator('[data-queue-list] li[aria-current="true"] .title').textContent(), 'Aria');
+    const last = queued[queued.length - 1];
+    await page.getByRole('button', { name: `Play ${last} next` }).click();
+    assert.equal((await titles())[current + 1], last);
+    await page.getByRole('button', { name: `Move ${last} down` }).click();
+    assert.equal((await titles())[current + 2], last);
+    await page.getByRole('button', { name: `Remove ${last} from the queue` }).click();
+    assert.equal((await titles()).length, queued.length - 1);
+    assert.ok(!(await titles()).includes(last));
+    await page.locator('[data-queue-clear]').click();
+    await page.locator('[data-queue-list] .empty').waitFor();
+    await page.getByRole('button', { name: 'Close queue' }).click();
+    await page.locator('[data-player]').waitFor({ state: 'hidden' });
+  });
+
   it('renames, publishes, trims and deletes a playlist', async () => {
     const { page } = listener;
     await page.goto('/playlists');
