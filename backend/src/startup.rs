@@ -82,6 +82,7 @@ impl Application {
             config: config.clone(),
             media,
             events: Events::new(),
+            users: accounts::session::user_cache(),
             database_url: database_url.into(),
         };
 

@@ -26,6 +26,9 @@ pub struct AppState {
     pub allowed_origins: AllowedOrigins,
     pub media: MediaStore,
     pub events: Events,
+    /// User rows by id for one second (see `accounts::session`): sessions are still read on every request,
+    /// so signing out or disabling a user takes effect at once; a role change takes up to a second elsewhere.
+    pub users: moka::sync::Cache<uuid::Uuid, crate::entities::users::Model>,
     /// The database URL in use (DATABASE_URL or the private cluster's), for the LISTEN connections.
     pub database_url: Arc<str>,
 }

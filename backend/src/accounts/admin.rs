@@ -45,6 +45,7 @@ pub async fn update_user(
     ValidJson(request): ValidJson<AdminUpdateRequest>,
 ) -> AppResult<axum::Json<UserView>> {
     let user = model::admin_update(&state.db, id, request.role.map(|r| r.as_str()), request.disabled).await?;
+    state.users.invalidate(&id);
     tracing::info!(admin = %admin.user.id, user = %id, role = %user.role, disabled = user.disabled, "user updated");
     Ok(axum::Json(user.into()))
 }

@@ -102,6 +102,7 @@ pub async fn update_me(
 ) -> AppResult<Json<UserView>> {
     let display_name = request.display_name.map(|d| d.map(|d| d.trim().to_owned()));
     let user = model::update_profile(&state.db, current.user, display_name, request.email).await?;
+    state.users.invalidate(&user.id);
     Ok(Json(user.into()))
 }
 
@@ -129,6 +130,7 @@ pub async fn change_password(
     model::set_password(&state.db, current.user, hash).await?;
     let keep = current.session.id().map(|id| id.to_string());
     let epoch = model::end_sessions(&state.db, user_id, keep.as_deref()).await?;
+    state.users.invalidate(&user_id);
     session::renew_epoch(&current.session, epoch).await?;
     tracing::info!(%user_id, "password changed; other sessions ended");
     Ok(StatusCode::NO_CONTENT)

@@ -31,6 +31,26 @@ pub struct AuthSession {
     pub last_seen: i64,
 }
 
+/// A user row found by a request is reused by the next ones for this long. Every request still reads its
+/// session row, and disabling a user or changing a password deletes those rows, so neither waits for this.
+const USER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+pub fn user_cache() -> moka::sync::Cache<Uuid, users::Model> {
+    moka::sync::Cache::builder().max_capacity(10_000).time_to_live(USER_CACHE_TTL).build()
+}
+
+/// The user row, from the one-second cache or the database.
+async fn current_user(state: &AppState, id: Uuid) -> Result<Option<users::Model>, AppError> {
+    if let Some(user) = state.users.get(&id) {
+        return Ok(Some(user));
+    }
+    let user = model::find(&state.db, id).await?;
+    if let Some(user) = &user {
+        state.users.insert(id, user.clone());
+    }
+    Ok(user)
+}
+
 /// How stale `last_seen` may get before a request refreshes it (and with it the cookie and row expiry).
 const TOUCH_AFTER_SECS: i64 = 3600;
 
@@ -93,8 +113,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         let idle = i64::from(state.config.session_idle_days) * 86_400;
         let now = Utc::now().timestamp();
         let last_seen = auth.last_seen.max(auth.signed_in_at);
-        let user = model::find(&state.db, auth.user_id).await?;
-        match user {
+        match current_user(state, auth.user_id).await? {
             Some(user)
                 if !user.disabled
                     && user.session_epoch == auth.epoch

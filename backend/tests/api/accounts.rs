@@ -679,3 +679,31 @@ async fn sessions_end_after_their_idle_time_or_lifetime() {
     let response = client().get(app.url("/api/auth/me")).header(header::COOKIE, &cookie).send().await.unwrap();
     assert!(response.headers().contains_key(header::SET_COOKIE), "the refreshed session re-issues its cookie");
 }
+
+#[tokio::test]
+async fn a_role_change_applies_at_once_where_it_is_made_and_within_a_second_on_other_replicas() {
+    let a = TestApp::spawn().await;
+    let b = TestApp::spawn_on(&a.database_url, &[]).await;
+    let admin = a.admin_client("promoter").await;
+    let user: Value = a.register("hopeful", "hopeful-password").await;
+    let listener = client();
+    a.login(&listener, "hopeful", "hopeful-password").await;
+    // Both replicas have just seen the listener (and may keep the row for a second).
+    for app in [&a, &b] {
+        assert_eq!(listener.get(app.url("/api/admin/users")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    }
+    let promoted = admin
+        .patch(a.url(&format!("/api/admin/users/{}", user["id"].as_str().unwrap())))
+        .json(&json!({"role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(promoted.status(), StatusCode::OK);
+    assert_eq!(listener.get(a.url("/api/admin/users")).send().await.unwrap().status(), StatusCode::OK);
+    let started = Instant::now();
+    while listener.get(b.url("/api/admin/users")).send().await.unwrap().status() != StatusCode::OK {
+        assert!(started.elapsed() < Duration::from_secs(3), "the other replica never saw the new role");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(started.elapsed() <= Duration::from_millis(1500), "seen after {:?}", started.elapsed());
+}
