@@ -7,6 +7,7 @@
 # Usage: bench/catalog.sh [SONGS] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 songs=${1:-100000}
 seconds=${2:-10}
 target=${CARGO_TARGET_DIR:-target}
@@ -14,8 +15,8 @@ bin="$target/release/fermata"
 [ -x "$bin" ] || cargo build --release -p fermata
 work=$(mktemp -d /tmp/fermata-bench.XXXXXX)
 chmod 755 "$work"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-nginx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
+nginx_port=$(free_port)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -89,21 +90,6 @@ NGINX
 nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
 sleep 1
 
-# wrk prints latency percentiles with --latency; pull p50/p99 and req/s.
-run() { # name url [header...]
-  local name=$1 url=$2; shift 2
-  local args=()
-  for h in "$@"; do args+=(-H "$h"); done
-  local out
-  out=$(wrk -t2 -c"${CONNS:-50}" -d"${seconds}s" --latency "${args[@]}" "$url")
-  local rps p50 p99 errors
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
-  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-  errors=$(awk '/Non-2xx|Socket errors/' <<<"$out" | tr '\n' ' ')
-  printf '| %s | %s | %s | %s | %s |\n' "$name" "$rps" "$p50" "$p99" "${errors:-none}"
-  echo "$rps" > "$work/rps-$name"
-}
 
 echo
 echo "## run $(date -u +%FT%TZ) on $(nproc) cores, $songs songs, ${seconds}s per case"

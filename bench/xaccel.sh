@@ -6,6 +6,7 @@
 # Usage: bench/xaccel.sh [SECONDS] [REPLICAS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 seconds=${1:-10}
 replicas=${2:-1}
 target=${CARGO_TARGET_DIR:-target}
@@ -13,7 +14,6 @@ bin="$target/release/fermata"
 [ -x "$bin" ] || cargo build --release -p fermata
 work=$(mktemp -d /tmp/fermata-xaccel.XXXXXX)
 chmod 755 "$work"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 nginx_port=$(free_port)
 static_port=$(free_port)
 pids=()
@@ -52,12 +52,10 @@ INSERT INTO songs (id, title, artist_id, album_id, duration_ms, codec, size_byte
 SQL
 )
 
-mkdir -p "$work/nginx" "$work/frontend"
-ln -s "$(pwd)/nginx" "$work/nginx/fermata"
+mkdir -p "$work/frontend"
 # The test topology's config (shared locations), plus one plain static server on the same media folder.
-sed -e "s|@WORK@|$work/nginx|g" -e "s|@MEDIA@|$MEDIA_DIR|g" -e "s|@LIBRARY@|$work/library|g" \
-    -e "s|@FRONTEND@|$work/frontend|g" -e "s|@PORT@|$nginx_port|g" -e "s|@UPSTREAMS@|$upstreams|" \
-    -e "s|access_log .*;|access_log off;|" nginx/native.conf.template | sed '$d' > "$work/nginx/nginx.conf"
+scripts/nginx-config "$work/nginx" "$nginx_port" "$MEDIA_DIR" "$work/library" "$work/frontend" "$upstreams"
+sed -i -e 's|access_log .*;|access_log off;|' -e '$d' "$work/nginx/nginx.conf"
 cat >> "$work/nginx/nginx.conf" <<NGINX
     server {
         listen 127.0.0.1:$static_port;
@@ -76,19 +74,6 @@ check=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' -H "Cookie: $coo
   "http://127.0.0.1:$nginx_port/api/music/songs/$song/stream")
 [ "$check" = "206 65536" ] || { echo "X-Accel check failed: $check" >&2; exit 1; }
 
-run() { # name url [header...]
-  local name=$1 url=$2; shift 2
-  local args=()
-  for h in "$@"; do args+=(-H "$h"); done
-  local out rps p50 p99 errors
-  out=$(wrk -t2 -c"${CONNS:-50}" -d"${seconds}s" --latency "${args[@]}" "$url")
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
-  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-  errors=$(awk '/Non-2xx|Socket errors/' <<<"$out" | tr '\n' ' ')
-  printf '| %s | %s | %s | %s | %s |\n' "$name" "$rps" "$p50" "$p99" "${errors:-none}"
-  echo "$rps" > "$work/rps-$name"
-}
 
 echo
 echo "## x-accel run $(date -u +%FT%TZ) on $(nproc) cores, $replicas backend replica(s), ${seconds}s per case"

@@ -2,7 +2,7 @@
 // real nginx built from nginx/native.conf.template with the shared locations and frontend/dist as its root,
 // and Debian's Chromium driven by playwright-core. Nothing is mocked.
 import { spawn, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, openSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -97,16 +97,7 @@ export async function startStack() {
   await waitFor(`http://127.0.0.1:${backendPort}/ready`, 'fermata serve', backendLog);
 
   const work = path.join(dir, 'nginx');
-  mkdirSync(work);
-  symlinkSync(path.join(repo, 'nginx'), path.join(work, 'fermata'));
-  const config = readFileSync(path.join(repo, 'nginx/native.conf.template'), 'utf8')
-    .replaceAll('@WORK@', work)
-    .replaceAll('@MEDIA@', media)
-    .replaceAll('@LIBRARY@', music)
-    .replaceAll('@FRONTEND@', dist)
-    .replaceAll('@PORT@', String(nginxPort))
-    .replaceAll('@UPSTREAMS@', `server 127.0.0.1:${backendPort};`);
-  writeFileSync(path.join(work, 'nginx.conf'), config);
+  execFileSync(path.join(repo, 'scripts/nginx-config'), [work, String(nginxPort), media, music, dist, `server 127.0.0.1:${backendPort};`]);
   const nginxBin = ['/usr/sbin/nginx', '/usr/local/sbin/nginx'].find((p) => existsSync(p)) ?? 'nginx';
   const nginx = spawn(nginxBin, ['-p', work, '-c', path.join(work, 'nginx.conf')], { stdio: 'ignore' });
   await waitFor(`http://127.0.0.1:${nginxPort}/health`, 'nginx', path.join(work, 'error.log'));

@@ -158,21 +158,20 @@ async fn wait_until_ready(port: u16) {
 async fn spawn_nginx(dir: &Path, port: u16, backends: &[u16], media: &Path, frontend: &Path) -> Child {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let work = dir.join("nginx");
-    std::fs::create_dir_all(&work).unwrap();
-    std::os::unix::fs::symlink(repo.join("nginx"), work.join("fermata")).unwrap();
     // A failed upstream is out for 10 s; the kill test relies on nginx retrying GETs elsewhere meanwhile.
     let upstreams: String =
         backends.iter().map(|p| format!("server 127.0.0.1:{p} max_fails=1 fail_timeout=10s; ")).collect();
-    let template = std::fs::read_to_string(repo.join("nginx/native.conf.template")).unwrap();
-    let config = template
-        .replace("@WORK@", work.to_str().unwrap())
-        .replace("@MEDIA@", media.to_str().unwrap())
-        .replace("@LIBRARY@", dir.join("library").to_str().unwrap())
-        .replace("@FRONTEND@", frontend.to_str().unwrap())
-        .replace("@PORT@", &port.to_string())
-        .replace("@UPSTREAMS@", &upstreams);
+    let status = std::process::Command::new(repo.join("scripts/nginx-config"))
+        .arg(&work)
+        .arg(port.to_string())
+        .arg(media)
+        .arg(dir.join("library"))
+        .arg(frontend)
+        .arg(upstreams)
+        .status()
+        .unwrap();
+    assert!(status.success(), "scripts/nginx-config failed");
     let conf = work.join("nginx.conf");
-    std::fs::write(&conf, config).unwrap();
     let child = Command::new(nginx_binary())
         .arg("-p")
         .arg(&work)
