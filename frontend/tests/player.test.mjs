@@ -360,6 +360,14 @@ describe('the web player', () => {
     assert.equal(await page.locator('[data-scan-progress]').evaluate((p) => p.value), 100);
     await shot(page, 'admin-scan');
 
+    // Without the event stream (a proxy dropping it, or a scan ending before it connects) the outcome still shows.
+    makeAudio(stack.music, 'scanned-three', { title: 'Scanned Three', artist: 'Folder Artist', album: 'Folder Album', seconds: 2, hz: 630, track: 3 });
+    await page.route('**/api/events', (route) => route.abort());
+    await page.goto('/admin/scan');
+    await page.locator('[data-scan-start]').click();
+    await status.filter({ hasText: 'Scan finished: 3 files, 1 added' }).waitFor({ timeout: 30000 });
+    await page.unroute('**/api/events');
+
     await page.getByRole('link', { name: 'Users' }).click();
     await page.locator('[data-user-role="clara"]').waitFor();
     await page.locator('[data-user-role="clara"]').selectOption('admin');

@@ -5,6 +5,8 @@ class ServerEvents extends EventTarget {
   connect() {
     if (this.#source) return;
     this.#source = new EventSource('/api/events');
+    // Events sent while the stream was closed are not replayed: views refetch their state on every (re)open.
+    this.#source.addEventListener('open', () => this.dispatchEvent(new Event('open')));
     for (const kind of ['upload.progress', 'upload.done', 'scan.progress', 'scan.done', 'analysis.done']) {
       this.#source.addEventListener(kind, (event) => {
         let data = null;

@@ -119,40 +119,62 @@ async function scanTab() {
   const text = h('p', { role: 'status', dataset: { scanStatus: '' } });
   const button = h('button', { type: 'button', class: 'button primary', dataset: { scanStart: '' } }, 'Scan the library folder');
 
-  const describe = (job) => {
-    if (!job) return 'No scan has run yet.';
-    const p = job.progress ?? {};
-    if (job.status === 'done') return `Last scan finished: ${p.files ?? 0} files, ${p.added ?? 0} added, ${p.updated ?? 0} updated, ${p.removed ?? 0} removed, ${p.skipped_count ?? p.skipped?.length ?? 0} skipped (${Math.round(p.files_per_second ?? 0)} files/s).`;
-    if (job.status === 'failed') return `The last scan failed: ${job.last_error ?? 'see the server log'}`;
-    return `Scanning… ${p.done ?? 0} of ${p.total ?? '?'} files`;
+  const finished = (p) =>
+    `Scan finished: ${p.files ?? 0} files, ${p.added ?? 0} added, ${p.updated ?? 0} updated, ${p.removed ?? 0} removed, ${p.skipped_count ?? p.skipped ?? 0} skipped.`;
+  const scanning = (p) => `Scanning… ${p.done ?? 0} of ${p.total ?? '?'} files (${Math.round(p.files_per_second ?? 0)} files/s)`;
+  // Events are the fast path; while a scan is queued or running the job row is also polled, because an event
+  // raised before the stream (re)connected is not replayed and a small scan can finish within that moment.
+  let poll = null;
+  const show = (job) => {
+    clearTimeout(poll);
+    const p = job?.progress ?? {};
+    if (!job) text.textContent = 'No scan has run yet.';
+    else if (job.status === 'done') text.textContent = finished(p);
+    else if (job.status === 'failed') text.textContent = `The last scan failed: ${job.last_error ?? 'see the server log'}`;
+    else {
+      text.textContent = job.status === 'queued' ? 'Scan queued…' : scanning(p);
+      poll = setTimeout(refresh, 2000);
+    }
+    bar.value = job?.status === 'done' ? 100 : (p.percent ?? 0);
   };
-  text.textContent = describe(status.job);
-  bar.value = status.job?.status === 'done' ? 100 : (status.job?.progress?.percent ?? 0);
+  const refresh = async () => {
+    try {
+      show((await api.get('/api/admin/scan')).job);
+    } catch {
+      poll = setTimeout(refresh, 2000);
+    }
+  };
+  show(status.job);
 
   button.addEventListener('click', async () => {
+    text.textContent = 'Scan queued…';
+    bar.value = 0;
     try {
       await api.post('/api/admin/scan');
-      text.textContent = 'Scan queued…';
-      bar.value = 0;
+      clearTimeout(poll);
+      poll = setTimeout(refresh, 1000);
     } catch (error) {
       text.textContent = error.message;
     }
   });
   const onProgress = (e) => {
     bar.value = e.detail.percent ?? 0;
-    text.textContent = `Scanning… ${e.detail.done} of ${e.detail.total} files (${Math.round(e.detail.files_per_second)} files/s)`;
+    text.textContent = scanning(e.detail);
   };
   const onDone = (e) => {
+    clearTimeout(poll);
     bar.value = 100;
-    const d = e.detail;
-    text.textContent = `Scan finished: ${d.files} files, ${d.added} added, ${d.updated} updated, ${d.removed} removed, ${d.skipped} skipped.`;
+    text.textContent = finished(e.detail);
   };
   serverEvents.addEventListener('scan.progress', onProgress);
   serverEvents.addEventListener('scan.done', onDone);
+  serverEvents.addEventListener('open', refresh);
   shell('scan', h('div', { class: 'card' }, button, bar, text));
   return () => {
     serverEvents.removeEventListener('scan.progress', onProgress);
     serverEvents.removeEventListener('scan.done', onDone);
+    serverEvents.removeEventListener('open', refresh);
+    clearTimeout(poll);
   };
 }
 
