@@ -253,32 +253,42 @@ pub async fn charts(
     Ok(axum::Json(entries))
 }
 
-/// Placeholders for an `IN (...)` list of ids.
-fn in_list(sql: &mut Sql, ids: &[Uuid]) -> String {
-    ids.iter().map(|id| sql.param(*id)).collect::<Vec<_>>().join(", ")
+/// Albums whose title matches a search's tsquery (`fermata_search_query`): an exact title first, then by title.
+/// The page is chosen before the song counts are computed (a broad word matches hundreds of albums).
+pub async fn albums_matching(
+    db: &impl ConnectionTrait,
+    tsquery: &str,
+    q: &str,
+    limit: u64,
+) -> Result<Vec<AlbumView>, DbErr> {
+    let mut sql = Sql::new(&format!("SELECT {ALBUM_COLUMNS} WHERE al.id IN (SELECT x.id FROM albums x WHERE "));
+    let (t, p) = (sql.param(tsquery.to_owned()), sql.param(q.to_owned()));
+    let exact = |table: &str| format!("(fermata_fold({table}.title) = fermata_fold({p})) DESC");
+    let tail = format!(
+        "to_tsvector('simple', fermata_fold(x.title)) @@ {t}::tsquery \
+         AND EXISTS (SELECT 1 FROM songs s WHERE s.album_id = x.id) \
+         ORDER BY {}, fermata_fold(x.title), x.id LIMIT {limit}) ORDER BY {}, sort_key, al.id",
+        exact("x"),
+        exact("al")
+    );
+    Ok(albums_where(db, sql, &tail).await?.into_iter().map(AlbumView::from).collect())
 }
 
-/// Album views for these ids, in the order given (search ranks them).
-pub async fn albums_by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<AlbumView>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut sql = Sql::new(&format!("SELECT {ALBUM_COLUMNS} WHERE al.id IN ("));
-    let list = in_list(&mut sql, ids);
-    let mut rows = albums_where(db, sql, &format!("{list})")).await?;
-    rows.sort_by_key(|r| ids.iter().position(|id| *id == r.id));
-    Ok(rows.into_iter().map(AlbumView::from).collect())
-}
-
-/// Artist views for these ids, in the order given.
-pub async fn artists_by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<ArtistView>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut sql = Sql::new(&format!("SELECT {ARTIST_COLUMNS} WHERE ar.id IN ("));
-    let list = in_list(&mut sql, ids);
-    sql.push(&format!("{list})"));
-    let mut rows = ArtistRow::find_by_statement(sql.statement()).all(db).await?;
-    rows.sort_by_key(|r| ids.iter().position(|id| *id == r.id));
+/// Artists whose name matches a search's tsquery: an exact name first, then by name.
+pub async fn artists_matching(
+    db: &impl ConnectionTrait,
+    tsquery: &str,
+    q: &str,
+    limit: u64,
+) -> Result<Vec<ArtistView>, DbErr> {
+    let mut sql = Sql::new(&format!(
+        "SELECT * FROM (SELECT {ARTIST_COLUMNS} WHERE to_tsvector('simple', fermata_fold(ar.name)) @@ "
+    ));
+    let (t, p) = (sql.param(tsquery.to_owned()), sql.param(q.to_owned()));
+    sql.push(&format!(
+        "{t}::tsquery) a WHERE a.album_count > 0 OR a.song_count > 0 \
+         ORDER BY (a.sort_key = fermata_fold({p})) DESC, a.sort_key, a.id LIMIT {limit}"
+    ));
+    let rows = ArtistRow::find_by_statement(sql.statement()).all(db).await?;
     Ok(rows.into_iter().map(ArtistView::from).collect())
 }

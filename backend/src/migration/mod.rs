@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m20261122_000001_initial;
 mod m20261122_000002_one_scan;
 mod m20261122_000003_stored_search;
+mod m20261122_000004_search_words;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261122_000002_one_scan::Migration),
             Box::new(m20261122_000003_stored_search::Migration),
+            Box::new(m20261122_000004_search_words::Migration),
         ]
     }
 }

@@ -3,7 +3,8 @@
 use std::{collections::HashSet, path::Path, time::Duration};
 
 use reqwest::{StatusCode, header};
-use serde_json::Value;
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
@@ -245,6 +246,48 @@ async fn search_is_ranked_and_forgives_accents_case_and_typos() {
         let response = c.get(app.url(&format!("/api/search?q={q}"))).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{q}");
     }
+}
+
+/// A query matching more songs than are ranked still puts the exact title first; words that enter the
+/// catalogue later (a tag edit) are found by prefix and with a typo.
+#[tokio::test]
+async fn broad_search_ranks_exact_titles_and_learns_new_words() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ids = library(&app, dir.path()).await;
+    // 400 popular songs sharing the word "blue" (more than the 200 candidates ranked), one unplayed "Blue".
+    app.db
+        .execute_unprepared(
+            "INSERT INTO songs (id, title, artist_id, album_id, duration_ms, codec, size_bytes, content_hash, storage, path, search_text, play_count) \
+             SELECT gen_random_uuid(), t, s.artist_id, s.album_id, 1000, 'mp3', 1, md5(t) || md5(t || 'x'), 'media', 'x/' || md5(t), t || ' Miles Davis Kind of Blue', n \
+             FROM (SELECT 'Blue Note ' || i AS t, 1000 + i AS n FROM generate_series(1, 400) i UNION ALL SELECT 'Blue', 0) v, \
+                  (SELECT artist_id, album_id FROM songs WHERE title = 'So What') s",
+        )
+        .await
+        .unwrap();
+    let c = app.listener("digger").await;
+    let result = get(&c, &app, "/api/search?q=blue&limit=30").await;
+    let titles: Vec<_> = result["songs"].as_array().unwrap().iter().map(|s| s["title"].as_str().unwrap()).collect();
+    assert_eq!(titles.len(), 30, "{titles:?}");
+    assert_eq!(titles[0], "Blue", "{titles:?}");
+    assert_eq!(result["albums"][0]["title"], "Kind of Blue");
+    // Both words must match: the 400 "Blue Note" songs are not "blue in green".
+    let result = get(&c, &app, "/api/search?q=blue%20in%20green").await;
+    assert_eq!(result["songs"].as_array().unwrap().len(), 1, "{result}");
+
+    let admin = app.admin_client("curator").await;
+    let url = app.url(&format!("/api/music/songs/{}", ids[1]));
+    let song: Value = admin.get(&url).send().await.unwrap().json().await.unwrap();
+    let edited =
+        admin.patch(&url).json(&json!({"version": song["version"], "title": "Zyzzyva Largo"})).send().await.unwrap();
+    assert_eq!(edited.status(), StatusCode::OK);
+    for q in ["zyzzyva", "zyzz", "zyzyva", "ZYZZYVA%20largo"] {
+        let result = get(&c, &app, &format!("/api/search?q={q}")).await;
+        assert_eq!(result["songs"][0]["title"], "Zyzzyva Largo", "{q}: {result}");
+    }
+    // Punctuation only: no words, no results, no error.
+    let result = get(&c, &app, "/api/search?q=%21%3F%21").await;
+    assert_eq!(result["songs"].as_array().unwrap().len(), 0);
 }
 
 #[tokio::test]
