@@ -2,26 +2,7 @@
 //! features the builder does not express: extensions, expression and partial indexes, GIN operator classes,
 //! CHECK constraints and comments.
 
-use sea_orm_migration::prelude::*;
-
-pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m20261122_000001_initial"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await.map(drop)
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await.map(drop)
-    }
-}
+pub const MIGRATION: super::SqlMigration = super::SqlMigration { name: "m20261122_000001_initial", up: UP, down: DOWN };
 
 const UP: &str = r#"
 -- Trigram similarity (typo-tolerant search) and accent folding ("dvorak" finds "Dvořák").

@@ -5,26 +5,8 @@
 //! query runs on the full-text index. This is the approach of PostgreSQL's pg_trgm documentation ("Text
 //! Search Integration").
 
-use sea_orm_migration::prelude::*;
-
-pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m20261122_000004_search_words"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await.map(drop)
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await.map(drop)
-    }
-}
+pub const MIGRATION: super::SqlMigration =
+    super::SqlMigration { name: "m20261122_000004_search_words", up: UP, down: DOWN };
 
 const UP: &str = r#"
 -- Every word of every song's search text (title, artist, album), folded. "C" collation so that prefix

@@ -10,14 +10,40 @@ mod m20261122_000004_search_words;
 
 pub struct Migrator;
 
+/// A migration written as SQL: most of the schema is PostgreSQL-specific (generated columns, GIN indexes,
+/// functions and triggers), which sea-query's builders do not express.
+pub struct SqlMigration {
+    /// The name recorded in `seaql_migrations`; never change it once released.
+    name: &'static str,
+    up: &'static str,
+    down: &'static str,
+}
+
+impl MigrationName for SqlMigration {
+    fn name(&self) -> &str {
+        self.name
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for SqlMigration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.get_connection().execute_unprepared(self.up).await.map(drop)
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.get_connection().execute_unprepared(self.down).await.map(drop)
+    }
+}
+
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
-            Box::new(m20261122_000001_initial::Migration),
-            Box::new(m20261122_000002_one_scan::Migration),
-            Box::new(m20261122_000003_stored_search::Migration),
-            Box::new(m20261122_000004_search_words::Migration),
+            Box::new(m20261122_000001_initial::MIGRATION),
+            Box::new(m20261122_000002_one_scan::MIGRATION),
+            Box::new(m20261122_000003_stored_search::MIGRATION),
+            Box::new(m20261122_000004_search_words::MIGRATION),
         ]
     }
 }
