@@ -18,7 +18,14 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::{accounts::session::CurrentUser, error::ErrorBody, state::AppState};
+use crate::{
+    accounts::{
+        session::CurrentUser,
+        session_store::{CHANNEL as SESSIONS_CHANNEL, SessionCache},
+    },
+    error::ErrorBody,
+    state::AppState,
+};
 
 const CHANNEL: &str = "fermata_events";
 
@@ -53,16 +60,18 @@ impl Events {
         self.sender.subscribe()
     }
 
-    /// Receives NOTIFYs for as long as `stop` is not cancelled, reconnecting with backoff.
-    pub fn spawn_listener(&self, database_url: String, stop: CancellationToken) {
+    /// Receives NOTIFYs for as long as `stop` is not cancelled, reconnecting with backoff. The same
+    /// connection carries the session invalidations for `sessions`.
+    pub fn spawn_listener(&self, database_url: String, sessions: SessionCache, stop: CancellationToken) {
         let sender = self.sender.clone();
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(250);
             loop {
                 let result = tokio::select! {
                     () = stop.cancelled() => return,
-                    result = listen(&database_url, &sender) => result,
+                    result = listen(&database_url, &sender, &sessions) => result,
                 };
+                sessions.deaf();
                 if let Err(e) = result {
                     tracing::warn!("event listener lost its database connection, reconnecting: {e}");
                 }
@@ -82,7 +91,7 @@ impl Default for Events {
     }
 }
 
-async fn listen(url: &str, sender: &broadcast::Sender<Event>) -> anyhow::Result<()> {
+async fn listen(url: &str, sender: &broadcast::Sender<Event>, sessions: &SessionCache) -> anyhow::Result<()> {
     let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
@@ -90,7 +99,7 @@ async fn listen(url: &str, sender: &broadcast::Sender<Event>) -> anyhow::Result<
         while let Some(message) = messages.next().await {
             match message? {
                 tokio_postgres::AsyncMessage::Notification(n) => {
-                    if tx.send(n.payload().to_owned()).is_err() {
+                    if tx.send((n.channel() == SESSIONS_CHANNEL, n.payload().to_owned())).is_err() {
                         break;
                     }
                 }
@@ -99,9 +108,14 @@ async fn listen(url: &str, sender: &broadcast::Sender<Event>) -> anyhow::Result<
         }
         Ok::<_, tokio_postgres::Error>(())
     });
-    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    client.batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {SESSIONS_CHANNEL}")).await?;
+    sessions.listening();
     tracing::debug!("listening for events");
-    while let Some(payload) = rx.recv().await {
+    while let Some((session, payload)) = rx.recv().await {
+        if session {
+            sessions.forget(&payload);
+            continue;
+        }
         match serde_json::from_str::<Event>(&payload) {
             Ok(event) => {
                 let _ = sender.send(event);

@@ -14,6 +14,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
+    accounts::session_store::{CachedStore, SessionCache},
     accounts::{self, model::NewUser, password::Passwords},
     catalog,
     config::Config,
@@ -83,15 +84,16 @@ impl Application {
             media,
             events: Events::new(),
             users: accounts::session::user_cache(),
+            sessions: SessionCache::new(),
             database_url: database_url.into(),
         };
 
         let background = CancellationToken::new();
         state.memory.clone().spawn_sampler(background.child_token());
         state.rate_limits.clone().spawn_cleanup(background.child_token());
-        state.events.spawn_listener(state.database_url.to_string(), background.child_token());
+        state.events.spawn_listener(state.database_url.to_string(), state.sessions.clone(), background.child_token());
         spawn_workers(&state, &background);
-        let store = accounts::session::store(&db);
+        let store = CachedStore::new(&db, state.sessions.clone());
         tokio::spawn(store.clone().continuously_delete_expired(Duration::from_secs(3600)));
 
         let router = router(state.clone(), accounts::session::layer(store, &config));
@@ -142,10 +144,7 @@ impl Application {
 }
 
 /// The whole HTTP surface with its layers.
-pub fn router(
-    state: AppState,
-    sessions: tower_sessions::SessionManagerLayer<tower_sessions_sqlx_store::PostgresStore>,
-) -> Router {
+pub fn router(state: AppState, sessions: tower_sessions::SessionManagerLayer<CachedStore>) -> Router {
     let (api, doc) = api_router(&state).split_for_parts();
     let api = api
         .fallback(|| async { AppError::NotFound })

@@ -7,7 +7,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    accounts::password::Passwords,
+    accounts::{password::Passwords, session_store::SessionCache},
     config::Config,
     events::Events,
     media::MediaStore,
@@ -26,9 +26,11 @@ pub struct AppState {
     pub allowed_origins: AllowedOrigins,
     pub media: MediaStore,
     pub events: Events,
-    /// User rows by id for one second (see `accounts::session`): sessions are still read on every request,
-    /// so signing out or disabling a user takes effect at once; a role change takes up to a second elsewhere.
+    /// User rows by id for one second (see `accounts::session`): signing out or disabling a user ends the
+    /// sessions at once; a role change takes up to a second on other replicas.
     pub users: moka::sync::Cache<uuid::Uuid, crate::entities::users::Model>,
+    /// Session records, invalidated across replicas by NOTIFY (see `accounts::session_store`).
+    pub sessions: SessionCache,
     /// The database URL in use (DATABASE_URL or the private cluster's), for the LISTEN connections.
     pub database_url: Arc<str>,
 }

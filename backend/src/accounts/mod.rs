@@ -5,6 +5,7 @@ pub mod auth;
 pub mod model;
 pub mod password;
 pub mod session;
+pub mod session_store;
 pub mod views;
 
 use axum::middleware;

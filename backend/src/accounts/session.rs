@@ -1,5 +1,5 @@
-//! Sessions in PostgreSQL (tower-sessions), so a cookie issued by one replica works on every other, and
-//! the `CurrentUser` / `AdminUser` extractors that guard routes.
+//! Sessions in PostgreSQL (tower-sessions, cached per replica: `session_store`), so a cookie issued by one
+//! replica works on every other, and the `CurrentUser` / `AdminUser` extractors that guard routes.
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 use chrono::Utc;
@@ -9,10 +9,12 @@ use tower_sessions::{
     Expiry, Session, SessionManagerLayer,
     cookie::{SameSite, time::Duration},
 };
-use tower_sessions_sqlx_store::PostgresStore;
 use uuid::Uuid;
 
-use super::model::{self, ROLE_ADMIN};
+use super::{
+    model::{self, ROLE_ADMIN},
+    session_store::CachedStore,
+};
 use crate::{config::Config, entities::users, error::AppError, state::AppState};
 
 const AUTH_KEY: &str = "auth";
@@ -31,8 +33,9 @@ pub struct AuthSession {
     pub last_seen: i64,
 }
 
-/// A user row found by a request is reused by the next ones for this long. Every request still reads its
-/// session row, and disabling a user or changing a password deletes those rows, so neither waits for this.
+/// A user row found by a request is reused by the next ones for this long. Disabling a user or changing a
+/// password deletes the user's session rows (and so their cached copies on every replica, see
+/// `session_store`), so neither waits for this.
 const USER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub fn user_cache() -> moka::sync::Cache<Uuid, users::Model> {
@@ -54,15 +57,8 @@ async fn current_user(state: &AppState, id: Uuid) -> Result<Option<users::Model>
 /// How stale `last_seen` may get before a request refreshes it (and with it the cookie and row expiry).
 const TOUCH_AFTER_SECS: i64 = 3600;
 
-pub fn store(db: &DatabaseConnection) -> PostgresStore {
-    PostgresStore::new(db.get_postgres_connection_pool().clone())
-        .with_schema_name("public")
-        .and_then(|s| s.with_table_name("sessions"))
-        .expect("constant identifiers are valid")
-}
-
 /// The cookie: HttpOnly, SameSite=Lax, idle timeout; Secure and `__Host-` prefixed behind https.
-pub fn layer(store: PostgresStore, config: &Config) -> SessionManagerLayer<PostgresStore> {
+pub fn layer(store: CachedStore, config: &Config) -> SessionManagerLayer<CachedStore> {
     let secure = config.secure_cookies();
     SessionManagerLayer::new(store)
         .with_name(if secure { "__Host-fermata_session" } else { "fermata_session" })
@@ -113,13 +109,21 @@ impl FromRequestParts<AppState> for CurrentUser {
         let idle = i64::from(state.config.session_idle_days) * 86_400;
         let now = Utc::now().timestamp();
         let last_seen = auth.last_seen.max(auth.signed_in_at);
-        match current_user(state, auth.user_id).await? {
-            Some(user)
-                if !user.disabled
-                    && user.session_epoch == auth.epoch
-                    && now - auth.signed_in_at < lifetime
-                    && now - last_seen < idle =>
-            {
+        let valid = |user: &users::Model| {
+            !user.disabled
+                && user.session_epoch == auth.epoch
+                && now - auth.signed_in_at < lifetime
+                && now - last_seen < idle
+        };
+        let mut user = current_user(state, auth.user_id).await?;
+        if user.as_ref().is_some_and(|u| !valid(u)) {
+            // The cached row may be older than the session (a password changed on another replica a moment
+            // ago renews this session's epoch): decide on the current row before ending the session.
+            state.users.invalidate(&auth.user_id);
+            user = current_user(state, auth.user_id).await?;
+        }
+        match user {
+            Some(user) if valid(&user) => {
                 if now - last_seen > TOUCH_AFTER_SECS {
                     // Modifying the session makes tower-sessions save it, extending the idle expiry.
                     session

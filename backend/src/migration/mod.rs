@@ -7,6 +7,7 @@ mod m20261122_000001_initial;
 mod m20261122_000002_one_scan;
 mod m20261122_000003_stored_search;
 mod m20261122_000004_search_words;
+mod m20261122_000005_session_notify;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_one_scan::MIGRATION),
             Box::new(m20261122_000003_stored_search::MIGRATION),
             Box::new(m20261122_000004_search_words::MIGRATION),
+            Box::new(m20261122_000005_session_notify::MIGRATION),
         ]
     }
 }

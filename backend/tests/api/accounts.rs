@@ -204,9 +204,49 @@ async fn a_session_from_one_instance_works_on_another() {
     first.login(&first.client, "roamer", "between-replicas").await;
     let me = first.client.get(second.url("/api/auth/me")).send().await.unwrap();
     assert_eq!(me.status(), StatusCode::OK);
-    // Signing out on the second ends it on the first.
+    // Signing out on the second ends it on the first, which had the session cached (NOTIFY, milliseconds).
+    assert_eq!(first.client.get(first.url("/api/auth/me")).send().await.unwrap().status(), StatusCode::OK);
     first.client.post(second.url("/api/auth/logout")).send().await.unwrap();
-    assert_eq!(first.client.get(first.url("/api/auth/me")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    refused_soon(&first.client, &first.url("/api/auth/me")).await;
+}
+
+/// Polls until `url` answers 401; fails past half a second (cached sessions live for a minute).
+async fn refused_soon(client: &reqwest::Client, url: &str) {
+    let started = Instant::now();
+    while client.get(url).send().await.unwrap().status() != StatusCode::UNAUTHORIZED {
+        assert!(started.elapsed() < Duration::from_millis(500), "still accepted after {:?}", started.elapsed());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn disabling_a_user_or_changing_a_password_ends_cached_sessions_on_every_replica() {
+    let a = TestApp::spawn().await;
+    let b = TestApp::spawn_on(&a.database_url, &[]).await;
+    let admin = a.admin_client("warden").await;
+    let user: Value = a.register("wanderer", "wanderer-password").await;
+    let (on_a, on_b) = (client(), client());
+    a.login(&on_a, "wanderer", "wanderer-password").await;
+    a.login(&on_b, "wanderer", "wanderer-password").await;
+    for (c, app) in [(&on_a, &a), (&on_b, &b)] {
+        assert_eq!(c.get(app.url("/api/auth/me")).send().await.unwrap().status(), StatusCode::OK);
+    }
+    // A password change through replica A keeps that session and ends the other, cached on B.
+    let changed = on_a
+        .post(a.url("/api/auth/password"))
+        .json(&json!({"current_password": "wanderer-password", "new_password": "wanderer-password-2"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(changed.status().is_success(), "{}", changed.status());
+    refused_soon(&on_b, &b.url("/api/auth/me")).await;
+    assert_eq!(on_a.get(b.url("/api/auth/me")).send().await.unwrap().status(), StatusCode::OK);
+    // Disabled on A: B stops honouring the remaining session too.
+    let id = user["id"].as_str().unwrap();
+    let disabled =
+        admin.patch(a.url(&format!("/api/admin/users/{id}"))).json(&json!({"disabled": true})).send().await.unwrap();
+    assert_eq!(disabled.status(), StatusCode::OK);
+    refused_soon(&on_a, &b.url("/api/auth/me")).await;
 }
 
 #[tokio::test]

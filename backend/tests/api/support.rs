@@ -340,6 +340,8 @@ pub async fn session_cookie(db: &DatabaseConnection, user: Uuid, signed_in_at: i
         data: [("auth".to_owned(), auth)].into_iter().collect(),
         expiry_date: time::OffsetDateTime::now_utc() + time::Duration::days(1),
     };
-    fermata::accounts::session::store(db).create(&mut record).await.unwrap();
+    // A store with its own (never listening, so never used) cache: the row is what the app reads.
+    let store = fermata::accounts::session_store::CachedStore::new(db, Default::default());
+    store.create(&mut record).await.unwrap();
     format!("fermata_session={}", record.id)
 }
