@@ -85,6 +85,7 @@ impl Application {
             events: Events::new(),
             users: accounts::session::user_cache(),
             sessions: SessionCache::new(),
+            song_files: catalog::model::song_file_cache(),
             database_url: database_url.into(),
         };
 

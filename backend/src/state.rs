@@ -29,6 +29,8 @@ pub struct AppState {
     /// User rows by id for one second (see `accounts::session`): signing out or disabling a user ends the
     /// sessions at once; a role change takes up to a second on other replicas.
     pub users: moka::sync::Cache<uuid::Uuid, crate::entities::users::Model>,
+    /// Where songs' files are, by song id, for one second (see `catalog::model::song_file`).
+    pub song_files: moka::sync::Cache<uuid::Uuid, crate::catalog::model::SongFile>,
     /// Session records, invalidated across replicas by NOTIFY (see `accounts::session_store`).
     pub sessions: SessionCache,
     /// The database URL in use (DATABASE_URL or the private cluster's), for the LISTEN connections.

@@ -112,13 +112,38 @@ pub async fn song_id_by_hash(db: &impl ConnectionTrait, hash: &str) -> Result<Op
 }
 
 /// What a stored file needs to be served.
-#[derive(Debug, FromQueryResult)]
+#[derive(Debug, Clone, FromQueryResult)]
 pub struct SongFile {
     pub storage: String,
     pub path: String,
     pub codec: String,
     pub content_hash: String,
     pub size_bytes: i64,
+}
+
+/// Where a song's file is, read for every stream request. Kept for a second per replica (`song_file_cache`):
+/// with sessions and users cached too, a ranged read then needs no database round trip at all. A second is
+/// no worse than what already holds: a file changed in place is only noticed by the next library scan.
+const SONG_FILE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+pub fn song_file_cache() -> moka::sync::Cache<Uuid, SongFile> {
+    moka::sync::Cache::builder().max_capacity(10_000).time_to_live(SONG_FILE_TTL).build()
+}
+
+/// The song's file, from the one-second cache or the database.
+pub async fn cached_song_file(
+    db: &impl ConnectionTrait,
+    cache: &moka::sync::Cache<Uuid, SongFile>,
+    id: Uuid,
+) -> Result<Option<SongFile>, DbErr> {
+    if let Some(file) = cache.get(&id) {
+        return Ok(Some(file));
+    }
+    let file = song_file(db, id).await?;
+    if let Some(file) = &file {
+        cache.insert(id, file.clone());
+    }
+    Ok(file)
 }
 
 pub async fn song_file(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<SongFile>, DbErr> {

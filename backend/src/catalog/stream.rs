@@ -48,7 +48,7 @@ pub async fn stream(
     Path(id): Path<Uuid>,
     request_headers: HeaderMap,
 ) -> AppResult<Response> {
-    let song = model::song_file(&state.db, id).await?.ok_or(AppError::NotFound)?;
+    let song = model::cached_song_file(&state.db, &state.song_files, id).await?.ok_or(AppError::NotFound)?;
     let path = state.media.resolve(&song.storage, &song.path).ok_or(AppError::NotFound)?;
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
     let content_type = HeaderValue::from_static(tags::content_type(&song.codec, extension));

@@ -353,6 +353,7 @@ pub async fn delete(State(state): State<AppState>, _admin: AdminUser, Path(id): 
     catalog::delete_songs(&txn, &[id]).await?;
     catalog::prune_orphans(&txn).await?;
     txn.commit().await?;
+    state.song_files.invalidate(&id);
     // Files of the read-only library folder stay; uploads are content-addressed, so no other song shares them.
     if song.storage == STORAGE_MEDIA
         && let Some(path) = state.media.resolve(&song.storage, &song.path)

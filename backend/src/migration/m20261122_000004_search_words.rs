@@ -12,7 +12,9 @@ const UP: &str = r#"
 -- Every word of every song's search text (title, artist, album), folded. "C" collation so that prefix
 -- matches (LIKE 'x%') use the primary key. Words of deleted songs stay: they only expand to nothing.
 CREATE TABLE search_words (word text COLLATE "C" PRIMARY KEY);
-CREATE INDEX search_words_trgm_idx ON search_words USING gin (word gin_trgm_ops);
+-- fastupdate off: new words go straight into the index instead of a pending list that every lookup would
+-- scan until the next vacuum (after a large first scan that made typo lookups take seconds).
+CREATE INDEX search_words_trgm_idx ON search_words USING gin (word gin_trgm_ops) WITH (fastupdate = off);
 INSERT INTO search_words SELECT DISTINCT unnest(tsvector_to_array(search_vector)) FROM songs ON CONFLICT DO NOTHING;
 
 -- Kept current by triggers: inserts once per statement (one insert per scan batch, not per row), updates
