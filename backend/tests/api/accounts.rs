@@ -210,11 +210,11 @@ async fn a_session_from_one_instance_works_on_another() {
     refused_soon(&first.client, &first.url("/api/auth/me")).await;
 }
 
-/// Polls until `url` answers 401; fails past half a second (cached sessions live for a minute).
+/// Polls until `url` answers 401; fails past a second (cached sessions would live for a minute).
 async fn refused_soon(client: &reqwest::Client, url: &str) {
     let started = Instant::now();
     while client.get(url).send().await.unwrap().status() != StatusCode::UNAUTHORIZED {
-        assert!(started.elapsed() < Duration::from_millis(500), "still accepted after {:?}", started.elapsed());
+        assert!(started.elapsed() < Duration::from_secs(1), "still accepted after {:?}", started.elapsed());
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
