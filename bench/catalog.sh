@@ -124,7 +124,7 @@ echo "backend direct / nginx static, 64 KiB ranges: **$ratio×** (target ≥ 0.3
 
 # RSS while 200 clients stream the whole 8 MiB file over and over.
 peak=0
-# A whole 8 MiB file in under 10 s is 25 times the rate a listener needs; only slower counts as an error.
+# A whole 8 MiB file within 10 s is about five times the rate of CD-quality audio (176 KB/s); only slower is an error.
 CONNS=200 WRK_TIMEOUT=10s run stream-200-clients "http://127.0.0.1:$port/api/music/songs/$song/stream" "Cookie: $cookie" > "$work/stream.txt" &
 wrk_pid=$!
 while kill -0 "$wrk_pid" 2>/dev/null; do
