@@ -21,7 +21,7 @@ use crate::{
 
 /// Album columns with counts, over `al` joined to its artist `ar`.
 const ALBUM_COLUMNS: &str = "al.id, al.title, al.year, al.compilation, (al.cover_path IS NOT NULL) AS has_cover, \
-    ar.id AS artist_id, ar.name AS artist_name, fermata_fold(al.title) AS sort_key, \
+    ar.id AS artist_id, ar.name AS artist_name, al.title_folded AS sort_key, \
     c.song_count, c.duration_ms FROM albums al JOIN artists ar ON ar.id = al.artist_id \
     CROSS JOIN LATERAL (SELECT count(*) AS song_count, coalesce(sum(s.duration_ms), 0)::bigint AS duration_ms \
     FROM songs s WHERE s.album_id = al.id) c";
@@ -73,9 +73,9 @@ pub async fn albums(
     if let Some(cursor) = &query.cursor {
         let cursor = Cursor::<String>::decode(cursor, "albums")?;
         let (k, id) = (sql.param(cursor.key), sql.param(cursor.id));
-        sql.push(&format!(" AND (fermata_fold(al.title), al.id) > ({k}, {id})"));
+        sql.push(&format!(" AND (al.title_folded, al.id) > ({k}, {id})"));
     }
-    let tail = format!(" ORDER BY fermata_fold(al.title), al.id LIMIT {}", query.limit + 1);
+    let tail = format!(" ORDER BY al.title_folded, al.id LIMIT {}", query.limit + 1);
     let mut rows = albums_where(&state.db, sql, &tail).await?;
     let next_cursor = next_cursor(&mut rows, query.limit, "albums", |r| (r.sort_key.clone(), r.id));
     Ok(axum::Json(Page { items: rows.into_iter().map(AlbumView::from).collect(), next_cursor }))
@@ -109,7 +109,7 @@ pub async fn album(
     sql.param(user.user.id);
     let p = sql.param(id);
     sql.push(&format!(
-        " WHERE s.album_id = {p} ORDER BY s.disc_number NULLS FIRST, s.track_number NULLS LAST, fermata_fold(s.title), s.id"
+        " WHERE s.album_id = {p} ORDER BY s.disc_number NULLS FIRST, s.track_number NULLS LAST, s.title_folded, s.id"
     ));
     let songs = model::songs(&state.db, sql).await?;
     Ok(axum::Json(AlbumDetail { album: album.into(), songs: songs.into_iter().map(SongView::from).collect() }))
@@ -130,7 +130,7 @@ impl From<ArtistRow> for ArtistView {
     }
 }
 
-const ARTIST_COLUMNS: &str = "ar.id, ar.name, fermata_fold(ar.name) AS sort_key, \
+const ARTIST_COLUMNS: &str = "ar.id, ar.name, ar.name_folded AS sort_key, \
     (SELECT count(*) FROM albums al WHERE al.artist_id = ar.id) AS album_count, \
     (SELECT count(*) FROM songs s WHERE s.artist_id = ar.id) AS song_count FROM artists ar";
 
@@ -173,8 +173,7 @@ pub async fn artist(
     let p = sql.param(id);
     sql.push(&p);
     let albums =
-        albums_where(&state.db, sql, " AND c.song_count > 0 ORDER BY al.year DESC NULLS LAST, fermata_fold(al.title)")
-            .await?;
+        albums_where(&state.db, sql, " AND c.song_count > 0 ORDER BY al.year DESC NULLS LAST, al.title_folded").await?;
     Ok(axum::Json(ArtistDetail { artist: artist.into(), albums: albums.into_iter().map(AlbumView::from).collect() }))
 }
 
@@ -263,11 +262,11 @@ pub async fn albums_matching(
 ) -> Result<Vec<AlbumView>, DbErr> {
     let mut sql = Sql::new(&format!("SELECT {ALBUM_COLUMNS} WHERE al.id IN (SELECT x.id FROM albums x WHERE "));
     let (t, p) = (sql.param(tsquery.to_owned()), sql.param(q.to_owned()));
-    let exact = |table: &str| format!("(fermata_fold({table}.title) = fermata_fold({p})) DESC");
+    let exact = |table: &str| format!("({table}.title_folded = fermata_fold({p})) DESC");
     let tail = format!(
-        "to_tsvector('simple', fermata_fold(x.title)) @@ {t}::tsquery \
+        "x.title_vector @@ {t}::tsquery \
          AND EXISTS (SELECT 1 FROM songs s WHERE s.album_id = x.id) \
-         ORDER BY {}, fermata_fold(x.title), x.id LIMIT {limit}) ORDER BY {}, sort_key, al.id",
+         ORDER BY {}, x.title_folded, x.id LIMIT {limit}) ORDER BY {}, sort_key, al.id",
         exact("x"),
         exact("al")
     );
@@ -281,9 +280,7 @@ pub async fn artists_matching(
     q: &str,
     limit: u64,
 ) -> Result<Vec<ArtistView>, DbErr> {
-    let mut sql = Sql::new(&format!(
-        "SELECT * FROM (SELECT {ARTIST_COLUMNS} WHERE to_tsvector('simple', fermata_fold(ar.name)) @@ "
-    ));
+    let mut sql = Sql::new(&format!("SELECT * FROM (SELECT {ARTIST_COLUMNS} WHERE ar.name_vector @@ "));
     let (t, p) = (sql.param(tsquery.to_owned()), sql.param(q.to_owned()));
     sql.push(&format!(
         "{t}::tsquery) a WHERE a.album_count > 0 OR a.song_count > 0 \

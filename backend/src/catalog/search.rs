@@ -40,7 +40,7 @@ pub async fn search(
     let mut sql = Sql::default();
     sql.param(user.user.id);
     let (t, p) = (sql.param(tsquery.clone()), sql.param(q.clone()));
-    let exact = format!("fermata_fold(s.title) = fermata_fold({p})");
+    let exact = format!("s.title_folded = fermata_fold({p})");
     sql.text = format!(
         "WITH candidates AS ( \
            (SELECT s.id FROM songs s WHERE s.search_vector @@ {t}::tsquery \
@@ -48,7 +48,7 @@ pub async fn search(
            UNION (SELECT s.id FROM songs s WHERE {exact} LIMIT {CANDIDATES})) \
          SELECT NULL::text AS sort_key, {} \
          WHERE s.id IN (SELECT id FROM candidates) \
-         ORDER BY ({exact}) DESC, (to_tsvector('simple', fermata_fold(s.title)) @@ {t}::tsquery) DESC, \
+         ORDER BY ({exact}) DESC, (s.title_vector @@ {t}::tsquery) DESC, \
                   ts_rank(s.search_vector, {t}::tsquery) DESC, s.play_count DESC, s.id \
          LIMIT {}",
         song_columns!(),

@@ -30,9 +30,9 @@ impl SongSort {
     /// The SQL sort key; each has an index paired with the id.
     fn expression(self) -> &'static str {
         match self {
-            Self::Title => "fermata_fold(s.title)",
-            Self::Artist => "fermata_fold(ar.name)",
-            Self::Album => "fermata_fold(al.title)",
+            Self::Title => "s.title_folded",
+            Self::Artist => "ar.name_folded",
+            Self::Album => "al.title_folded",
             Self::Added => "s.added_at",
             Self::Plays => "s.play_count",
             Self::Duration => "s.duration_ms",

@@ -8,6 +8,7 @@ mod m20261122_000002_one_scan;
 mod m20261122_000003_stored_search;
 mod m20261122_000004_search_words;
 mod m20261122_000005_session_notify;
+mod m20261122_000006_folded_names;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_stored_search::MIGRATION),
             Box::new(m20261122_000004_search_words::MIGRATION),
             Box::new(m20261122_000005_session_notify::MIGRATION),
+            Box::new(m20261122_000006_folded_names::MIGRATION),
         ]
     }
 }

@@ -305,11 +305,11 @@ async fn match_item(db: &impl ConnectionTrait, item: &m3u::Item) -> AppResult<Op
     }
     if let Some((artist, title)) = m3u::artist_and_title(item) {
         let mut sql = Sql::new(
-            "SELECT s.id FROM songs s JOIN artists ar ON ar.id = s.artist_id WHERE fermata_fold(s.title) = fermata_fold(",
+            "SELECT s.id FROM songs s JOIN artists ar ON ar.id = s.artist_id WHERE s.title_folded = fermata_fold(",
         );
         let t = sql.param(title);
         let a = sql.param(artist);
-        sql.push(&format!("{t}) AND fermata_fold(ar.name) = fermata_fold({a}) ORDER BY s.added_at LIMIT 1"));
+        sql.push(&format!("{t}) AND ar.name_folded = fermata_fold({a}) ORDER BY s.added_at LIMIT 1"));
         if let Some(found) = Found::find_by_statement(sql.statement()).one(db).await? {
             return Ok(Some(found.id));
         }
