@@ -72,7 +72,8 @@ pub struct Config {
     )]
     pub media_delivery: MediaDelivery,
 
-    /// Largest accepted upload, in bytes (enforced while streaming).
+    /// Largest upload request, in bytes: one file or several together (enforced while streaming; nginx in front
+    /// holds the same number as `client_max_body_size`).
     #[arg(long, env = "MAX_UPLOAD_BYTES", value_name = "MAX_UPLOAD_BYTES", default_value = "2147483648", value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub max_upload_bytes: u64,
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use axum::{
     Json,
-    extract::rejection::{JsonRejection, PathRejection, QueryRejection},
+    extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -29,8 +29,8 @@ pub enum AppError {
     Forbidden(String),
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
-    #[error("request body is too large")]
-    PayloadTooLarge,
+    #[error("{0}")]
+    PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("some fields are invalid")]
@@ -81,7 +81,7 @@ impl AppError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) | Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -100,7 +100,7 @@ impl AppError {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::Conflict { code, .. } => code,
-            Self::PayloadTooLarge => "payload_too_large",
+            Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Validation(_) => "validation_failed",
             Self::Unprocessable(_) => "unprocessable",
@@ -149,6 +149,23 @@ impl IntoResponse for AppError {
     }
 }
 
+impl AppError {
+    /// A body over the limit every route but uploads has.
+    pub fn body_too_large() -> Self {
+        Self::PayloadTooLarge(format!("the request body may be at most {} KiB", crate::startup::JSON_BODY_LIMIT / 1024))
+    }
+}
+
+impl From<BytesRejection> for AppError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::body_too_large()
+        } else {
+            Self::BadRequest(rejection.body_text())
+        }
+    }
+}
+
 impl From<JsonRejection> for AppError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
@@ -157,7 +174,7 @@ impl From<JsonRejection> for AppError {
             JsonRejection::MissingJsonContentType(_) => {
                 Self::UnsupportedMediaType("send the body as application/json".into())
             }
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::body_too_large(),
             other => Self::BadRequest(other.body_text()),
         }
     }

@@ -31,8 +31,9 @@ use crate::{
     telemetry,
 };
 
-/// JSON bodies are small; uploads set their own limit.
-const JSON_BODY_LIMIT: usize = 1024 * 1024;
+/// JSON and playlist bodies are small; uploads set their own limit (MAX_UPLOAD_BYTES). nginx/locations.conf
+/// holds the same number for `/api/`.
+pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
 
 /// A built application: bound to its port, migrated, ready to serve.
 pub struct Application {

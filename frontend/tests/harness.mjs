@@ -62,6 +62,9 @@ export function makeAudio(dir, name, { title, artist, album, seconds = 20, hz = 
   return file;
 }
 
+/** MAX_UPLOAD_BYTES of the backend and of nginx in front: small, so a test can send a file over it. */
+export const UPLOAD_LIMIT = 8 * 1024 * 1024;
+
 export async function startStack() {
   const dir = mkdtempSync(path.join(tmpdir(), 'fermata-e2e-'));
   // The embedded PostgreSQL runs as `postgres` and nginx's workers as `nobody` when we are root.
@@ -82,6 +85,7 @@ export async function startStack() {
       MEDIA_DIR: media,
       MUSIC_DIR: music,
       MEDIA_DELIVERY: 'x-accel',
+      MAX_UPLOAD_BYTES: String(UPLOAD_LIMIT),
       BIND: `127.0.0.1:${backendPort}`,
       PUBLIC_URL: `http://127.0.0.1:${nginxPort}`,
       FERMATA_ADMIN_USERNAME: ADMIN.username,
@@ -97,7 +101,9 @@ export async function startStack() {
   await waitFor(`http://127.0.0.1:${backendPort}/ready`, 'fermata serve', backendLog);
 
   const work = path.join(dir, 'nginx');
-  execFileSync(path.join(repo, 'scripts/nginx-config'), [work, String(nginxPort), media, music, dist, `server 127.0.0.1:${backendPort};`]);
+  execFileSync(path.join(repo, 'scripts/nginx-config'), [work, String(nginxPort), media, music, dist, `server 127.0.0.1:${backendPort};`], {
+    env: { ...process.env, MAX_UPLOAD_BYTES: String(UPLOAD_LIMIT) },
+  });
   const nginxBin = ['/usr/sbin/nginx', '/usr/local/sbin/nginx'].find((p) => existsSync(p)) ?? 'nginx';
   const nginx = spawn(nginxBin, ['-p', work, '-c', path.join(work, 'nginx.conf')], { stdio: 'ignore' });
   await waitFor(`http://127.0.0.1:${nginxPort}/health`, 'nginx', path.join(work, 'error.log'));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ADMIN, artifacts, makeAudio, openPage, startStack } from './harness.mjs';
+import { ADMIN, artifacts, makeAudio, openPage, startStack, UPLOAD_LIMIT } from './harness.mjs';
 
 let stack;
 const problems = [];
@@ -77,6 +77,14 @@ describe('the web player', () => {
     // The same file again is a duplicate, named as such.
     await page.locator('[data-upload-input]').setInputFiles([stack.files[0]]);
     await page.locator('[data-upload-file="allegro.mp3"][data-outcome="duplicate"]').waitFor();
+    // Over MAX_UPLOAD_BYTES: nginx refuses it before the backend, and the page says why with the limit.
+    const tooBig = path.join(stack.fixtures, 'too-big.flac');
+    writeFileSync(tooBig, Buffer.alloc(UPLOAD_LIMIT + 1024 * 1024));
+    await page.locator('[data-upload-input]').setInputFiles([tooBig]);
+    const refused = page.locator('[data-upload-file="too-big.flac"][data-outcome="refused"]');
+    await refused.waitFor({ timeout: 15000 });
+    assert.equal(await refused.locator('[data-upload-outcome]').textContent(),
+      `Refused (too large): an upload may carry at most ${UPLOAD_LIMIT} bytes (MAX_UPLOAD_BYTES); send large files one at a time`);
     await shot(page, 'admin-upload');
     admin = { context, page };
   });

@@ -58,12 +58,17 @@ fn display_name(name: &str) -> String {
     base.chars().filter(|c| !c.is_control()).take(255).collect()
 }
 
+fn too_large(limit: u64) -> String {
+    format!("an upload may carry at most {limit} bytes (MAX_UPLOAD_BYTES); send large files one at a time")
+}
+
 /// Streams one multipart field to a temp file on the media volume while hashing it, then adds it.
 async fn receive(
     state: &AppState,
     user: Uuid,
     mut field: multer::Field<'static>,
     request_size: Option<u64>,
+    received: &mut u64,
 ) -> FileResult {
     let file = field.file_name().map(display_name);
     let mut last_report = std::time::Instant::now();
@@ -87,12 +92,11 @@ async fn receive(
                 .map_err(|e| refusal(StatusCode::BAD_REQUEST, "bad_request", format!("the upload broke off: {e}")))?;
             let Some(chunk) = chunk else { break };
             size += chunk.len() as u64;
-            if size > limit {
-                return Err(refusal(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!("files may be at most {limit} bytes"),
-                ));
+            *received += chunk.len() as u64;
+            // The limit bounds the request (as nginx's client_max_body_size does), so a body without a length
+            // is counted across all its files.
+            if *received > limit {
+                return Err(refusal(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", too_large(limit)));
             }
             hasher.update(&chunk);
             if last_report.elapsed() >= std::time::Duration::from_millis(250) {
@@ -180,9 +184,17 @@ pub async fn upload(
         .ok_or_else(|| {
             AppError::UnsupportedMediaType("send the files as multipart/form-data in the field `file`".into())
         })?;
-    let request_size = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
+    let request_size: Option<u64> =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
+    // MAX_UPLOAD_BYTES bounds one request, files and multipart framing together, the same number nginx's
+    // client_max_body_size holds in front: a body announced larger is refused before a byte of it is read.
+    let limit = state.config.max_upload_bytes;
+    if request_size.is_some_and(|size| size > limit) {
+        return Err(AppError::PayloadTooLarge(too_large(limit)));
+    }
     let mut multipart = multer::Multipart::new(request.into_body().into_data_stream(), boundary);
     let mut results = Vec::new();
+    let mut received = 0;
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
@@ -196,7 +208,7 @@ pub async fn upload(
         if results.len() == MAX_FILES_PER_REQUEST {
             return Err(AppError::field("file", format!("at most {MAX_FILES_PER_REQUEST} files per request")));
         }
-        let result = receive(&state, admin.user.id, field, request_size).await;
+        let result = receive(&state, admin.user.id, field, request_size, &mut received).await;
         let stop = result.status == 413;
         results.push(result);
         if stop {

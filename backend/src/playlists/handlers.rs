@@ -2,7 +2,7 @@
 
 use axum::{
     body::Bytes,
-    extract::State,
+    extract::{State, rejection::BytesRejection},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -325,8 +325,9 @@ pub async fn import(
     State(state): State<AppState>,
     user: CurrentUser,
     ValidQuery(query): ValidQuery<ImportQuery>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> AppResult<(StatusCode, axum::Json<ImportResult>)> {
+    let body = body?;
     let text =
         std::str::from_utf8(&body).map_err(|_| AppError::Unprocessable("the playlist is not UTF-8 text".into()))?;
     if text.contains('\0') {

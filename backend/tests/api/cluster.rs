@@ -25,6 +25,9 @@ use crate::{
     support::{self, ADMIN_PASSWORD, client, error_code},
 };
 
+/// MAX_UPLOAD_BYTES of the replicas and of nginx (`scripts/nginx-config` fills it into nginx's templates).
+const UPLOAD_LIMIT: usize = 4 * 1024 * 1024;
+
 struct Replica {
     port: u16,
     child: Child,
@@ -105,8 +108,17 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        // tokio's kill_on_drop sends SIGKILL; PostgreSQL stops in EmbeddedPostgres's Drop.
-        let _ = self.nginx.start_kill();
+        // nginx gets SIGTERM: its master then stops the workers, which SIGKILL would leave behind holding the
+        // port and the test's output pipe. The replicas get SIGKILL (tokio's kill_on_drop); PostgreSQL stops in
+        // EmbeddedPostgres's Drop.
+        match self.nginx.id().and_then(|pid| i32::try_from(pid).ok()) {
+            Some(pid) => {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+            }
+            None => {
+                let _ = self.nginx.start_kill();
+            }
+        }
         for replica in &mut self.replicas {
             let _ = replica.child.start_kill();
         }
@@ -126,6 +138,7 @@ fn spawn_backend(dir: &Path, i: usize, port: u16, nginx_port: u16, database_url:
         .env("DATA_DIR", dir.join(format!("replica-{i}")))
         .env("MEDIA_DIR", media)
         .env("MEDIA_DELIVERY", "x-accel")
+        .env("MAX_UPLOAD_BYTES", UPLOAD_LIMIT.to_string())
         .env("BIND", format!("127.0.0.1:{port}"))
         .env("PUBLIC_URL", format!("http://127.0.0.1:{nginx_port}"))
         .env("DB_MAX_CONNECTIONS", "20")
@@ -162,6 +175,7 @@ async fn spawn_nginx(dir: &Path, port: u16, backends: &[u16], media: &Path, fron
     let upstreams: String =
         backends.iter().map(|p| format!("server 127.0.0.1:{p} max_fails=1 fail_timeout=10s; ")).collect();
     let status = std::process::Command::new(repo.join("scripts/nginx-config"))
+        .env("MAX_UPLOAD_BYTES", UPLOAD_LIMIT.to_string())
         .arg(&work)
         .arg(port.to_string())
         .arg(media)
@@ -199,18 +213,23 @@ fn nginx_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("nginx"))
 }
 
-/// Stream requests the replicas have answered, from their Prometheus metrics.
-async fn stream_requests(cluster: &Cluster) -> f64 {
+/// Requests to `route` (a route template) the replicas have answered, from their Prometheus metrics.
+async fn requests(cluster: &Cluster, method: &str, route: &str) -> f64 {
+    let labels = [format!("method=\"{method}\""), format!("route=\"{route}\"")];
     let mut total = 0.0;
     for replica in 0..cluster.replicas.len() {
         let text = reqwest::get(cluster.replica_url(replica, "/metrics")).await.unwrap().text().await.unwrap();
         total += text
             .lines()
-            .filter(|l| l.starts_with("http_requests_total") && l.contains("/api/music/songs/{id}/stream"))
+            .filter(|l| l.starts_with("http_requests_total{") && labels.iter().all(|label| l.contains(label)))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>();
     }
     total
+}
+
+async fn stream_requests(cluster: &Cluster) -> f64 {
+    requests(cluster, "GET", "/api/music/songs/{id}/stream").await
 }
 
 async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
@@ -282,6 +301,25 @@ async fn three_replicas_behind_nginx_share_sessions_media_events_and_play_counts
         let seen = wait_for_event(events, "upload.done").await;
         assert!(seen.contains(&id), "the event names the song: {seen}");
     }
+
+    // Bodies over the limits are refused by nginx in the API's shape, before a replica reads a byte of them.
+    let (uploads, creates) =
+        (requests(&cluster, "POST", "/api/music/songs").await, requests(&cluster, "POST", "/api/playlists").await);
+    assert!(uploads >= 1.0, "the replicas' metrics count uploads");
+    let huge = reqwest::multipart::Part::bytes(vec![0u8; UPLOAD_LIMIT]).file_name("huge.flac");
+    let response =
+        admin.post(cluster.url("/api/music/songs")).multipart(reqwest::multipart::Form::new().part("file", huge));
+    let (status, error) = error_code(response.send().await.unwrap()).await;
+    assert_eq!((status, error["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+    let said = error["message"].as_str().unwrap();
+    assert!(said.contains(&format!("at most {UPLOAD_LIMIT} bytes")), "nginx names the limit: {said}");
+    let long_name = serde_json::json!({"name": "x".repeat(1024 * 1024)});
+    let response = admin.post(cluster.url("/api/playlists")).json(&long_name).send().await.unwrap();
+    let (status, error) = error_code(response).await;
+    assert_eq!((status, error["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+    assert_eq!(error["message"], "the request body may be at most 1024 KiB", "the backend's words");
+    assert_eq!(requests(&cluster, "POST", "/api/music/songs").await, uploads, "no replica saw the upload");
+    assert_eq!(requests(&cluster, "POST", "/api/playlists").await, creates, "no replica saw the playlist");
 
     let stream = cluster.url(&format!("/api/music/songs/{id}/stream"));
     let response = admin.get(&stream).header(header::RANGE, "bytes=100-1123").send().await.unwrap();

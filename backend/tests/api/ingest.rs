@@ -101,6 +101,12 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind() {
         assert_eq!(status, expected, "{name}: {body}");
         assert!(body["error"]["message"].is_string(), "a reason for {name}: {body}");
     }
+    // The limit bounds a request, as nginx's client_max_body_size does in front: two files each under it but
+    // over it together are refused as a whole before anything is read.
+    let halves = [("a.flac", flac.clone()), ("b.wav", vec![0u8; 150_000]), ("c.wav", vec![0u8; 150_000])];
+    let (status, body) = upload(&app, &admin, &halves).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+    assert!(body["error"]["message"].as_str().unwrap().contains("200000 bytes"), "{body}");
     let not_multipart = admin.post(app.url("/api/music/songs")).json(&json!({"file": "x"})).send().await.unwrap();
     assert_eq!(not_multipart.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let no_file = admin
@@ -122,6 +128,42 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind() {
         .filter(|e| e.file_type().is_file() && !e.path().to_string_lossy().contains("/covers/"))
         .collect();
     assert!(stored.is_empty(), "nothing stored: {stored:?}");
+}
+
+#[tokio::test]
+async fn a_body_without_a_length_is_counted_across_its_files() {
+    let app = TestApp::spawn_with(&["--max-upload-bytes=200000"]).await;
+    let admin = app.admin_client("chunky").await;
+    let dir = tempfile::tempdir().unwrap();
+    let flac = audio(dir.path(), "first", Format::Flac, "Fits", 340);
+    // Each file fits on its own (the FLAC is a few KiB, the second 195,000 bytes); together they do not.
+    assert!((5_000..100_000).contains(&flac.len()), "the fixture's size: {}", flac.len());
+    // Hand-made multipart sent in chunks, so there is no Content-Length to refuse up front.
+    let boundary = "fermata-test-boundary";
+    let part = |name: &str| {
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n")
+    };
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+        Ok(part("fits.flac").into_bytes()),
+        Ok(flac),
+        Ok(format!("\r\n{}", part("overflows.wav")).into_bytes()),
+        Ok(vec![0u8; 195_000]),
+        Ok(format!("\r\n--{boundary}--\r\n").into_bytes()),
+    ];
+    let response = admin
+        .post(app.url("/api/music/songs"))
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let statuses: Vec<_> = body["results"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [201, 413], "{body}");
+    assert_eq!(body["results"][1]["file"], "overflows.wav");
+    assert_eq!(count(&app, "SELECT count(*) FROM songs").await, 1);
+    assert_eq!(temp_files(&app), 0, "the refused file left no temp file");
 }
 
 #[tokio::test]

@@ -366,4 +366,13 @@ async fn importing_a_foreign_m3u_lists_what_matched_nothing() {
         let response = c.post(app.url("/api/playlists/import")).body(body.to_vec()).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
+    // Over the 1 MiB body limit: the API's JSON error, not the framework's plain text.
+    let huge = "#EXTM3U\n".to_owned() + &"/music/a long path to a song.mp3\n".repeat(40_000);
+    let response = c.post(app.url("/api/playlists/import")).body(huge).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "payload_too_large", "{body}");
+    assert_eq!(body["error"]["message"], "the request body may be at most 1024 KiB");
+    let listed: Value = c.get(app.url("/api/playlists")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "only the first import made a playlist: {listed}");
 }
