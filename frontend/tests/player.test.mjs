@@ -329,6 +329,50 @@ describe('the web player', () => {
     await page.locator('[data-search]').press('Escape');
   });
 
+  it('answers the lock screen and media keys through the Media Session', async () => {
+    const context = await stack.browser.newContext({ baseURL: stack.url, storageState: await listener.context.storageState() });
+    // The browser calls these handlers for the lock screen, a media notification and hardware media keys; the
+    // test keeps them so it can call them the same way.
+    await context.addInitScript(() => {
+      window.mediaHandlers = {};
+      const set = navigator.mediaSession.setActionHandler.bind(navigator.mediaSession);
+      navigator.mediaSession.setActionHandler = (action, handler) => {
+        window.mediaHandlers[action] = handler;
+        set(action, handler);
+      };
+    });
+    const page = await openPage(context, problems);
+    await page.goto('/');
+    await page.getByRole('button', { name: 'Play Allegro con brio' }).click();
+    await page.waitForFunction(() => navigator.mediaSession.playbackState === 'playing' && [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 0.2));
+    const session = () => page.evaluate(() => {
+      const m = navigator.mediaSession.metadata;
+      return { title: m?.title, artist: m?.artist, album: m?.album, state: navigator.mediaSession.playbackState };
+    });
+    assert.deepEqual(await session(), { title: 'Allegro con brio', artist: 'Beethoven', album: 'Symphony No. 5', state: 'playing' });
+    assert.deepEqual(await page.evaluate(() => Object.keys(window.mediaHandlers).sort()),
+      ['nexttrack', 'pause', 'play', 'previoustrack', 'seekbackward', 'seekforward', 'seekto']);
+
+    await page.evaluate(() => window.mediaHandlers.pause({ action: 'pause' }));
+    await page.waitForFunction(() => navigator.mediaSession.playbackState === 'paused');
+    assert.equal(await page.locator('[data-play-pause]').getAttribute('aria-label'), 'Play');
+    await page.evaluate(() => window.mediaHandlers.seekto({ action: 'seekto', seekTime: 8 }));
+    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => Math.abs(a.currentTime - 8) < 0.5));
+    await page.evaluate(() => window.mediaHandlers.play({ action: 'play' }));
+    await page.waitForFunction(() => navigator.mediaSession.playbackState === 'playing');
+    assert.equal(await page.locator('[data-play-pause]').getAttribute('aria-label'), 'Pause');
+
+    await page.evaluate(() => window.mediaHandlers.nexttrack({ action: 'nexttrack' }));
+    await page.waitForFunction(() => document.querySelector('[data-player-title]').textContent !== 'Allegro con brio');
+    const next = await playerTitle(page);
+    await page.waitForFunction((title) => navigator.mediaSession.metadata?.title === title, next);
+    // Early in a song, "previous" goes back a song.
+    await page.evaluate(() => window.mediaHandlers.previoustrack({ action: 'previoustrack' }));
+    await page.waitForFunction(() => navigator.mediaSession.metadata?.title === 'Allegro con brio');
+    assert.equal(await playerTitle(page), 'Allegro con brio');
+    await context.close();
+  });
+
   it('shows a retry instead of a blank page when the network is lost', async () => {
     const { page, context } = listener;
     await page.goto('/');

@@ -58,8 +58,8 @@ class PlayerStore extends EventTarget {
     for (const audio of this.#audio) {
       audio.preload = 'auto';
       audio.addEventListener('timeupdate', () => audio === this.audio && this.#onTime());
-      audio.addEventListener('play', () => audio === this.audio && this.#emit('state'));
-      audio.addEventListener('pause', () => audio === this.audio && this.#emit('state'));
+      audio.addEventListener('play', () => audio === this.audio && this.#onState());
+      audio.addEventListener('pause', () => audio === this.audio && this.#onState());
       audio.addEventListener('ended', () => audio === this.audio && this.#onEnded());
       audio.addEventListener('loadedmetadata', () => audio === this.audio && this.#emit('time'));
       audio.addEventListener('error', () => audio === this.audio && this.#emit('error'));
@@ -395,6 +395,12 @@ class PlayerStore extends EventTarget {
         /* an action this browser does not know */
       }
     }
+  }
+
+  /** Playing or paused: the page, and the lock screen or media notification, which reads it from the session. */
+  #onState() {
+    if ('mediaSession' in navigator) navigator.mediaSession.playbackState = this.playing ? 'playing' : 'paused';
+    this.#emit('state');
   }
 
   #updateMediaSession() {
