@@ -311,6 +311,71 @@ describe('the web player', () => {
     assert.equal(await page.evaluate(() => navigator.mediaSession.metadata?.title), 'Largo');
   });
 
+  it('browses by what the listener did and by tags: favourites, history, charts, genres, artists, sorting', async () => {
+    const { page } = listener;
+    const titles = () => page.evaluate(() => [...document.querySelectorAll('.song-row')]
+      .sort((a, b) => a.dataset.index - b.dataset.index).map((row) => row.querySelector('.title').textContent));
+    await page.goto('/');
+    await page.waitForFunction(() => document.querySelectorAll('.song-row').length === 3);
+    // Sorting by title, then the other way round.
+    assert.deepEqual(await titles(), ['Allegro con brio', 'Aria', 'Largo']);
+    await page.locator('[data-order]').click();
+    await page.waitForURL(/order=desc/);
+    await page.waitForFunction(() => document.querySelector('.song-row[data-index="0"] .title')?.textContent === 'Largo');
+    assert.deepEqual(await titles(), ['Largo', 'Aria', 'Allegro con brio']);
+    // By album, still descending: Symphony No. 5, New World, Goldberg Variations.
+    await page.locator('[data-sort]').selectOption('album');
+    await page.waitForURL(/sort=album/);
+    await page.waitForFunction(() => document.querySelector('.song-row[data-index="2"] .title')?.textContent === 'Aria');
+    assert.deepEqual(await titles(), ['Allegro con brio', 'Largo', 'Aria']);
+    await page.goto('/');
+    await page.waitForFunction(() => document.querySelectorAll('.song-row').length === 3);
+
+    // A star shows up in Favourites, and goes away again.
+    const star = page.getByRole('button', { name: 'Favourite Allegro con brio' });
+    await star.click();
+    await page.waitForFunction(() => document.querySelector('[aria-label="Favourite Allegro con brio"]').getAttribute('aria-pressed') === 'true');
+    await page.goto('/favourites');
+    await page.waitForFunction(() => document.querySelectorAll('.song-row').length === 1);
+    assert.deepEqual(await titles(), ['Allegro con brio']);
+    await page.getByRole('button', { name: 'Favourite Allegro con brio' }).click();
+    await page.waitForFunction(() => document.querySelector('[aria-label="Favourite Allegro con brio"]').getAttribute('aria-pressed') === 'false');
+    await page.reload();
+    await page.locator('.songlist-status').filter({ hasText: 'Star a song to find it here.' }).waitFor();
+
+    // History: the song played to its half in the previous test comes first; Charts count its plays.
+    await page.goto('/history');
+    await page.locator('.song-row').first().waitFor();
+    assert.equal((await titles())[0], 'Largo');
+    await page.goto('/charts?period=week');
+    const largo = page.locator('.song-row').filter({ hasText: 'Largo' });
+    await largo.waitFor();
+    const id = await largo.getAttribute('data-song-id');
+    const plays = await page.evaluate((songId) => fetch(`/api/music/songs/${songId}`).then((r) => r.json()).then((s) => s.play_count), id);
+    assert.ok(plays >= 1);
+    assert.equal(await largo.locator('.extra').textContent(), `${plays} plays`);
+
+    // Genres: the genre an admin typed in the tag editor lists its song; removing the filter lists them all.
+    await page.goto('/genres');
+    const baroque = page.locator('.artist-card').filter({ hasText: 'Baroque' });
+    assert.match(await baroque.textContent(), /1 songs/);
+    await baroque.click();
+    await page.waitForURL(/genre=Baroque/);
+    await page.waitForFunction(() => document.querySelectorAll('.song-row').length === 1);
+    assert.deepEqual(await titles(), ['Aria']);
+    await page.getByRole('button', { name: 'Remove filter genre' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('.song-row').length === 3);
+
+    // Artists → an artist's albums → the album's tracks.
+    await page.goto('/artists');
+    await page.locator('.artist-card').filter({ hasText: 'Antonín Dvořák' }).click();
+    await page.getByRole('heading', { name: 'Antonín Dvořák' }).waitFor();
+    await page.locator('.album-card').filter({ hasText: 'New World' }).click();
+    await page.getByRole('heading', { name: 'New World' }).waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('.song-row').length === 1);
+    assert.deepEqual(await titles(), ['Largo']);
+  });
+
   it('lists the keyboard shortcuts and obeys them', async () => {
     const { page } = listener;
     await page.locator('body').press('?');
