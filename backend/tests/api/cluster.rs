@@ -213,19 +213,21 @@ fn nginx_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("nginx"))
 }
 
-/// Requests to `route` (a route template) the replicas have answered, from their Prometheus metrics.
+/// Requests to `route` (a route template) one replica has answered, from its Prometheus metrics; `method`
+/// narrows them down.
+async fn replica_requests(cluster: &Cluster, replica: usize, method: Option<&str>, route: &str) -> f64 {
+    let labels = [method.map(|m| format!("method=\"{m}\"")), Some(format!("route=\"{route}\""))];
+    let text = reqwest::get(cluster.replica_url(replica, "/metrics")).await.unwrap().text().await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("http_requests_total{") && labels.iter().flatten().all(|label| l.contains(label)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Requests to `route` all replicas have answered.
 async fn requests(cluster: &Cluster, method: &str, route: &str) -> f64 {
-    let labels = [format!("method=\"{method}\""), format!("route=\"{route}\"")];
-    let mut total = 0.0;
-    for replica in 0..cluster.replicas.len() {
-        let text = reqwest::get(cluster.replica_url(replica, "/metrics")).await.unwrap().text().await.unwrap();
-        total += text
-            .lines()
-            .filter(|l| l.starts_with("http_requests_total{") && labels.iter().all(|label| l.contains(label)))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>();
-    }
-    total
+    let counts = join_all((0..cluster.replicas.len()).map(|r| replica_requests(cluster, r, Some(method), route)));
+    counts.await.into_iter().sum()
 }
 
 async fn stream_requests(cluster: &Cluster) -> f64 {
@@ -450,5 +452,94 @@ async fn a_killed_replica_and_a_database_restart_cost_no_failed_reads() {
     }
     for _ in 0..20 {
         assert_eq!(reader.get(cluster.url("/api/music/songs")).send().await.unwrap().status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn nginx_serves_the_player_and_the_api_as_production_does() {
+    let cluster = Cluster::start(2).await;
+    let (admin, cookie) = cluster.admin("usher").await;
+    let frontend = cluster.dir.path().join("frontend");
+    std::fs::create_dir_all(frontend.join("assets")).unwrap();
+    let script = "export const greeting = 'hello';\n".repeat(100);
+    std::fs::write(frontend.join("assets/app-3f2a9c1b.js"), &script).unwrap();
+    let header_of = |r: &reqwest::Response, name: &str| r.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+
+    // Hashed assets are cached for good and gzipped; the page is revalidated; client-side routes get the page.
+    let asset = client()
+        .get(cluster.url("/assets/app-3f2a9c1b.js"))
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asset.status(), StatusCode::OK);
+    assert_eq!(header_of(&asset, "cache-control").as_deref(), Some("public, max-age=31536000, immutable"));
+    assert_eq!(header_of(&asset, "content-encoding").as_deref(), Some("gzip"));
+    let zipped = asset.bytes().await.unwrap();
+    assert!(zipped.len() < script.len() / 10, "gzipped: {} of {} bytes", zipped.len(), script.len());
+    for path in ["/", "/index.html", "/albums/0190c0de-0000-7000-8000-000000000000", "/playlists"] {
+        let page = client().get(cluster.url(path)).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK, "{path}");
+        assert_eq!(header_of(&page, "cache-control").as_deref(), Some("no-cache"), "{path} is revalidated");
+        assert!(page.text().await.unwrap().contains("<title>Fermata</title>"), "{path} is the page");
+    }
+
+    // Security headers on everything, errors included (`always`); no HSTS over plain HTTP.
+    for (path, status) in
+        [("/", 200), ("/assets/app-3f2a9c1b.js", 200), ("/assets/missing.js", 404), ("/api/nothing-here", 404)]
+    {
+        let response = client().get(cluster.url(path)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{path}");
+        let csp = header_of(&response, "content-security-policy").unwrap_or_default();
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'self'"), "{path}: {csp}");
+        assert_eq!(header_of(&response, "x-content-type-options").as_deref(), Some("nosniff"), "{path}");
+        assert!(header_of(&response, "referrer-policy").is_some(), "{path}");
+        assert_eq!(header_of(&response, "strict-transport-security"), None, "{path}");
+    }
+
+    // nginx's request id reaches the backend (it answers with it) and the access log, which keeps the path
+    // but not the query string (search terms stay out of logs).
+    let response = admin.get(cluster.url("/api/music/songs?q=private-words")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let request_id = header_of(&response, "x-request-id").unwrap();
+    assert!(request_id.len() == 32 && request_id.chars().all(|c| c.is_ascii_hexdigit()), "nginx's id: {request_id}");
+    let log_path = cluster.dir.path().join("nginx/access.log");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let line = loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Some(line) = log.lines().find(|l| l.contains(&request_id)) {
+            break line.to_owned();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no access log line for {request_id}: {log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(line.contains("\"GET /api/music/songs HTTP/1.1\" 200"), "{line}");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(!log.contains("private-words"), "a query string reached the access log");
+
+    // Server-Sent Events through nginx, one client on each replica (round robin), unbuffered: an upload through
+    // nginx reaches both at once.
+    let events_before: Vec<f64> = join_all((0..2).map(|r| replica_requests(&cluster, r, None, "/api/events"))).await;
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        let response = client().get(cluster.url("/api/events")).header(header::COOKIE, &cookie).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(header_of(&response, "content-type").as_deref(), Some("text/event-stream"));
+        streams.push(response);
+    }
+    let events_after: Vec<f64> = join_all((0..2).map(|r| replica_requests(&cluster, r, None, "/api/events"))).await;
+    let spread: Vec<f64> = events_after.iter().zip(&events_before).map(|(a, b)| a - b).collect();
+    assert_eq!(spread, [1.0, 1.0], "one event stream on each replica");
+    let files = tempfile::tempdir().unwrap();
+    let path =
+        fixtures::make(files.path(), "hymn", Format::Mp3, &Tags::song("Hymn", "Choir", "Vespers"), 2.0, 500, false);
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(std::fs::read(&path).unwrap()).file_name("hymn.mp3"));
+    let response = admin.post(cluster.url("/api/music/songs")).multipart(form).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    for events in &mut streams {
+        let seen = wait_for_event(events, "upload.done").await;
+        assert!(seen.contains(&id), "{seen}");
     }
 }
