@@ -394,6 +394,55 @@ describe('the web player', () => {
     await page.locator('[data-search]').press('Escape');
   });
 
+  it('names every control and shows where keyboard focus is', async () => {
+    const unnamed = (page) => page.evaluate(() => {
+      const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+      const name = (el) => (el.getAttribute('aria-label')
+        || (el.getAttribute('aria-labelledby') ?? '').split(' ').map((id) => document.getElementById(id)?.textContent ?? '').join('')
+        || [...(el.labels ?? [])].map((l) => l.textContent).join('')
+        || el.textContent || el.getAttribute('title') || el.querySelector('img[alt]')?.alt || el.getAttribute('placeholder') || '').trim();
+      return [...document.querySelectorAll('button, a[href], input, select, textarea, [role="slider"], [tabindex]:not([tabindex="-1"])')]
+        .filter((el) => visible(el) && el.type !== 'hidden' && !name(el)).map((el) => el.outerHTML.slice(0, 120));
+    });
+    const { page } = listener;
+    for (const route of ['/', '/albums', '/artists', '/playlists', '/charts', '/history']) {
+      await page.goto(route);
+      await page.locator('.main h1').first().waitFor();
+      // The event stream never lets the network go idle: give the first page of items a moment instead.
+      await page.waitForFunction(() => !document.querySelector('.main').textContent.includes('Loading…'));
+      await page.waitForTimeout(300);
+      assert.deepEqual(await unnamed(page), [], `controls without a name on ${route}`);
+    }
+    for (const route of ['/admin/upload', '/admin/scan', '/admin/users']) {
+      await admin.page.goto(route);
+      await admin.page.locator('.main h1').first().waitFor();
+      await admin.page.waitForFunction(() => !document.querySelector('.main').textContent.includes('Loading…'));
+      await admin.page.waitForTimeout(300);
+      assert.deepEqual(await unnamed(admin.page), [], `controls without a name on ${route}`);
+    }
+
+    // Keyboard only: a page change puts focus on the page's content, so the next Tab lands in it.
+    await page.goto('/');
+    await page.locator('.song-row').first().waitFor();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.querySelector('[data-main]').contains(document.activeElement)), true);
+    // From the top ("skip to content" shows itself when focused) every stop is visibly marked.
+    await page.locator('.skip').focus();
+    const skip = await page.locator('.skip').boundingBox();
+    assert.ok(skip.x >= 0 && skip.y >= 0, `the skip link is on screen when focused: ${JSON.stringify(skip)}`);
+    for (let i = 0; i < 40; i += 1) {
+      const focus = await page.evaluate(() => {
+        const el = document.activeElement;
+        const style = getComputedStyle(el);
+        const box = el.getBoundingClientRect();
+        return { what: el.outerHTML.slice(0, 80), outline: style.outlineStyle, width: box.width, height: box.height };
+      });
+      assert.notEqual(focus.outline, 'none', `no visible focus on ${focus.what}`);
+      assert.ok(focus.width > 0 && focus.height > 0, `focus on something invisible: ${focus.what}`);
+      await page.keyboard.press('Tab');
+    }
+  });
+
   it('answers the lock screen and media keys through the Media Session', async () => {
     const context = await stack.browser.newContext({ baseURL: stack.url, storageState: await listener.context.storageState() });
     // The browser calls these handlers for the lock screen, a media notification and hardware media keys; the
