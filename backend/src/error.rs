@@ -69,6 +69,11 @@ impl AppError {
         Self::Conflict { code, message: message.into() }
     }
 
+    /// A body over the limit every route but uploads has.
+    pub fn body_too_large() -> Self {
+        Self::PayloadTooLarge(format!("the request body may be at most {} KiB", crate::startup::JSON_BODY_LIMIT / 1024))
+    }
+
     pub fn field(field: &str, problem: impl Into<String>) -> Self {
         Self::Validation(BTreeMap::from([(field.to_owned(), vec![problem.into()])]))
     }
@@ -146,13 +151,6 @@ impl IntoResponse for AppError {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         response
-    }
-}
-
-impl AppError {
-    /// A body over the limit every route but uploads has.
-    pub fn body_too_large() -> Self {
-        Self::PayloadTooLarge(format!("the request body may be at most {} KiB", crate::startup::JSON_BODY_LIMIT / 1024))
     }
 }
 
