@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod covers;
 pub mod entities;
 pub mod error;
 pub mod events;

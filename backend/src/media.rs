@@ -5,11 +5,23 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-/// Where stored songs live: uploads under MEDIA_DIR, indexed files under MUSIC_DIR.
+/// Where stored songs live: uploads under MEDIA_DIR, indexed files under MUSIC_DIR. Both roots are kept as
+/// given and, when they exist, resolved (symbolic links followed): containment is checked against the latter.
 #[derive(Debug, Clone)]
 pub struct MediaStore {
     media_dir: PathBuf,
     music_dir: Option<PathBuf>,
+    media_real: PathBuf,
+    music_real: Option<PathBuf>,
+}
+
+/// A stored file opened for reading after the containment check.
+#[derive(Debug)]
+pub struct Opened {
+    pub file: std::fs::File,
+    pub metadata: std::fs::Metadata,
+    /// The path with every link resolved, relative to the resolved root (what nginx is told to serve).
+    pub real_relative: String,
 }
 
 pub const STORAGE_MEDIA: &str = "media";
@@ -20,7 +32,9 @@ impl MediaStore {
         std::fs::create_dir_all(media_dir.join("tmp"))
             .with_context(|| format!("cannot create the media directory {} (MEDIA_DIR)", media_dir.display()))?;
         std::fs::create_dir_all(media_dir.join("covers"))?;
-        Ok(Self { media_dir, music_dir })
+        let media_real = media_dir.canonicalize()?;
+        let music_real = music_dir.as_ref().and_then(|d| d.canonicalize().ok());
+        Ok(Self { media_dir, music_dir, media_real, music_real })
     }
 
     pub fn media_dir(&self) -> &Path {
@@ -56,13 +70,49 @@ impl MediaStore {
         Ok(relative)
     }
 
-    /// The absolute path of a stored file. `relative` always comes from the database, never from a request.
-    pub fn resolve(&self, storage: &str, relative: &str) -> Option<PathBuf> {
+    /// The resolved root of a storage kind. MUSIC_DIR may appear after start-up (a mount), so it is resolved
+    /// again when it could not be at first.
+    fn real_root(&self, storage: &str) -> Option<PathBuf> {
         match storage {
-            STORAGE_MEDIA => Some(self.media_dir.join(relative)),
-            STORAGE_LIBRARY => self.music_dir.as_ref().map(|d| d.join(relative)),
+            STORAGE_MEDIA => Some(self.media_real.clone()),
+            STORAGE_LIBRARY => {
+                self.music_real.clone().or_else(|| self.music_dir.as_ref().and_then(|d| d.canonicalize().ok()))
+            }
             _ => None,
         }
+    }
+
+    /// The real path of a stored file, or None when it is missing or, once every symbolic link is resolved,
+    /// lies outside its root (a link out of MUSIC_DIR, `..` in a path). `relative` comes from the database, but
+    /// the library folder can change under it after a scan, so the check is made on every use.
+    pub fn resolve(&self, storage: &str, relative: &str) -> Option<PathBuf> {
+        let root = self.real_root(storage)?;
+        let real = root.join(relative).canonicalize().ok()?;
+        if real.starts_with(&root) && real != root {
+            Some(real)
+        } else {
+            tracing::warn!(storage, path = relative, "refused: resolves outside its folder");
+            None
+        }
+    }
+
+    /// Opens a stored regular file after the containment check, without following a link swapped in for the
+    /// last component between the check and the open.
+    pub fn open(&self, storage: &str, relative: &str) -> Option<Opened> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let root = self.real_root(storage)?;
+        let real = self.resolve(storage, relative)?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            .open(&real)
+            .ok()?;
+        let metadata = file.metadata().ok()?;
+        if !metadata.is_file() {
+            return None;
+        }
+        let real_relative = real.strip_prefix(&root).ok()?.to_str()?.to_owned();
+        Some(Opened { file, metadata, real_relative })
     }
 
     /// Removes temp files a crash left behind.
@@ -87,7 +137,8 @@ fn publish_readable(file: &std::fs::File) -> anyhow::Result<()> {
 }
 
 impl MediaStore {
-    /// Stores cover art content-addressed under `covers/`; returns the `cover_path` value for the album.
+    /// Stores cover art content-addressed under `covers/`; returns the `cover_path` value for the album. The
+    /// caller has checked the bytes are an image within the limits (`covers::inspect`).
     pub fn store_cover(&self, data: &[u8], ext: &str) -> anyhow::Result<String> {
         let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(data));
         let relative = format!("covers/{}/{hash}.{ext}", &hash[..2]);
@@ -102,13 +153,19 @@ impl MediaStore {
         Ok(format!("{STORAGE_MEDIA}:{relative}"))
     }
 
-    /// The absolute path of a `cover_path` value (`media:<rel>` or `library:<rel>`).
-    pub fn resolve_cover(&self, cover_path: &str) -> Option<PathBuf> {
+    /// Opens the file of a `cover_path` value (`media:<rel>` or `library:<rel>`), contained like songs.
+    pub fn open_cover(&self, cover_path: &str) -> Option<Opened> {
         let (storage, relative) = cover_path.split_once(':')?;
-        self.resolve(storage, relative)
+        self.open(storage, relative)
     }
 
     pub fn thumbnail_path(&self, key: &str, size: u32) -> PathBuf {
         self.media_dir.join("covers/thumbs").join(format!("{key}-{size}.jpg"))
+    }
+
+    /// The marker left when a cover cannot be made into thumbnails (too large, corrupt, not an image): every
+    /// replica reads it and answers at once instead of decoding the same bomb again.
+    pub fn thumbnail_failure_path(&self, key: &str) -> PathBuf {
+        self.media_dir.join("covers/thumbs").join(format!("{key}.failed"))
     }
 }

@@ -22,6 +22,7 @@ use super::{
 use crate::{
     accounts::session::CurrentUser,
     config::MediaDelivery,
+    covers,
     error::{AppError, AppResult, ErrorBody},
     extract::{Path, ValidQuery},
     library::tags,
@@ -35,6 +36,12 @@ const RANGE_READ: u64 = 64 * 1024;
 /// with 64 KiB chunks, over the 64 MiB target on some runs. Throughput is no concern at this size: one
 /// listener needs ~40 KB/s and 16 KiB chunks still moved 124 whole 8 MiB files a second (docs/performance.md).
 const STREAM_CHUNK: usize = 16 * 1024;
+
+/// Set by nginx on its authorisation subrequest only (and stripped from clients' requests): the backend answers
+/// with X-Accel-Redirect just then, so a redirect never reaches a client or nginx's other locations.
+const ACCEL_REQUEST: &str = "x-fermata-accel";
+/// The file nginx serves, relative to the storage's folder, every link resolved.
+const ACCEL_FILE: &str = "x-fermata-file";
 
 /// Characters left as they are in an X-Accel-Redirect path.
 const PATH_SAFE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.');
@@ -54,37 +61,40 @@ pub async fn stream(
     request_headers: HeaderMap,
 ) -> AppResult<Response> {
     let song = model::cached_song_file(&state.db, &state.song_files, id).await?.ok_or(AppError::NotFound)?;
-    let path = state.media.resolve(&song.storage, &song.path).ok_or(AppError::NotFound)?;
-    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    // Opened (and contained in its folder) before anything is promised, in both delivery modes.
+    let media = state.media.clone();
+    let (storage, relative) = (song.storage.clone(), song.path.clone());
+    let opened = tokio::task::spawn_blocking(move || media.open(&storage, &relative))
+        .await
+        .map_err(anyhow::Error::from)?
+        .ok_or_else(|| {
+            tracing::warn!(song = %id, path = %song.path, "song file missing, unreadable or outside its folder");
+            AppError::NotFound
+        })?;
+    let extension = FsPath::new(&opened.real_relative).extension().and_then(|e| e.to_str()).unwrap_or_default();
     let content_type = HeaderValue::from_static(tags::content_type(&song.codec, extension));
     let etag = HeaderValue::from_str(&format!("\"{}\"", song.content_hash)).map_err(anyhow::Error::from)?;
 
-    if state.config.media_delivery == MediaDelivery::XAccel {
-        // nginx serves the bytes (sendfile, ranges) from its internal location once we have authorised.
-        let target = format!("/internal/{}/{}", song.storage, utf8_percent_encode(&song.path, PATH_SAFE));
+    if state.config.media_delivery == MediaDelivery::XAccel
+        && request_headers.get(ACCEL_REQUEST).is_some_and(|v| v == "1")
+        && let Ok(file) = HeaderValue::from_bytes(opened.real_relative.as_bytes())
+    {
+        // nginx serves the bytes (sendfile, ranges) from its internal location once we have authorised. The
+        // file travels as is in its own header: nginx does not decode a URI it reaches through error_page, so a
+        // percent-encoded name would not be found, and `?` or `%` in a name have no safe place in a URI. The
+        // URI only carries the extension, for nginx's Content-Type. Names with control characters cannot be a
+        // header value; those songs are sent by the backend itself.
+        let target = format!("/internal/{}/{id}.{}", song.storage, utf8_percent_encode(extension, PATH_SAFE));
         let mut response = StatusCode::OK.into_response();
         let headers = response.headers_mut();
         headers.insert("x-accel-redirect", HeaderValue::from_str(&target).map_err(anyhow::Error::from)?);
+        headers.insert(ACCEL_FILE, file);
         headers.insert(header::CONTENT_TYPE, content_type);
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
         return Ok(response);
     }
 
-    // Open and stat in one trip to the blocking pool: per-request overhead is what ranged reads pay for.
-    let opened = tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(&path).map_err(|e| (path.clone(), e))?;
-        let metadata = file.metadata().map_err(|e| (path.clone(), e))?;
-        Ok::<_, (std::path::PathBuf, std::io::Error)>((file, metadata))
-    })
-    .await
-    .map_err(anyhow::Error::from)?;
-    let (file, metadata) = match opened {
-        Ok(opened) => opened,
-        Err((path, e)) => {
-            tracing::warn!(song = %id, path = %path.display(), "song file unreadable: {e}");
-            return Err(AppError::NotFound);
-        }
-    };
+    let (file, metadata) = (opened.file, opened.metadata);
     let mut file = tokio::fs::File::from_std(file);
     let len = metadata.len();
     let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
@@ -213,7 +223,6 @@ pub async fn album_cover(
 async fn cover(state: &AppState, sql: Sql, size: Option<u32>, headers: &HeaderMap) -> AppResult<Response> {
     let row = CoverRow::find_by_statement(sql.statement()).one(&state.db).await?;
     let cover_path = row.and_then(|r| r.cover_path).ok_or(AppError::NotFound)?;
-    let source = state.media.resolve_cover(&cover_path).ok_or(AppError::NotFound)?;
     // The tag identifies the source image and the size; content-addressed covers never change in place.
     let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(cover_path.as_bytes()));
     let etag =
@@ -221,50 +230,90 @@ async fn cover(state: &AppState, sql: Sql, size: Option<u32>, headers: &HeaderMa
     if headers.get(header::IF_NONE_MATCH).is_some_and(|v| etag_matches(v, &etag)) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
-    let (bytes, content_type) = match size {
+    let media = state.media.clone();
+    let failed = media.thumbnail_failure_path(&key);
+    let (body, length, content_type) = match size {
         None => {
-            let bytes = tokio::fs::read(&source).await.map_err(|_| AppError::NotFound)?;
-            let mime = image::guess_format(&bytes).map_or("application/octet-stream", |f| f.to_mime_type());
-            (bytes, mime)
+            // Streamed from the file after a look at its header: never read whole, never a non-image.
+            let opened = tokio::task::spawn_blocking(move || -> Option<_> {
+                let mut opened = media.open_cover(&cover_path)?;
+                let inspected = covers::inspect(&opened.file).ok()?;
+                std::io::Seek::rewind(&mut opened.file).ok()?;
+                Some((opened, inspected))
+            })
+            .await
+            .map_err(anyhow::Error::from)?;
+            let (opened, inspected) = opened.ok_or(AppError::NotFound)?;
+            let length = opened.metadata.len();
+            let file = tokio::fs::File::from_std(opened.file);
+            (Body::from_stream(ReaderStream::with_capacity(file, STREAM_CHUNK)), length, inspected.mime())
         }
         Some(size) => {
             let target = state.media.thumbnail_path(&key, size);
             let bytes = match tokio::fs::read(&target).await {
                 Ok(bytes) => bytes,
-                Err(_) => tokio::task::spawn_blocking(move || make_thumbnail(&source, &target, size))
-                    .await
-                    .map_err(anyhow::Error::from)??,
+                Err(_) => make_thumbnail(state, cover_path, target, failed, size).await?,
             };
-            (bytes, "image/jpeg")
+            let length = bytes.len() as u64;
+            (Body::from(bytes), length, "image/jpeg")
         }
     };
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CONTENT_LENGTH, HeaderValue::from(length)),
             (header::ETAG, etag),
             (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=86400")),
         ],
-        bytes,
+        body,
     )
         .into_response())
 }
 
-/// Generates a thumbnail once and caches it on the media volume (written to a temp file and renamed, so
-/// concurrent requests never read half a file).
-fn make_thumbnail(source: &FsPath, target: &FsPath, size: u32) -> AppResult<Vec<u8>> {
-    let image = image::open(source).map_err(|e| {
-        tracing::warn!(path = %source.display(), "cover unreadable: {e}");
-        AppError::NotFound
-    })?;
-    let thumb = image.thumbnail(size, size).to_rgb8();
-    let mut bytes = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 85)
-        .encode_image(&thumb)
-        .map_err(anyhow::Error::from)?;
-    let dir = target.parent().expect("thumbnails live in a folder");
-    std::fs::create_dir_all(dir).map_err(anyhow::Error::from)?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(anyhow::Error::from)?;
-    std::io::Write::write_all(&mut temp, &bytes).map_err(anyhow::Error::from)?;
-    temp.persist(target).map_err(|e| anyhow::Error::from(e.error))?;
-    Ok(bytes)
+/// Makes a thumbnail once and keeps it on the media volume (written to a temp file and renamed, so concurrent
+/// requests never read half a file). Decodes wait for the replica's single decode slot; a cover that cannot
+/// be made into a thumbnail leaves a marker, and every later request (on any replica) is a 404 at once.
+async fn make_thumbnail(
+    state: &AppState,
+    cover_path: String,
+    target: std::path::PathBuf,
+    failed: std::path::PathBuf,
+    size: u32,
+) -> AppResult<Vec<u8>> {
+    if tokio::fs::try_exists(&failed).await.unwrap_or(false) {
+        return Err(AppError::NotFound);
+    }
+    let _permit = covers::DECODES.acquire().await.map_err(anyhow::Error::from)?;
+    // Another request may have made it while this one waited.
+    if let Ok(bytes) = tokio::fs::read(&target).await {
+        return Ok(bytes);
+    }
+    let media = state.media.clone();
+    tokio::task::spawn_blocking(move || {
+        let Some(source) = media.open_cover(&cover_path) else { return Err(AppError::NotFound) };
+        let bytes = match covers::thumbnail(source.file, size) {
+            Ok(bytes) => bytes,
+            Err(covers::CoverError::Io(e)) => return Err(anyhow::Error::from(e).into()),
+            Err(e) => {
+                tracing::warn!(cover = %cover_path, "no thumbnail for this cover: {e}");
+                remember_failure(&failed);
+                return Err(AppError::NotFound);
+            }
+        };
+        let dir = target.parent().expect("thumbnails live in a folder");
+        std::fs::create_dir_all(dir).map_err(anyhow::Error::from)?;
+        let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(anyhow::Error::from)?;
+        std::io::Write::write_all(&mut temp, &bytes).map_err(anyhow::Error::from)?;
+        temp.persist(&target).map_err(|e| anyhow::Error::from(e.error))?;
+        Ok(bytes)
+    })
+    .await
+    .map_err(anyhow::Error::from)?
+}
+
+fn remember_failure(marker: &FsPath) {
+    let written = marker.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(marker, b""));
+    if let Err(e) = written {
+        tracing::warn!(path = %marker.display(), "cannot remember a failed cover: {e}");
+    }
 }

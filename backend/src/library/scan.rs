@@ -142,11 +142,25 @@ struct Walked {
     skipped: Vec<Skipped>,
 }
 
+/// Whether a walked entry stays inside the library once its links are resolved. Only links need the check
+/// (the walk starts at the resolved root); a link out of the folder, to a file or a directory, is refused.
+fn contained(root: &Path, entry: &walkdir::DirEntry) -> bool {
+    !entry.path_is_symlink() || entry.path().canonicalize().is_ok_and(|real| real.starts_with(root) && real != root)
+}
+
 fn walk(root: &Path) -> Walked {
     let mut files = Vec::new();
     let mut covers: HashMap<PathBuf, (usize, String)> = HashMap::new();
     let mut skipped = Vec::new();
-    for entry in walkdir::WalkDir::new(root).follow_links(true) {
+    let mut outside = Vec::new();
+    let entries = walkdir::WalkDir::new(root).follow_links(true).into_iter().filter_entry(|entry| {
+        let inside = contained(root, entry);
+        if !inside {
+            outside.push(entry.path().to_owned());
+        }
+        inside
+    });
+    for entry in entries {
         let entry = match entry {
             Ok(entry) => entry,
             Err(e) => {
@@ -173,6 +187,13 @@ fn walk(root: &Path) -> Walked {
             }
         };
         if let Some(rank) = cover_rank(name) {
+            // A folder image must be an image by content, not only by name.
+            if let Err(e) =
+                std::fs::File::open(path).map_err(crate::covers::CoverError::from).and_then(crate::covers::inspect)
+            {
+                skipped.push(Skipped { path: relative, reason: format!("folder image refused: {e}") });
+                continue;
+            }
             let dir = path.parent().unwrap_or(root).to_owned();
             let better = covers.get(&dir).is_none_or(|(r, _)| rank < *r);
             if better {
@@ -190,6 +211,10 @@ fn walk(root: &Path) -> Walked {
             }
             Err(e) => skipped.push(Skipped { path: relative, reason: format!("unreadable: {e}") }),
         }
+    }
+    for path in outside {
+        let path = relative_text(root, &path).unwrap_or_else(|_| path.to_string_lossy().into_owned());
+        skipped.push(Skipped { path, reason: "a symbolic link out of the library folder".into() });
     }
     let covers = covers.into_iter().map(|(dir, (_, rel))| (dir, format!("{STORAGE_LIBRARY}:{rel}"))).collect();
     Walked { files, covers, skipped }

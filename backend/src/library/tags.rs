@@ -143,15 +143,11 @@ fn apply_tag(meta: &mut Metadata, tag: &Tag) {
     meta.compilation =
         tag.get_string(ItemKey::FlagCompilation).is_some_and(|v| matches!(v.trim(), "1" | "true" | "TRUE"));
     if meta.cover.is_none() {
+        // Checked by content, whatever the tag's MIME type says; a picture over the limits (an image bomb) or
+        // not an image at all is left out rather than stored.
         meta.cover = tag.pictures().iter().find_map(|p| {
-            let extension = match p.mime_type().map(|m| m.as_str()) {
-                Some("image/png") => "png",
-                Some("image/jpeg" | "image/jpg") => "jpg",
-                Some("image/webp") => "webp",
-                Some("image/gif") => "gif",
-                _ => image::guess_format(p.data()).ok().and_then(|f| f.extensions_str().first().copied())?,
-            };
-            Some(Cover { data: p.data().to_vec(), extension })
+            let inspected = crate::covers::inspect_bytes(p.data()).ok()?;
+            Some(Cover { data: p.data().to_vec(), extension: inspected.extension() })
         });
     }
 }

@@ -495,15 +495,19 @@ async fn x_accel_delivery_hands_the_bytes_to_nginx() {
     let id = app.add_song(&path).await;
     let hash = fermata::library::hash_file(&path).unwrap();
     let c = app.listener("accel").await;
-    let response = c
-        .get(app.url(&format!("/api/music/songs/{id}/stream")))
-        .header(header::RANGE, "bytes=0-9")
-        .send()
-        .await
-        .unwrap();
+    let stream = app.url(&format!("/api/music/songs/{id}/stream"));
+    // Only nginx's authorisation subrequest (which sets X-Fermata-Accel) gets a redirect: a client talking to
+    // the replica directly gets the bytes, and cannot learn file names.
+    let direct = c.get(&stream).header("x-fermata-accel", "0").send().await.unwrap();
+    assert!(direct.headers().get("x-accel-redirect").is_none() && direct.headers().get("x-fermata-file").is_none());
+    assert_eq!(direct.bytes().await.unwrap(), std::fs::read(&path).unwrap());
+    let response =
+        c.get(&stream).header("x-fermata-accel", "1").header(header::RANGE, "bytes=0-9").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let redirect = response.headers()["x-accel-redirect"].to_str().unwrap().to_owned();
-    assert_eq!(redirect, format!("/internal/media/{}/{}/{hash}.mp3", &hash[..2], &hash[2..4]));
+    assert_eq!(redirect, format!("/internal/media/{id}.mp3"));
+    // The file itself travels raw (nginx does not decode it), relative to the media volume, links resolved.
+    assert_eq!(response.headers()["x-fermata-file"], format!("{}/{}/{hash}.mp3", &hash[..2], &hash[2..4]).as_str());
     assert_eq!(response.headers()[header::CONTENT_TYPE], "audio/mpeg");
     assert_eq!(response.headers()[header::CACHE_CONTROL], "private");
     assert!(response.bytes().await.unwrap().is_empty(), "no bytes from the backend");
@@ -512,6 +516,48 @@ async fn x_accel_delivery_hands_the_bytes_to_nginx() {
         client().get(app.url(&format!("/api/music/songs/{id}/stream"))).send().await.unwrap().status(),
         StatusCode::UNAUTHORIZED
     );
+}
+
+#[tokio::test]
+async fn files_swapped_for_links_out_of_the_media_volume_are_never_served() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixtures::make(dir.path(), "swap", Format::Mp3, &Tags::song("Swap", "Link", "Out"), 1.0, 470, true);
+    let id = app.add_song(&path).await;
+    let c = app.listener("swapper").await;
+    let song = get(&c, &app, &format!("/api/music/songs/{id}")).await;
+    let cover = song["cover_url"].as_str().expect("a cover").to_owned();
+    assert_eq!(c.get(app.url(&cover)).send().await.unwrap().status(), StatusCode::OK);
+    std::fs::write(dir.path().join("secret.txt"), "DATABASE_URL=postgres://secret").unwrap();
+
+    // The stored song and cover become links to a secret outside the volume, and to the process environment.
+    let media = app.data_dir.path().join("media");
+    let stored = |sql: &str| {
+        let db = app.db.clone();
+        let sql = sql.to_owned();
+        async move {
+            let row = db.query_one(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await;
+            row.unwrap().unwrap().try_get_by_index::<String>(0).unwrap()
+        }
+    };
+    let song_file = media.join(stored(&format!("SELECT path FROM songs WHERE id = '{id}'")).await);
+    let cover_file = media.join(
+        stored(&format!(
+            "SELECT substring(cover_path from 7) FROM albums WHERE id = (SELECT album_id FROM songs WHERE id = '{id}')"
+        ))
+        .await,
+    );
+    std::fs::remove_file(&song_file).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("secret.txt"), &song_file).unwrap();
+    std::fs::remove_file(&cover_file).unwrap();
+    std::os::unix::fs::symlink("/proc/self/environ", &cover_file).unwrap();
+
+    for url in [format!("/api/music/songs/{id}/stream"), cover.clone(), format!("{cover}?size=64")] {
+        let response = c.get(app.url(&url)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{url}");
+        let body = response.text().await.unwrap();
+        assert!(!body.contains("DATABASE_URL"), "{url}: {body}");
+    }
 }
 
 #[tokio::test]

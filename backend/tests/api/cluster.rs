@@ -62,6 +62,7 @@ impl Cluster {
         postgres.ensure_database("fermata").await.unwrap();
         let database_url = postgres.url("fermata");
         let media = dir.path().join("media");
+        std::fs::create_dir_all(dir.path().join("library")).unwrap();
         let frontend = dir.path().join("frontend");
         std::fs::create_dir_all(&frontend).unwrap();
         std::fs::write(frontend.join("index.html"), "<!doctype html><title>Fermata</title>").unwrap();
@@ -138,6 +139,7 @@ fn spawn_backend(dir: &Path, i: usize, port: u16, nginx_port: u16, database_url:
         .env("DATA_DIR", dir.join(format!("replica-{i}")))
         .env("MEDIA_DIR", media)
         .env("MEDIA_DELIVERY", "x-accel")
+        .env("MUSIC_DIR", dir.join("library"))
         .env("MAX_UPLOAD_BYTES", UPLOAD_LIMIT.to_string())
         .env("BIND", format!("127.0.0.1:{port}"))
         .env("PUBLIC_URL", format!("http://127.0.0.1:{nginx_port}"))
@@ -235,6 +237,11 @@ async fn stream_requests(cluster: &Cluster) -> f64 {
 }
 
 async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    let row = db.query_one(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await.unwrap().unwrap();
+    row.try_get_by_index(0).unwrap()
+}
+
+async fn query_text(db: &DatabaseConnection, sql: &str) -> String {
     let row = db.query_one(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await.unwrap().unwrap();
     row.try_get_by_index(0).unwrap()
 }
@@ -341,8 +348,14 @@ async fn three_replicas_behind_nginx_share_sessions_media_events_and_play_counts
     assert_eq!(response.bytes().await.unwrap(), bytes);
     // The backend itself only authorises: it answers with the internal location and no body.
     let direct = client().get(cluster.replica_url(0, &format!("/api/music/songs/{id}/stream")));
+    let response = direct.header(header::COOKIE, &cookie).header("x-fermata-accel", "1").send().await.unwrap();
+    assert_eq!(response.headers()["x-accel-redirect"].to_str().unwrap(), format!("/internal/media/{id}.flac"));
+    assert!(response.bytes().await.unwrap().is_empty());
+    // Asked without nginx's mark, a replica sends the bytes itself: a redirect never reaches a client.
+    let direct = client().get(cluster.replica_url(0, &format!("/api/music/songs/{id}/stream")));
     let response = direct.header(header::COOKIE, &cookie).send().await.unwrap();
-    assert!(response.headers()["x-accel-redirect"].to_str().unwrap().starts_with("/internal/media/"));
+    assert!(!response.headers().contains_key("x-accel-redirect"));
+    assert_eq!(response.bytes().await.unwrap(), bytes);
     // The internal location is not reachable from outside, and a stream without a session is refused.
     let outside = client().get(cluster.url(&format!("/internal/media/{}", "x"))).send().await.unwrap();
     assert_eq!(outside.status(), StatusCode::NOT_FOUND);
@@ -542,4 +555,195 @@ async fn nginx_serves_the_player_and_the_api_as_production_does() {
         let seen = wait_for_event(events, "upload.done").await;
         assert!(seen.contains(&id), "{seen}");
     }
+}
+
+/// Peak resident memory of a process (VmHWM), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM in /proc/pid/status");
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+async fn scan(cluster: &Cluster, admin: &reqwest::Client) -> Value {
+    let started = admin.post(cluster.url("/api/admin/scan")).send().await.unwrap();
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    for _ in 0..600 {
+        let status: Value = admin.get(cluster.url("/api/admin/scan")).send().await.unwrap().json().await.unwrap();
+        if status["job"]["status"] == "done" {
+            return status["job"]["progress"].clone();
+        }
+        assert_ne!(status["job"]["status"], "failed", "{status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the scan did not finish");
+}
+
+/// File names a real library holds, each a different song.
+const REAL_WORLD_NAMES: [&str; 13] = [
+    "01 with spaces",
+    "Beyonc\u{e9} (NFC)",
+    "Beyonce\u{301} (NFD)",
+    "#1 hash",
+    "what? why?",
+    "100% pure",
+    "rock & roll",
+    "a+b=c",
+    "it's \"quoted\"",
+    "[live] (remaster) {x}",
+    ".leading dot",
+    "\u{65e5}\u{672c}\u{8a9e} \u{2014} emoji \u{1f3b5}",
+    // Close to the 255-byte limit of a file name with the extension.
+    "very long name xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+];
+
+#[tokio::test]
+async fn a_real_world_library_streams_through_nginx_and_nothing_outside_it_is_served() {
+    let cluster = Cluster::start(2).await;
+    let (admin, _) = cluster.admin("librarian").await;
+    let library = cluster.dir.path().join("library");
+    let outside = cluster.dir.path().join("outside");
+    let album = library.join("Album: \"Names\" & Co");
+    for dir in
+        [&outside, &album, &library.join("Links"), &library.join("Bomb"), &library.join("Big"), &library.join("Inside")]
+    {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let mut files = Vec::new();
+    for (i, name) in REAL_WORLD_NAMES.iter().enumerate() {
+        let tags = Tags::song(name, "Names", "Names");
+        files.push(fixtures::make(&album, name, Format::Mp3, &tags, 0.4, 300 + 10 * i as u32, false));
+    }
+    // Hostile entries: links out of the folder (a file, a directory, a cover pointing at the process's
+    // environment), and image bombs as a folder image and as embedded art.
+    std::fs::write(outside.join("secret.txt"), "DATABASE_URL=postgres://secret").unwrap();
+    let outside_song =
+        fixtures::make(&outside, "outside", Format::Mp3, &Tags::song("Out", "Side", "Out"), 0.4, 990, false);
+    std::os::unix::fs::symlink("/proc/self/environ", library.join("Links/cover.jpg")).unwrap();
+    std::os::unix::fs::symlink(outside.join("secret.txt"), library.join("Links/folder.png")).unwrap();
+    std::os::unix::fs::symlink(&outside_song, library.join("Links/escape.mp3")).unwrap();
+    std::os::unix::fs::symlink(&outside, library.join("OutDir")).unwrap();
+    fixtures::huge_png(&library.join("Bomb/cover.png"), 15000, 8000);
+    let bomb_song =
+        fixtures::make(&library.join("Bomb"), "bomb", Format::Mp3, &Tags::song("Bomb", "B", "Bomb"), 0.4, 980, false);
+    let mut bomb_png = Vec::new();
+    fixtures::huge_png(&outside.join("bomb.png"), 15000, 8000);
+    bomb_png.extend(std::fs::read(outside.join("bomb.png")).unwrap());
+    fixtures::embed_cover(&bomb_song, bomb_png);
+    // Within the size a header may claim, but past what a decode may allocate.
+    fixtures::huge_png(&library.join("Big/cover.png"), 8192, 8192);
+    fixtures::make(&library.join("Big"), "big", Format::Mp3, &Tags::song("Big", "B", "Big"), 0.4, 970, false);
+
+    // Replaced after the scan by a link to another song inside the folder (never streamed before, so no cache
+    // in nginx holds it).
+    let relinked = fixtures::make(
+        &library.join("Inside"),
+        "relink",
+        Format::Mp3,
+        &Tags::song("Relink", "R", "Inside"),
+        0.4,
+        960,
+        false,
+    );
+
+    let report = scan(&cluster, &admin).await;
+    let reasons: Vec<String> =
+        report["skipped"].as_array().unwrap().iter().map(|s| format!("{}: {}", s["path"], s["reason"])).collect();
+    assert_eq!(
+        report["added"],
+        REAL_WORLD_NAMES.len() + 3,
+        "every real name, the bomb, the big and the inside song: {reasons:?}"
+    );
+    for (path, why) in [
+        ("OutDir", "out of the library folder"),
+        ("Links/escape.mp3", "out of the library folder"),
+        ("Links/cover.jpg", "out of the library folder"),
+        ("Links/folder.png", "out of the library folder"),
+        ("Bomb/cover.png", "8192 pixels a side"),
+    ] {
+        assert!(reasons.iter().any(|r| r.contains(path) && r.contains(why)), "{path} refused ({why}): {reasons:?}");
+    }
+    assert_eq!(
+        count(&cluster.db, "SELECT count(*) FROM songs WHERE path LIKE '%Out%' OR path LIKE 'Links/%'").await,
+        0
+    );
+    assert_eq!(count(&cluster.db, "SELECT count(*) FROM albums WHERE title = 'Bomb' AND cover_path IS NULL").await, 1);
+
+    // Every name streams through nginx, whole and in ranges, with the file's exact bytes.
+    let songs: Value =
+        admin.get(cluster.url("/api/music/songs?album=Names&limit=100")).send().await.unwrap().json().await.unwrap();
+    let ids: std::collections::HashMap<String, String> = songs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["title"].as_str().unwrap().to_owned(), s["id"].as_str().unwrap().to_owned()))
+        .collect();
+    for (name, path) in REAL_WORLD_NAMES.iter().zip(&files) {
+        let bytes = std::fs::read(path).unwrap();
+        let id = ids.get(*name).unwrap_or_else(|| panic!("{name} indexed: {ids:?}"));
+        let stream = cluster.url(&format!("/api/music/songs/{id}/stream"));
+        let whole = admin.get(&stream).send().await.unwrap();
+        assert_eq!(whole.status(), StatusCode::OK, "{name}");
+        assert_eq!(whole.headers()[header::CONTENT_TYPE], "audio/mpeg", "{name}");
+        assert_eq!(whole.bytes().await.unwrap(), bytes, "{name}");
+        let part = admin.get(&stream).header(header::RANGE, "bytes=10-1033").send().await.unwrap();
+        assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT, "{name}");
+        assert_eq!(part.headers()[header::CONTENT_RANGE], format!("bytes 10-1033/{}", bytes.len()).as_str());
+        assert_eq!(part.bytes().await.unwrap(), &bytes[10..1034], "{name}");
+    }
+
+    // A song swapped for a link after the scan: out of the folder it is refused (by the backend, and by nginx
+    // for an authorisation it had remembered); to a file inside the folder it still plays.
+    let swapped = &files[6];
+    let id = &ids[REAL_WORLD_NAMES[6]];
+    let original = std::fs::read(swapped).unwrap();
+    std::fs::remove_file(swapped).unwrap();
+    std::os::unix::fs::symlink(&outside_song, swapped).unwrap();
+    // Within the 10 s nginx remembers an authorisation (and an open file), it may still send the song it had
+    // open; never the file the link points at, because disable_symlinks refuses the link when it reopens.
+    let response = admin.get(cluster.url(&format!("/api/music/songs/{id}/stream"))).send().await.unwrap();
+    if response.status() == StatusCode::OK {
+        assert_eq!(
+            response.bytes().await.unwrap(),
+            original,
+            "a remembered authorisation does not follow the new link"
+        );
+    }
+    let fresh = client().get(cluster.url(&format!("/api/music/songs/{id}/stream")));
+    let (_, cookie) = cluster.admin("second-librarian").await;
+    let (status, _) = error_code(fresh.header(header::COOKIE, &cookie).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the backend refuses the link out");
+    for replica in 0..2 {
+        let direct = client().get(cluster.replica_url(replica, &format!("/api/music/songs/{id}/stream")));
+        let (status, _) = error_code(direct.header(header::COOKIE, &cookie).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "and so does a replica streaming itself");
+    }
+    let id = query_text(&cluster.db, "SELECT id::text FROM songs WHERE path = 'Inside/relink.mp3'").await;
+    std::fs::remove_file(&relinked).unwrap();
+    std::os::unix::fs::symlink(&files[0], &relinked).unwrap();
+    let response = admin.get(cluster.url(&format!("/api/music/songs/{id}/stream"))).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.bytes().await.unwrap(), std::fs::read(&files[0]).unwrap(), "a link inside the folder plays");
+
+    // The big cover: thumbnails at three sizes at once on every replica are refused (the decode's limit), the
+    // failure is remembered, and no replica's memory grows past its production limit (128 MiB).
+    let big: Value = admin.get(cluster.url("/api/music/albums?limit=100")).send().await.unwrap().json().await.unwrap();
+    let big = big["items"].as_array().unwrap().iter().find(|a| a["title"] == "Big").expect("album Big").clone();
+    let cover = big["cover_url"].as_str().expect("the big image is the album's cover").to_owned();
+    let requests =
+        [64, 128, 300, 64, 128, 300].map(|size| admin.get(cluster.url(&format!("{cover}?size={size}"))).send());
+    for response in join_all(requests).await {
+        assert_eq!(response.unwrap().status(), StatusCode::NOT_FOUND);
+    }
+    let markers = std::fs::read_dir(cluster.dir.path().join("media/covers/thumbs")).unwrap().count();
+    assert_eq!(markers, 1, "one failure marker for the cover");
+    for replica in &cluster.replicas {
+        let peak = peak_rss(replica.child.id().unwrap());
+        assert!(peak < 128 * 1024 * 1024, "replica peak RSS {} MiB", peak / 1024 / 1024);
+    }
+    // The original is streamed as it is (an image by content, within the header limits).
+    let original = admin.get(cluster.url(&cover)).send().await.unwrap();
+    assert_eq!(original.status(), StatusCode::OK);
+    assert_eq!(original.headers()[header::CONTENT_TYPE], "image/png");
+    let size = std::fs::metadata(library.join("Big/cover.png")).unwrap().len();
+    assert_eq!(original.headers()[header::CONTENT_LENGTH], size.to_string().as_str());
 }

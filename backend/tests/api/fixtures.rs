@@ -130,3 +130,34 @@ pub fn make(dir: &Path, name: &str, format: Format, tags: &Tags, seconds: f32, h
     run(&mut cmd);
     path
 }
+
+/// Writes a PNG of `width`×`height` that is small on disk (1-bit, one colour, compressed) but decodes to
+/// `width × height × 3` bytes or more: the image bomb a cover can be.
+pub fn huge_png(path: &Path, width: u32, height: u32) {
+    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut encoder = png::Encoder::new(file, width, height);
+    encoder.set_color(png::ColorType::Indexed);
+    encoder.set_depth(png::BitDepth::One);
+    encoder.set_palette(vec![0u8, 0, 0, 255, 255, 255]);
+    let mut writer = encoder.write_header().unwrap();
+    let mut stream = writer.stream_writer().unwrap();
+    let row = vec![0u8; width.div_ceil(8) as usize];
+    for _ in 0..height {
+        std::io::Write::write_all(&mut stream, &row).unwrap();
+    }
+    stream.finish().unwrap();
+}
+
+/// Embeds `image` as the front cover of an MP3 (ID3v2), exactly as given: no re-encoding, no checks.
+pub fn embed_cover(path: &Path, image: Vec<u8>) {
+    use lofty::{
+        config::WriteOptions,
+        file::TaggedFileExt,
+        picture::{MimeType, Picture, PictureType},
+        tag::{Tag, TagExt, TagType},
+    };
+    let tagged = lofty::read_from_path(path).unwrap();
+    let mut tag = tagged.tag(TagType::Id3v2).cloned().unwrap_or_else(|| Tag::new(TagType::Id3v2));
+    tag.push_picture(Picture::unchecked(image).pic_type(PictureType::CoverFront).mime_type(MimeType::Png).build());
+    tag.save_to_path(path, WriteOptions::default()).unwrap();
+}

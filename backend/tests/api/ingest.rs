@@ -40,6 +40,26 @@ fn audio(dir: &Path, name: &str, format: Format, title: &str, hz: u32) -> Vec<u8
 }
 
 #[tokio::test]
+async fn an_image_bomb_embedded_in_an_upload_is_dropped_and_the_song_imports() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_client("bomber").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixtures::make(dir.path(), "bomb", Format::Mp3, &Tags::song("Bomb", "Blast", "Crater"), 1.0, 480, false);
+    // 15000×8000 in well under a megabyte: 480 MB once decoded.
+    fixtures::huge_png(&dir.path().join("bomb.png"), 15000, 8000);
+    let bomb = std::fs::read(dir.path().join("bomb.png")).unwrap();
+    assert!(bomb.len() < 1024 * 1024, "a small file: {} bytes", bomb.len());
+    fixtures::embed_cover(&path, bomb);
+    let (status, song) = upload(&app, &admin, &[("bomb.mp3", std::fs::read(&path).unwrap())]).await;
+    assert_eq!(status, StatusCode::CREATED, "{song}");
+    assert_eq!(song["title"], "Bomb");
+    assert!(song["cover_url"].is_null(), "no cover from the bomb: {song}");
+    assert_eq!(count(&app, "SELECT count(*) FROM albums WHERE cover_path IS NOT NULL").await, 0);
+    let kept = std::fs::read_dir(app.data_dir.path().join("media/covers")).map_or(0, |d| d.count());
+    assert_eq!(kept, 0, "nothing of the bomb kept on the media volume");
+}
+
+#[tokio::test]
 async fn uploads_are_stored_content_addressed_and_read() {
     let app = TestApp::spawn().await;
     let admin = app.admin_client("uploader").await;
