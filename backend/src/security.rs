@@ -80,23 +80,30 @@ impl RateLimits {
         });
     }
 
-    /// The client's address: the peer, or, when the peer is a trusted proxy, the right-most address in
-    /// X-Forwarded-For that is not itself a trusted proxy.
+    /// The client's address (see [`client_ip`]).
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
-        if !trusted(&peer) {
-            return peer;
-        }
-        headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|part| part.trim().parse::<IpAddr>().ok())
-            .rev()
-            .find(|ip| !trusted(ip))
-            .unwrap_or(peer)
+        client_ip(&self.trusted_proxies, peer, headers)
     }
+}
+
+/// The client's address: the peer, or, when the peer is a trusted proxy, the right-most address in
+/// X-Forwarded-For that is not itself a trusted proxy. Everything left of that hop was written by the client
+/// and is not believed; that is why only the proxies really in front may be trusted (a trusted range that
+/// also holds clients lets those clients name any address).
+pub fn client_ip(trusted_proxies: &[IpNet], peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
+    if !trusted(&peer) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|part| part.trim().parse::<IpAddr>().ok())
+        .rev()
+        .find(|ip| !trusted(ip))
+        .unwrap_or(peer)
 }
 
 fn too_many(not_until: NotUntil<QuantaInstant>) -> AppError {
@@ -194,4 +201,39 @@ pub fn headers() -> [SetResponseHeaderLayer<HeaderValue>; 4] {
              base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(chain: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_str(chain).unwrap());
+        headers
+    }
+
+    #[test]
+    fn a_lan_client_behind_the_compose_nginx_cannot_name_another_address() {
+        // docker-compose.yml trusts nginx's fixed address only. nginx appends the LAN client's real address to
+        // whatever the client sent; that right-most untrusted hop is the client.
+        let nginx: IpAddr = "172.31.240.10".parse().unwrap();
+        let only_nginx: Vec<IpNet> = vec!["172.31.240.10/32".parse().unwrap()];
+        let spoofed = forwarded("203.0.113.50, 192.168.1.23");
+        assert_eq!(client_ip(&only_nginx, nginx, &spoofed), "192.168.1.23".parse::<IpAddr>().unwrap());
+        // Trusting every private range (the old compose setting) believed the spoofed address.
+        let private: Vec<IpNet> =
+            ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"].map(|n| n.parse().unwrap()).to_vec();
+        assert_eq!(client_ip(&private, nginx, &spoofed), "203.0.113.50".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn forwarded_headers_from_anyone_else_are_ignored() {
+        let only_nginx: Vec<IpNet> = vec!["172.31.240.10/32".parse().unwrap()];
+        let lan: IpAddr = "192.168.1.23".parse().unwrap();
+        assert_eq!(client_ip(&only_nginx, lan, &forwarded("203.0.113.50")), lan);
+        // Garbage and chains of proxies only: the peer.
+        let nginx: IpAddr = "172.31.240.10".parse().unwrap();
+        assert_eq!(client_ip(&only_nginx, nginx, &forwarded("not-an-ip, 172.31.240.10")), nginx);
+    }
 }

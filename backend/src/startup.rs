@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
-use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer};
+use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer, timeout::RequestBodyTimeoutLayer};
 use tower_sessions::ExpiredDeletion;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -125,11 +125,10 @@ impl Application {
             trigger.cancel();
         });
 
-        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(stopping.clone().cancelled_owned());
+        let server = serve(listener, router, stopping.clone());
         let grace = state.config.shutdown_timeout();
         tokio::select! {
-            result = server => result.context("server error")?,
+            () = server => {}
             () = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!(seconds = grace.as_secs(), "requests still in flight after the grace period; closing them");
             }
@@ -143,6 +142,56 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// How long a client may take to send a request's headers. axum::serve sets none, so a direct deployment
+/// (scripts/run binds 0.0.0.0) could be held open by half-sent requests forever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request body may go without a byte (an upload over a slow link keeps going; a stalled one ends).
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection may stay idle between HTTP/2 pings before it is closed.
+const HTTP2_KEEP_ALIVE: Duration = Duration::from_secs(20);
+
+/// Accepts connections until `stopping` is cancelled, then lets the connections finish (idle ones close at
+/// once). hyper-util's server instead of axum::serve, for the timeouts axum::serve does not expose.
+async fn serve(listener: TcpListener, router: Router, stopping: CancellationToken) {
+    use hyper_util::{
+        rt::{TokioExecutor, TokioIo, TokioTimer},
+        server::{conn::auto::Builder, graceful::GracefulShutdown},
+        service::TowerToHyperService,
+    };
+    use tower::Service;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new()).keep_alive_interval(HTTP2_KEEP_ALIVE);
+    let graceful = GracefulShutdown::new();
+    let mut make = router.into_make_service_with_connect_info::<SocketAddr>();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = stopping.cancelled() => break,
+        };
+        let Ok(service) = make.call(peer).await;
+        let connection =
+            builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// The whole HTTP surface with its layers.
@@ -176,6 +225,7 @@ pub fn router(state: AppState, sessions: tower_sessions::SessionManagerLayer<Cac
     let [nosniff, referrer, frame, csp] = security::headers();
     app.layer(sessions)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(RequestBodyTimeoutLayer::new(BODY_IDLE_TIMEOUT))
         .layer(
             ServiceBuilder::new()
                 .layer(telemetry::set_request_id())

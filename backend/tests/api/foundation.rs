@@ -204,6 +204,75 @@ async fn metrics_expose_requests_by_route_template_pool_and_rss() {
 }
 
 #[tokio::test]
+async fn half_sent_requests_are_closed_by_the_backend_itself() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let connect = |first: &'static [u8]| {
+        let address = address.clone();
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+            stream.write_all(first).await.unwrap();
+            stream
+        }
+    };
+    // Headers never finished, and a body that stops after a few bytes.
+    let mut slow_headers = Vec::new();
+    for _ in 0..20 {
+        slow_headers.push(connect(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ").await);
+    }
+    let stalled_body = connect(
+        b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"us",
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let closed = |mut stream: tokio::net::TcpStream, within: Duration| async move {
+        let mut rest = Vec::new();
+        tokio::time::timeout(within, stream.read_to_end(&mut rest))
+            .await
+            .expect("the backend closes the connection")
+            .ok();
+        String::from_utf8_lossy(&rest).into_owned()
+    };
+    for stream in slow_headers {
+        closed(stream, Duration::from_secs(15)).await;
+    }
+    assert!(started.elapsed() >= Duration::from_secs(9), "not before the header timeout: {:?}", started.elapsed());
+    let answer = closed(stalled_body, Duration::from_secs(30)).await;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+        "a stalled body ends with a 4xx or a close: {answer}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(40));
+    // The server still serves.
+    assert_eq!(app.client.get(app.url("/health")).send().await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn made_up_methods_do_not_grow_the_metrics() {
+    let app = TestApp::spawn().await;
+    let send = |i: usize| {
+        let method = reqwest::Method::from_bytes(format!("MADEUP{i}").as_bytes()).unwrap();
+        app.client.request(method, app.url(&format!("/api/nothing/{i}"))).send()
+    };
+    for i in 0..50 {
+        send(i).await.unwrap();
+    }
+    let metrics = || async { app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap() };
+    let first = metrics().await;
+    assert!(!first.contains("MADEUP"), "no series per made-up method");
+    assert!(first.contains(r#"method="other",route="unmatched""#), "{first}");
+    for i in 50..500 {
+        send(i).await.unwrap();
+    }
+    let series = |text: &str| text.lines().filter(|l| !l.starts_with('#')).count();
+    let after = metrics().await;
+    // Other tests in this process add their own series; made-up methods add none.
+    assert!(series(&after) <= series(&first) + 200, "{} series, then {}", series(&first), series(&after));
+    assert!(!after.contains("MADEUP"));
+}
+
+#[tokio::test]
 async fn the_memory_guard_refuses_heavy_work_past_the_soft_limit() {
     async fn serve(guard: Arc<MemoryGuard>) -> String {
         let router = Router::new()
