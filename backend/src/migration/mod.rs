@@ -9,6 +9,7 @@ mod m20261122_000003_stored_search;
 mod m20261122_000004_search_words;
 mod m20261122_000005_session_notify;
 mod m20261122_000006_folded_names;
+mod m20261201_000007_bounded_search;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_search_words::MIGRATION),
             Box::new(m20261122_000005_session_notify::MIGRATION),
             Box::new(m20261122_000006_folded_names::MIGRATION),
+            Box::new(m20261201_000007_bounded_search::MIGRATION),
         ]
     }
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::{
     fixtures::{self, Format, Tags},
-    support::{TestApp, client},
+    support::{TestApp, client, error_code},
 };
 
 async fn json(response: reqwest::Response) -> Value {
@@ -288,6 +288,67 @@ async fn broad_search_ranks_exact_titles_and_learns_new_words() {
     // Punctuation only: no words, no results, no error.
     let result = get(&c, &app, "/api/search?q=%21%3F%21").await;
     assert_eq!(result["songs"].as_array().unwrap().len(), 0);
+}
+
+/// A search's database work is bounded by its words whatever is typed, and a search that still runs long is
+/// cancelled by the statement timeout and refused, while other requests go on.
+#[tokio::test]
+async fn a_search_cannot_take_the_database_hostage() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    library(&app, dir.path()).await;
+    // A vocabulary where every letter begins and resembles many words.
+    app.db
+        .execute_unprepared(
+            "INSERT INTO search_words SELECT chr(97 + i % 26) || chr(97 + (i / 26) % 26) || md5(i::text) \
+             FROM generate_series(1, 20000) i ON CONFLICT DO NOTHING",
+        )
+        .await
+        .unwrap();
+    let lexemes = |q: &str| {
+        let db = app.db.clone();
+        let sql = format!(
+            "SELECT coalesce(array_length(tsvector_to_array(to_tsvector('simple', fermata_search_query('{q}')::text)), 1), 0)"
+        );
+        async move {
+            let row = db.query_one(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await;
+            row.unwrap().unwrap().try_get_by_index::<i32>(0).unwrap()
+        }
+    };
+    // 71 characters of single letters: eight words count, none expanded.
+    let letters = "a b c d e f g h i j k l m n o p q r s t u v w x y z a b c d e f g h i j";
+    assert_eq!(lexemes(letters).await, 8);
+    // Two letters expand by prefix (at most 8 words each), three and more also by resemblance.
+    assert!(lexemes("ab").await <= 9);
+    assert!(lexemes("dvork").await >= 2, "typos are still forgiven");
+    let c = app.listener("hostage").await;
+    let started = std::time::Instant::now();
+    let response = c.get(app.url(&format!("/api/search?q={}", letters.replace(' ', "%20")))).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    let result =
+        get(&c, &app, "/api/search?q=antonin%20dvorak%20symphony%20new%20world%20largo%20extra%20words%20here").await;
+    assert!(result["songs"].is_array());
+
+    // A search that waits (here on a lock an admin's maintenance holds) is cancelled at the statement timeout
+    // and answered 422; the listener's other requests are not held up.
+    let db = app.db.clone();
+    let blocker = tokio::spawn(async move {
+        let txn = sea_orm::TransactionTrait::begin(&db).await.unwrap();
+        txn.execute_unprepared("LOCK TABLE search_words IN ACCESS EXCLUSIVE MODE").await.unwrap();
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        txn.rollback().await.unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let (status, error) = error_code(c.get(app.url("/api/search?q=dvorak")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert!(error["message"].as_str().unwrap().contains("too long"), "{error}");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1400) && waited < Duration::from_secs(3), "{waited:?}");
+    assert_eq!(c.get(app.url("/api/music/albums")).send().await.unwrap().status(), StatusCode::OK);
+    blocker.await.unwrap();
+    assert_eq!(c.get(app.url("/api/search?q=dvorak")).send().await.unwrap().status(), StatusCode::OK);
 }
 
 #[tokio::test]
