@@ -107,6 +107,12 @@ async fn insert(
     description: Option<String>,
     public: bool,
 ) -> AppResult<Uuid> {
+    if model::owned_count(&state.db, owner).await? >= super::MAX_PER_USER {
+        return Err(AppError::Unprocessable(format!(
+            "you have {} playlists, the most an account may have; delete one first",
+            super::MAX_PER_USER
+        )));
+    }
     let now = Utc::now().fixed_offset();
     let row = playlists::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -199,6 +205,12 @@ pub async fn add_entries(
         return Err(AppError::field("song_ids", format!("no such songs: {list}")));
     }
     let (txn, count) = model::lock_entries(&state.db, id).await?;
+    if count + request.song_ids.len() as i64 > super::MAX_ENTRIES {
+        return Err(AppError::field(
+            "song_ids",
+            format!("a playlist holds at most {} songs; this one has {count}", super::MAX_ENTRIES),
+        ));
+    }
     let position = i64::from(request.position.unwrap_or(u32::MAX)).min(count);
     if request.position.is_some_and(|p| i64::from(p) > count) {
         return Err(AppError::field("position", format!("must be between 0 and {count}")));
@@ -279,44 +291,6 @@ pub async fn export(State(state): State<AppState>, user: CurrentUser, Path(id): 
         .into_response())
 }
 
-#[derive(FromQueryResult)]
-struct Found {
-    id: Uuid,
-}
-
-/// Finds the song a line names: a Fermata stream URL, a library path, or "Artist - Title".
-async fn match_item(db: &impl ConnectionTrait, item: &m3u::Item) -> AppResult<Option<Uuid>> {
-    if let Some(id) = m3u::song_id_in(&item.location) {
-        let mut sql = Sql::new("SELECT id FROM songs WHERE id = ");
-        let p = sql.param(id);
-        sql.push(&p);
-        if let Some(found) = Found::find_by_statement(sql.statement()).one(db).await? {
-            return Ok(Some(found.id));
-        }
-    }
-    let location = item.location.replace('\\', "/");
-    let mut sql = Sql::new("SELECT id FROM songs WHERE storage = 'library' AND (path = ");
-    let p = sql.param(location.trim_start_matches('/').to_owned());
-    let suffix = sql.param(format!("%/{}", crate::catalog::model::escape_like(location.trim_start_matches('/'))));
-    let reverse = sql.param(location.clone());
-    sql.push(&format!(" {p} OR path LIKE {suffix} OR {reverse} LIKE '%/' || path) ORDER BY length(path) DESC LIMIT 1"));
-    if let Some(found) = Found::find_by_statement(sql.statement()).one(db).await? {
-        return Ok(Some(found.id));
-    }
-    if let Some((artist, title)) = m3u::artist_and_title(item) {
-        let mut sql = Sql::new(
-            "SELECT s.id FROM songs s JOIN artists ar ON ar.id = s.artist_id WHERE s.title_folded = fermata_fold(",
-        );
-        let t = sql.param(title);
-        let a = sql.param(artist);
-        sql.push(&format!("{t}) AND ar.name_folded = fermata_fold({a}) ORDER BY s.added_at LIMIT 1"));
-        if let Some(found) = Found::find_by_statement(sql.statement()).one(db).await? {
-            return Ok(Some(found.id));
-        }
-    }
-    Ok(None)
-}
-
 /// Creates a playlist from an M3U/M3U8 body. Lines that match no song are listed in `unmatched`.
 #[utoipa::path(post, path = "/api/playlists/import", tag = "playlists", params(ImportQuery),
     request_body(content = String, content_type = "audio/x-mpegurl"),
@@ -337,13 +311,18 @@ pub async fn import(
     if parsed.items.is_empty() {
         return Err(AppError::Unprocessable("the playlist names no songs".into()));
     }
-    if parsed.items.len() > 10_000 {
-        return Err(AppError::Unprocessable("the playlist has more than 10,000 lines".into()));
+    if parsed.items.len() as i64 > super::MAX_ENTRIES {
+        return Err(AppError::Unprocessable(format!(
+            "the playlist names {} songs; a playlist holds at most {}",
+            parsed.items.len(),
+            super::MAX_ENTRIES
+        )));
     }
+    let matched = model::match_items(&state.db, &parsed.items).await?;
     let mut songs = Vec::new();
     let mut unmatched = Vec::new();
-    for item in &parsed.items {
-        match match_item(&state.db, item).await? {
+    for (item, found) in parsed.items.iter().zip(matched) {
+        match found {
             Some(id) => songs.push(id),
             None => unmatched.push(item.location.clone()),
         }

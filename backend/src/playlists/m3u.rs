@@ -37,6 +37,18 @@ pub fn song_id_in(location: &str) -> Option<Uuid> {
     rest.split('/').next()?.parse().ok()
 }
 
+/// The library paths a line may name: the line itself (slashes normalised) and every tail of it that starts
+/// after a `/`, so `/home/me/Music/Artist/song.mp3` finds the stored `Artist/song.mp3`. At most 32 (a path
+/// deeper than that is not a real library's).
+pub fn path_suffixes(location: &str) -> Vec<String> {
+    let location = location.replace('\\', "/");
+    let trimmed = location.trim_start_matches('/');
+    let mut suffixes = vec![trimmed.to_owned()];
+    suffixes.extend(trimmed.match_indices('/').map(|(i, _)| trimmed[i + 1..].to_owned()).filter(|s| !s.is_empty()));
+    suffixes.truncate(32);
+    suffixes
+}
+
 /// "Artist - Title" from an EXTINF hint, or from a file name like "Artist - Title.mp3".
 pub fn artist_and_title(item: &Item) -> Option<(String, String)> {
     let from_name = || {
