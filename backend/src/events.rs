@@ -23,7 +23,7 @@ use crate::{
         session::CurrentUser,
         session_store::{CHANNEL as SESSIONS_CHANNEL, SessionCache},
     },
-    error::ErrorBody,
+    error::{AppError, ErrorBody},
     state::AppState,
 };
 
@@ -142,22 +142,127 @@ pub async fn publish(db: &impl ConnectionTrait, kind: &str, audience: Audience, 
     }
 }
 
-/// Server-Sent Events: progress and completions of uploads, scans and analysis. Admins also get admin events.
-#[utoipa::path(get, path = "/api/events", tag = "events", responses(
-    (status = 200, content_type = "text/event-stream"), (status = 401, body = ErrorBody),
-))]
-pub async fn stream(State(state): State<AppState>, user: CurrentUser) -> Response {
-    let admin = user.is_admin();
-    let receiver = state.events.subscribe();
-    let events = tokio_stream::wrappers::BroadcastStream::new(receiver).filter_map(move |event| async move {
-        let event = event.ok()?;
-        if event.audience == Audience::Admin && !admin {
+/// Event streams a user may hold open at once on one replica (browser tabs and devices). Behind N replicas a
+/// user can hold up to N times this; each stream is a task and a subscription, so the bound matters, not its
+/// exactness.
+pub const MAX_STREAMS_PER_USER: usize = 8;
+/// How often an open stream checks its session even without a change notification (the backstop for a
+/// notification lost while the LISTEN connection was down).
+const RECHECK: Duration = Duration::from_secs(30);
+
+/// Open event streams per user on this replica.
+#[derive(Clone, Default)]
+pub struct StreamSlots {
+    open: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, usize>>>,
+}
+
+/// One open stream; gives its slot back when dropped.
+pub struct StreamSlot {
+    slots: StreamSlots,
+    user: uuid::Uuid,
+}
+
+impl StreamSlots {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<uuid::Uuid, usize>> {
+        self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A slot for `user`, or None when they already hold [`MAX_STREAMS_PER_USER`].
+    pub fn acquire(&self, user: uuid::Uuid) -> Option<StreamSlot> {
+        let mut open = self.lock();
+        let count = open.entry(user).or_default();
+        if *count >= MAX_STREAMS_PER_USER {
             return None;
         }
-        let data = serde_json::to_string(&event.data).ok()?;
-        Some(Ok::<_, Infallible>(SseEvent::default().event(event.kind).data(data)))
-    });
-    sse(events)
+        *count += 1;
+        Some(StreamSlot { slots: self.clone(), user })
+    }
+
+    /// Streams `user` holds open here.
+    pub fn count(&self, user: uuid::Uuid) -> usize {
+        self.lock().get(&user).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.lock();
+        if let Some(count) = open.get_mut(&self.user) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.user);
+            }
+        }
+    }
+}
+
+/// Server-Sent Events: progress and completions of uploads, scans and analysis. Admins also get admin events.
+/// A stream ends within moments of its session ending (sign-out, disabling, a password change), on whichever
+/// replica that happened; a demoted admin's stream stops carrying admin events.
+#[utoipa::path(get, path = "/api/events", tag = "events", responses(
+    (status = 200, content_type = "text/event-stream"), (status = 401, body = ErrorBody),
+    (status = 409, body = ErrorBody),
+))]
+pub async fn stream(State(state): State<AppState>, user: CurrentUser) -> Result<Response, AppError> {
+    let session = user.session.id().ok_or(AppError::Unauthorized)?;
+    let slot = state.event_streams.acquire(user.user.id).ok_or_else(|| AppError::Conflict {
+        code: "too_many_streams",
+        message: format!("at most {MAX_STREAMS_PER_USER} event streams per account are open at once; close one"),
+    })?;
+    let (sender, receiver) = tokio::sync::mpsc::channel(32);
+    // Subscribe before answering, so nothing published from here on is missed.
+    let events = state.events.subscribe();
+    let changes = state.sessions.subscribe();
+    tokio::spawn(forward(state, user.user, session, events, changes, sender, slot));
+    Ok(sse(tokio_stream::wrappers::ReceiverStream::new(receiver)))
+}
+
+type Outgoing = tokio::sync::mpsc::Sender<Result<SseEvent, Infallible>>;
+
+/// Passes this replica's events to one stream, as long as the client listens and the session holds.
+async fn forward(
+    state: AppState,
+    mut user: crate::entities::users::Model,
+    session: tower_sessions::session::Id,
+    mut events: broadcast::Receiver<Event>,
+    mut changes: broadcast::Receiver<Option<tower_sessions::session::Id>>,
+    sender: Outgoing,
+    _slot: StreamSlot,
+) {
+    let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + RECHECK, RECHECK);
+    loop {
+        let look_again = tokio::select! {
+            () = sender.closed() => return,
+            event = events.recv() => match event {
+                Ok(event) => {
+                    if event.audience == Audience::Admin && user.role != crate::accounts::model::ROLE_ADMIN {
+                        continue;
+                    }
+                    let Ok(data) = serde_json::to_string(&event.data) else { continue };
+                    if sender.send(Ok(SseEvent::default().event(event.kind).data(data))).await.is_err() {
+                        return;
+                    }
+                    false
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => false,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            change = changes.recv() => match change {
+                Ok(Some(id)) => id == session,
+                Ok(None) | Err(broadcast::error::RecvError::Lagged(_)) => true,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = recheck.tick() => true,
+        };
+        if look_again {
+            match crate::accounts::session::recheck(&state, session).await {
+                Ok(Some(current)) => user = current,
+                Ok(None) => return,
+                // The database is away: keep the stream; the next check decides.
+                Err(e) => tracing::debug!("event stream session check failed: {e}"),
+            }
+        }
+    }
 }
 
 fn sse(events: impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static) -> Response {

@@ -84,6 +84,7 @@ impl Application {
             config: config.clone(),
             media,
             events: Events::new(),
+            event_streams: crate::events::StreamSlots::default(),
             users: accounts::session::user_cache(),
             sessions: SessionCache::new(),
             song_files: catalog::model::song_file_cache(),

@@ -26,6 +26,8 @@ pub struct AppState {
     pub allowed_origins: AllowedOrigins,
     pub media: MediaStore,
     pub events: Events,
+    /// Event streams open per user on this replica (capped, see `events::MAX_STREAMS_PER_USER`).
+    pub event_streams: crate::events::StreamSlots,
     /// User rows by id for one second (see `accounts::session`): signing out or disabling a user ends the
     /// sessions at once; a role change takes up to a second on other replicas.
     pub users: moka::sync::Cache<uuid::Uuid, crate::entities::users::Model>,

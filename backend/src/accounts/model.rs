@@ -167,6 +167,7 @@ pub async fn admin_update(
         }
     }
     let newly_disabled = disabled == Some(true) && !user.disabled;
+    let role_changed = role.is_some_and(|r| r != user.role);
     let mut row: users::ActiveModel = user.into();
     if let Some(role) = role {
         row.role = Set(role.to_owned());
@@ -178,6 +179,14 @@ pub async fn admin_update(
     let mut user = row.update(&txn).await?;
     if newly_disabled {
         user.session_epoch = end_sessions(&txn, id, None).await?;
+    } else if role_changed {
+        // Sessions stay, but whatever holds one open (an event stream with admin events) must look again: a
+        // no-op update of the user's session rows fires their change notification on every replica.
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::ExpiryDate, Expr::col(sessions::Column::ExpiryDate).into())
+            .filter(sessions::Column::UserId.eq(id))
+            .exec(&txn)
+            .await?;
     }
     txn.commit().await?;
     Ok(user)

@@ -105,25 +105,17 @@ impl FromRequestParts<AppState> for CurrentUser {
         let Some(auth) = auth else {
             return Err(AppError::Unauthorized);
         };
-        let lifetime = i64::from(state.config.session_lifetime_days) * 86_400;
-        let idle = i64::from(state.config.session_idle_days) * 86_400;
         let now = Utc::now().timestamp();
         let last_seen = auth.last_seen.max(auth.signed_in_at);
-        let valid = |user: &users::Model| {
-            !user.disabled
-                && user.session_epoch == auth.epoch
-                && now - auth.signed_in_at < lifetime
-                && now - last_seen < idle
-        };
         let mut user = current_user(state, auth.user_id).await?;
-        if user.as_ref().is_some_and(|u| !valid(u)) {
+        if user.as_ref().is_some_and(|u| !valid(state, &auth, u)) {
             // The cached row may be older than the session (a password changed on another replica a moment
             // ago renews this session's epoch): decide on the current row before ending the session.
             state.users.invalidate(&auth.user_id);
             user = current_user(state, auth.user_id).await?;
         }
         match user {
-            Some(user) if valid(&user) => {
+            Some(user) if valid(state, &auth, &user) => {
                 if now - last_seen > TOUCH_AFTER_SECS {
                     // Modifying the session makes tower-sessions save it, extending the idle expiry.
                     session
@@ -139,6 +131,35 @@ impl FromRequestParts<AppState> for CurrentUser {
             }
         }
     }
+}
+
+/// Whether a session of `user` is still good: not disabled, not signed out by a password change or an admin,
+/// within its lifetime and idle limit.
+fn valid(state: &AppState, auth: &AuthSession, user: &users::Model) -> bool {
+    let lifetime = i64::from(state.config.session_lifetime_days) * 86_400;
+    let idle = i64::from(state.config.session_idle_days) * 86_400;
+    let now = Utc::now().timestamp();
+    !user.disabled
+        && user.session_epoch == auth.epoch
+        && now - auth.signed_in_at < lifetime
+        && now - auth.last_seen.max(auth.signed_in_at) < idle
+}
+
+/// The user of a session held open past its request (an event stream), read afresh: `None` once the session
+/// ended (signed out, disabled, expired). The user row is read from the database, not the one-second cache,
+/// so a role changed on another replica is seen at once.
+pub async fn recheck(state: &AppState, id: tower_sessions::session::Id) -> Result<Option<users::Model>, AppError> {
+    use tower_sessions::SessionStore;
+    let store = CachedStore::new(&state.db, state.sessions.clone());
+    let Some(record) = store.load(&id).await.map_err(|e| anyhow::anyhow!("session store: {e}"))? else {
+        return Ok(None);
+    };
+    let Some(auth) = record.data.get(AUTH_KEY).and_then(|v| serde_json::from_value::<AuthSession>(v.clone()).ok())
+    else {
+        return Ok(None);
+    };
+    let user = model::find(&state.db, auth.user_id).await?;
+    Ok(user.filter(|u| valid(state, &auth, u)))
 }
 
 /// A signed-in admin. 401 without a session, 403 for a listener.

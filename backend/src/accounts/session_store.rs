@@ -41,6 +41,9 @@ pub struct SessionCache {
     generation: Arc<Mutex<u64>>,
     /// Whether the LISTEN connection is up (notifications would reach us).
     listening: Arc<AtomicBool>,
+    /// Every invalidation, for whoever holds a session open past one request (event streams): `Some(id)` for
+    /// one session, `None` when any may have changed (a lost connection, an unparsable id).
+    changes: tokio::sync::broadcast::Sender<Option<Id>>,
 }
 
 impl SessionCache {
@@ -49,7 +52,13 @@ impl SessionCache {
             records: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(TTL).build(),
             generation: Arc::new(Mutex::new(0)),
             listening: Arc::new(AtomicBool::new(false)),
+            changes: tokio::sync::broadcast::channel(1024).0,
         }
+    }
+
+    /// Session changes as they are learnt (see the `changes` field).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Option<Id>> {
+        self.changes.subscribe()
     }
 
     /// A notification: the session with this id changed or ended.
@@ -57,8 +66,14 @@ impl SessionCache {
         let mut generation = self.lock();
         *generation += 1;
         match id.parse::<Id>() {
-            Ok(id) => self.records.invalidate(&id),
-            Err(_) => self.records.invalidate_all(),
+            Ok(id) => {
+                self.records.invalidate(&id);
+                let _ = self.changes.send(Some(id));
+            }
+            Err(_) => {
+                self.records.invalidate_all();
+                let _ = self.changes.send(None);
+            }
         }
     }
 
@@ -76,6 +91,7 @@ impl SessionCache {
         self.listening.store(false, Ordering::SeqCst);
         *generation += 1;
         self.records.invalidate_all();
+        let _ = self.changes.send(None);
     }
 
     fn usable(&self) -> bool {

@@ -747,3 +747,106 @@ async fn a_role_change_applies_at_once_where_it_is_made_and_within_a_second_on_o
     }
     assert!(started.elapsed() <= Duration::from_millis(1500), "seen after {:?}", started.elapsed());
 }
+
+/// Reads an event stream until `needle` shows up (true), the stream ends (false), or `within` passes (panics).
+async fn read_until(events: &mut reqwest::Response, needle: &str, within: Duration) -> (bool, String) {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, events.chunk()).await {
+            Ok(Ok(Some(chunk))) => {
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+                if seen.contains(needle) {
+                    return (true, seen);
+                }
+            }
+            Ok(Ok(None) | Err(_)) => return (false, seen),
+            Err(_) => panic!("neither {needle:?} nor the end of the stream within {within:?}: {seen}"),
+        }
+    }
+}
+
+/// Event streams outlive no session: a demoted admin's stream (on another replica) stops carrying admin events,
+/// and sign-out or disabling ends the stream within seconds.
+#[tokio::test]
+async fn event_streams_end_with_their_session_on_every_replica() {
+    use fermata::events::{Audience, publish};
+    let a = TestApp::spawn().await;
+    let b = TestApp::spawn_on(&a.database_url, &[]).await;
+    let boss = a.admin_client("boss").await;
+    let deputy = a.admin_client("deputy").await;
+    let deputy_id = {
+        let me: Value = deputy.get(a.url("/api/auth/me")).send().await.unwrap().json().await.unwrap();
+        me["id"].as_str().unwrap().to_owned()
+    };
+    // The deputy's stream is on B; the boss acts on A.
+    let mut stream = deputy.get(b.url("/api/events")).send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    publish(&a.db, "scan.progress", Audience::Admin, json!({"file": "secret-admin-file.mp3"})).await;
+    assert!(read_until(&mut stream, "secret-admin-file", Duration::from_secs(10)).await.0, "admins get admin events");
+
+    let demoted = boss
+        .patch(a.url(&format!("/api/admin/users/{deputy_id}")))
+        .json(&json!({"role": "user"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(demoted.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    publish(&a.db, "scan.progress", Audience::Admin, json!({"file": "after-demotion.mp3"})).await;
+    publish(&a.db, "upload.done", Audience::All, json!({"title": "for-everyone"})).await;
+    let (found, seen) = read_until(&mut stream, "for-everyone", Duration::from_secs(10)).await;
+    assert!(found, "the stream goes on for the listener: {seen}");
+    assert!(!seen.contains("after-demotion"), "no admin events after the demotion: {seen}");
+
+    let started = Instant::now();
+    let disabled = boss
+        .patch(a.url(&format!("/api/admin/users/{deputy_id}")))
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), StatusCode::OK);
+    let (found, seen) = read_until(&mut stream, "never-sent", Duration::from_secs(10)).await;
+    assert!(!found, "{seen}");
+    assert!(started.elapsed() < Duration::from_secs(5), "ended {:?} after the disable", started.elapsed());
+
+    // Signing out on A ends the stream held on B.
+    a.register("roamer", "roamer-password").await;
+    let roamer = client();
+    a.login(&roamer, "roamer", "roamer-password").await;
+    let mut stream = roamer.get(b.url("/api/events")).send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let started = Instant::now();
+    assert!(roamer.post(a.url("/api/auth/logout")).send().await.unwrap().status().is_success());
+    let (found, seen) = read_until(&mut stream, "never-sent", Duration::from_secs(10)).await;
+    assert!(!found, "{seen}");
+    assert!(started.elapsed() < Duration::from_secs(5), "ended {:?} after the sign-out", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_user_holds_a_bounded_number_of_event_streams() {
+    let app = TestApp::spawn().await;
+    let c = app.listener("tabby").await;
+    let mut open = Vec::new();
+    for _ in 0..fermata::events::MAX_STREAMS_PER_USER {
+        let stream = c.get(app.url("/api/events")).send().await.unwrap();
+        assert_eq!(stream.status(), StatusCode::OK);
+        open.push(stream);
+    }
+    let (status, error) = error_code(c.get(app.url("/api/events")).send().await.unwrap()).await;
+    assert_eq!((status, error["code"].as_str()), (StatusCode::CONFLICT, Some("too_many_streams")));
+    // Someone else is unaffected; closing a stream frees its slot.
+    let other = app.listener("other-tabby").await;
+    assert_eq!(other.get(app.url("/api/events")).send().await.unwrap().status(), StatusCode::OK);
+    drop(open.pop());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let response = c.get(app.url("/api/events")).send().await.unwrap();
+        if response.status() == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the closed stream's slot is free again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
