@@ -6,6 +6,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, ValueEnum};
+use secrecy::SecretString;
 use url::Url;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -29,12 +30,17 @@ pub enum LogFormat {
     Json,
 }
 
+fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(value))
+}
+
 /// Every setting of the server. Flags win over environment variables, which win over the defaults.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// PostgreSQL URL. Without it, `serve` starts a private cluster under $DATA_DIR/postgres.
-    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", global = true, hide_env_values = true)]
-    pub database_url: Option<String>,
+    /// Secret (it holds the database password): never printed, in logs or `Debug`.
+    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", global = true, hide_env_values = true, value_parser = secret)]
+    pub database_url: Option<SecretString>,
 
     /// Where Fermata keeps its state (the private database, media when MEDIA_DIR is unset).
     #[arg(long, env = "DATA_DIR", value_name = "DATA_DIR", default_value = "./data", global = true)]
@@ -100,8 +106,8 @@ pub struct Config {
     pub admin_username: Option<String>,
 
     /// Password of FERMATA_ADMIN_USERNAME (environment only, never a flag, so it stays out of `ps`).
-    #[arg(skip = std::env::var("FERMATA_ADMIN_PASSWORD").ok())]
-    pub admin_password: Option<String>,
+    #[arg(skip = std::env::var("FERMATA_ADMIN_PASSWORD").ok().map(SecretString::from))]
+    pub admin_password: Option<SecretString>,
 
     /// Largest number of database connections per process.
     #[arg(long, env = "DB_MAX_CONNECTIONS", value_name = "DB_MAX_CONNECTIONS", default_value = "10", value_parser = clap::value_parser!(u32).range(1..), global = true)]

@@ -22,6 +22,10 @@ impl<K: Serialize + DeserializeOwned> Cursor<K> {
     pub fn decode(text: &str, sort: &str) -> Result<Self, AppError> {
         let bad = || AppError::field("cursor", "is not a cursor from this listing");
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
+        // PostgreSQL text cannot hold NUL; a key with one is not a key this server wrote.
+        if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+            return Err(bad());
+        }
         let cursor: Self = serde_json::from_slice(&bytes).map_err(|_| bad())?;
         if cursor.sort != sort {
             return Err(bad());

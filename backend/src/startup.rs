@@ -47,7 +47,10 @@ pub struct Application {
 /// The database a command works on: DATABASE_URL, or the private cluster under DATA_DIR.
 pub async fn open_database(config: &Config) -> anyhow::Result<(DatabaseConnection, Option<EmbeddedPostgres>, String)> {
     match &config.database_url {
-        Some(url) => Ok((postgres::connect(url, config.db_max_connections).await?, None, url.clone())),
+        Some(url) => {
+            let url = secrecy::ExposeSecret::expose_secret(url);
+            Ok((postgres::connect(url, config.db_max_connections).await?, None, url.to_owned()))
+        }
         None => {
             let dir = config.data_dir.join("postgres");
             let cluster = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&dir, Durability::Durable))
@@ -282,7 +285,7 @@ async fn bootstrap_admin(db: &DatabaseConnection, config: &Config, passwords: &P
         username: username.clone(),
         email: format!("{}@localhost", username.to_lowercase()),
         display_name: None,
-        password_hash: passwords.hash(password.clone()).await?,
+        password_hash: passwords.hash(secrecy::ExposeSecret::expose_secret(password).to_owned()).await?,
         role: accounts::model::ROLE_ADMIN,
     };
     match accounts::model::create_first_admin(db, new).await {

@@ -44,14 +44,6 @@ fn username_chars(name: &str) -> Result<(), ValidationError> {
     }
 }
 
-fn no_control_chars(text: &str) -> Result<(), ValidationError> {
-    if text.chars().any(char::is_control) {
-        Err(ValidationError::new("control").with_message("must not contain control characters".into()))
-    } else {
-        Ok(())
-    }
-}
-
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct RegisterRequest {
     #[serde(default)]
@@ -69,7 +61,7 @@ pub struct RegisterRequest {
     pub password: String,
     #[validate(
         length(min = 1, max = 100, message = "must be 1 to 100 characters"),
-        custom(function = "no_control_chars")
+        custom(function = "crate::extract::text_line")
     )]
     pub display_name: Option<String>,
 }
@@ -119,7 +111,7 @@ pub struct UpdateMeRequest {
     #[serde(default, with = "::serde_with::rust::double_option")]
     #[validate(
         length(min = 1, max = 100, message = "must be 1 to 100 characters"),
-        custom(function = "no_control_chars")
+        custom(function = "crate::extract::text_line")
     )]
     #[schema(value_type = Option<String>)]
     pub display_name: Option<Option<String>>,

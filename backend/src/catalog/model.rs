@@ -38,8 +38,10 @@ impl Sql {
     }
 }
 
-pub fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+/// Escapes LIKE's wildcards in SQL, for text that is transformed in the database (folded) before it is matched:
+/// escaping must come after the transformation, which maps fullwidth ％ ＿ ＼ to the ASCII wildcards.
+pub fn escape_like_sql(expression: &str) -> String {
+    format!("replace(replace(replace({expression}, '\\', '\\\\'), '%', '\\%'), '_', '\\_')")
 }
 
 /// The columns every song view needs. `$1` is the viewing user (for the favourite flag).

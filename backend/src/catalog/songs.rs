@@ -4,7 +4,7 @@ use axum::extract::State;
 use uuid::Uuid;
 
 use super::{
-    model::{self, Sql, escape_like, song_columns},
+    model::{self, Sql, escape_like_sql, song_columns},
     views::{Order, SongQuery, SongSort, SongView},
 };
 use crate::{
@@ -87,8 +87,12 @@ pub async fn list(
     sql.param(user.user.id);
     sql.push(" WHERE true");
     if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let p = sql.param(escape_like(q));
-        sql.push(&format!(" AND s.search_folded LIKE '%' || fermata_fold({p}) || '%'"));
+        let p = sql.param(q.to_owned());
+        // Folded first, then escaped: folding maps fullwidth ％ ＿ ＼ to the ASCII wildcards.
+        sql.push(&format!(
+            " AND s.search_folded LIKE '%' || {} || '%'",
+            escape_like_sql(&format!("fermata_fold({p})"))
+        ));
     }
     if let Some(artist) = &query.artist {
         id_or_name(&mut sql, artist, "s.artist_id", "ar.name");

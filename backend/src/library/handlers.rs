@@ -238,13 +238,13 @@ pub async fn upload(
 pub struct SongEdit {
     /// The `version` the edit was based on; a stale one gets 409 with the current song.
     pub version: i32,
-    #[validate(length(min = 1, max = 500), custom(function = "crate::extract::no_nul"))]
+    #[validate(length(min = 1, max = 500), custom(function = "crate::extract::text_line"))]
     pub title: Option<String>,
-    #[validate(length(min = 1, max = 500), custom(function = "crate::extract::no_nul"))]
+    #[validate(length(min = 1, max = 500), custom(function = "crate::extract::text_line"))]
     pub artist: Option<String>,
-    #[validate(length(min = 1, max = 500), custom(function = "crate::extract::no_nul"))]
+    #[validate(length(min = 1, max = 500), custom(function = "crate::extract::text_line"))]
     pub album: Option<String>,
-    #[validate(length(min = 1, max = 500), custom(function = "crate::extract::no_nul"))]
+    #[validate(length(min = 1, max = 500), custom(function = "crate::extract::text_line"))]
     pub album_artist: Option<String>,
     #[serde(default, with = "::serde_with::rust::double_option")]
     #[validate(range(min = 0, max = 9999))]

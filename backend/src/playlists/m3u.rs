@@ -23,7 +23,10 @@ pub fn parse(text: &str) -> Parsed {
         if let Some(info) = line.strip_prefix("#EXTINF:") {
             display = info.split_once(',').map(|(_, d)| d.trim().to_owned()).filter(|d| !d.is_empty());
         } else if let Some(name) = line.strip_prefix("#PLAYLIST:") {
-            parsed.name = Some(name.trim().chars().take(100).collect()).filter(|n: &String| !n.is_empty());
+            // The name follows the rules of a playlist name given through the API; one that breaks them is
+            // dropped (the import is then named by the request or "Imported playlist").
+            let name: String = name.trim().chars().take(100).collect();
+            parsed.name = crate::extract::text_line(&name).is_ok().then_some(name);
         } else if !line.starts_with('#') {
             parsed.items.push(Item { location: line.to_owned(), display: display.take() });
         }
@@ -61,14 +64,23 @@ pub fn artist_and_title(item: &Item) -> Option<(String, String)> {
     Some((artist.trim().to_owned(), title.trim().to_owned()))
 }
 
-/// An `#EXTINF` line's text, kept on one line.
+/// An `#EXTINF` line's text, kept on one line: every control character (CR, LF, VT, FF, NEL) and the Unicode
+/// line and paragraph separators, which some parsers take as line breaks, become spaces.
 pub fn escape(text: &str) -> String {
-    text.replace(['\r', '\n'], " ")
+    text.chars().map(|c| if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') { ' ' } else { c }).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exported_text_stays_on_its_line_and_imported_names_follow_the_rules() {
+        assert_eq!(escape("a\u{b}b\u{85}c\u{2028}d\u{2029}e\r\nf"), "a b c d e  f");
+        assert_eq!(parse("#PLAYLIST:   \n/a.mp3\n").name, None);
+        assert_eq!(parse("#PLAYLIST:bad\u{b}name\n/a.mp3\n").name, None);
+        assert_eq!(parse("#PLAYLIST: Good \n/a.mp3\n").name.as_deref(), Some("Good"));
+    }
 
     #[test]
     fn parses_extended_m3u_from_other_players() {

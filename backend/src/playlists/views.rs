@@ -4,26 +4,16 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use validator::{Validate, ValidationError};
+use validator::Validate;
 
 use crate::catalog::views::{NamedRef, SongView};
-
-fn trimmed_not_empty(text: &str) -> Result<(), ValidationError> {
-    if text.trim().is_empty() {
-        return Err(ValidationError::new("blank").with_message("must not be blank".into()));
-    }
-    if text.chars().any(|c| c.is_control()) {
-        return Err(ValidationError::new("control").with_message("must not contain control characters".into()));
-    }
-    Ok(())
-}
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct CreatePlaylist {
     #[serde(default)]
     #[validate(
         length(min = 1, max = 100, message = "must be 1 to 100 characters"),
-        custom(function = "trimmed_not_empty")
+        custom(function = "crate::extract::text_line")
     )]
     pub name: String,
     #[validate(
@@ -40,7 +30,7 @@ pub struct CreatePlaylist {
 pub struct UpdatePlaylist {
     #[validate(
         length(min = 1, max = 100, message = "must be 1 to 100 characters"),
-        custom(function = "trimmed_not_empty")
+        custom(function = "crate::extract::text_line")
     )]
     pub name: Option<String>,
     /// `null` clears it.
@@ -102,7 +92,7 @@ pub struct PlaylistDetail {
 #[derive(Debug, Deserialize, Validate, IntoParams)]
 pub struct ImportQuery {
     /// Name of the new playlist; default: the file's `#PLAYLIST:` line, else "Imported playlist".
-    #[validate(length(min = 1, max = 100), custom(function = "trimmed_not_empty"))]
+    #[validate(length(min = 1, max = 100), custom(function = "crate::extract::text_line"))]
     pub name: Option<String>,
 }
 

@@ -248,6 +248,16 @@ async fn half_sent_requests_are_closed_by_the_backend_itself() {
     assert_eq!(app.client.get(app.url("/health")).send().await.unwrap().status(), StatusCode::OK);
 }
 
+#[test]
+fn the_configuration_never_prints_its_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config("postgres://fermata:s3cret-db-pw@db:5432/fermata", dir.path(), &[]);
+    config.admin_password = Some(secrecy::SecretString::from("hunter2-admin-pw"));
+    let printed = format!("{config:?} {config:#?}");
+    assert!(!printed.contains("s3cret-db-pw") && !printed.contains("hunter2-admin-pw"), "{printed}");
+    assert!(printed.contains("bind"), "the rest is still there: {printed}");
+}
+
 #[tokio::test]
 async fn made_up_methods_do_not_grow_the_metrics() {
     let app = TestApp::spawn().await;
