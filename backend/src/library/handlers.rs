@@ -58,6 +58,64 @@ fn display_name(name: &str) -> String {
     base.chars().filter(|c| !c.is_control()).take(255).collect()
 }
 
+/// The most body bytes read without file data in between: a part's headers and the boundary around them.
+/// Real part headers are a few hundred bytes.
+const MAX_PART_HEADER_BYTES: u64 = 64 * 1024;
+
+/// Counts the body bytes read since file data was last taken ([`receive`] resets it) and ends the body with
+/// an error past [`MAX_PART_HEADER_BYTES`] plus one network read: multer keeps a part's headers in memory
+/// until they end, so without this one part header could take the whole upload limit in memory.
+struct HeaderBound<S> {
+    inner: S,
+    since_data: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<S> HeaderBound<S> {
+    fn wrap(inner: S) -> (Self, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+        let since_data = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        (Self { inner, since_data: since_data.clone() }, since_data)
+    }
+}
+
+impl<S, E> futures::Stream for HeaderBound<S>
+where
+    S: futures::Stream<Item = Result<axum::body::Bytes, E>> + Unpin,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Item = Result<axum::body::Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::sync::atomic::Ordering;
+        // A chunk may carry file data and the next part's headers; the bound applies to what came since.
+        if self.since_data.load(Ordering::Relaxed) > MAX_PART_HEADER_BYTES + MAX_READ_CHUNK {
+            return std::task::Poll::Ready(Some(Err("a multipart part's headers are too long".into())));
+        }
+        let next = std::pin::Pin::new(&mut self.inner).poll_next(cx);
+        if let std::task::Poll::Ready(Some(Ok(chunk))) = &next {
+            self.since_data.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }
+        next.map(|item| item.map(|result| result.map_err(Into::into)))
+    }
+}
+
+/// Larger than any read hyper hands over in one piece.
+const MAX_READ_CHUNK: u64 = 1024 * 1024;
+
+/// A multipart error as the answer for the whole request.
+fn multipart_error(error: multer::Error, limit: u64) -> AppError {
+    match error {
+        multer::Error::StreamSizeExceeded { .. } => AppError::PayloadTooLarge(too_large(limit)),
+        multer::Error::UnknownField { field_name } => AppError::field(
+            "file",
+            format!("only `file` parts are accepted, not `{}`", field_name.as_deref().unwrap_or("(unnamed)")),
+        ),
+        other => AppError::BadRequest(format!("malformed multipart body: {other}")),
+    }
+}
+
 fn too_large(limit: u64) -> String {
     format!("an upload may carry at most {limit} bytes (MAX_UPLOAD_BYTES); send large files one at a time")
 }
@@ -69,6 +127,7 @@ async fn receive(
     mut field: multer::Field<'static>,
     request_size: Option<u64>,
     received: &mut u64,
+    since_data: &std::sync::atomic::AtomicU64,
 ) -> FileResult {
     let file = field.file_name().map(display_name);
     let mut last_report = std::time::Instant::now();
@@ -86,11 +145,14 @@ async fn receive(
         let mut size: u64 = 0;
         let limit = state.config.max_upload_bytes;
         loop {
-            let chunk = field
-                .chunk()
-                .await
-                .map_err(|e| refusal(StatusCode::BAD_REQUEST, "bad_request", format!("the upload broke off: {e}")))?;
+            let chunk = field.chunk().await.map_err(|e| match e {
+                multer::Error::StreamSizeExceeded { .. } => {
+                    refusal(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", too_large(limit))
+                }
+                e => refusal(StatusCode::BAD_REQUEST, "bad_request", format!("the upload broke off: {e}")),
+            })?;
             let Some(chunk) = chunk else { break };
+            since_data.store(0, std::sync::atomic::Ordering::Relaxed);
             size += chunk.len() as u64;
             *received += chunk.len() as u64;
             // The limit bounds the request (as nginx's client_max_body_size does), so a body without a length
@@ -121,7 +183,9 @@ async fn receive(
             return Err(refusal(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_audio", "the file is empty"));
         }
         let hash = hex::encode(hasher.finalize());
-        match super::import_temp(&state.db, &state.media, temp, file.as_deref(), Some(hash)).await {
+        // Without a file name the title falls back to "Untitled", never to the temp file's name.
+        let name = file.as_deref().unwrap_or("Untitled");
+        match super::import_temp(&state.db, &state.media, temp, Some(name), Some(hash)).await {
             Ok(imported) => Ok(imported),
             Err(ImportError::NotAudio(reason)) => {
                 Err(refusal(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_audio", format!("not playable audio: {reason}")))
@@ -192,23 +256,47 @@ pub async fn upload(
     if request_size.is_some_and(|size| size > limit) {
         return Err(AppError::PayloadTooLarge(too_large(limit)));
     }
-    let mut multipart = multer::Multipart::new(request.into_body().into_data_stream(), boundary);
+    // Every byte of the body counts against the limit (other parts and part headers too), only `file` parts are
+    // accepted, and the bytes between two reads of file data (a part's headers) are bounded, since multer
+    // buffers headers until their end.
+    let constraints = multer::Constraints::new()
+        .allowed_fields(vec!["file"])
+        .size_limit(multer::SizeLimit::new().whole_stream(limit));
+    let (body, since_data) = HeaderBound::wrap(request.into_body().into_data_stream());
+    let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
     let mut results = Vec::new();
     let mut received = 0;
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(e) if results.is_empty() => return Err(AppError::BadRequest(format!("malformed multipart body: {e}"))),
-            Err(_) => break,
+            Err(e) if results.is_empty() => return Err(multipart_error(e, limit)),
+            Err(e) => {
+                // Files before this point were imported: say so, and why the rest was not read.
+                let (status, error) = match multipart_error(e, limit) {
+                    AppError::PayloadTooLarge(message) => {
+                        refusal(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+                    }
+                    other => refusal(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", other.to_string()),
+                };
+                results.push(FileResult { file: None, status: status.as_u16(), song: None, error: Some(error) });
+                break;
+            }
         };
-        if field.name() != Some("file") {
-            continue;
-        }
         if results.len() == MAX_FILES_PER_REQUEST {
-            return Err(AppError::field("file", format!("at most {MAX_FILES_PER_REQUEST} files per request")));
+            // The files so far are in the library; the answer says which, and that the rest was not read.
+            let message =
+                format!("at most {MAX_FILES_PER_REQUEST} files per request; this file and any after it were not read");
+            let error = refusal(StatusCode::UNPROCESSABLE_ENTITY, "too_many_files", message).1;
+            results.push(FileResult {
+                file: field.file_name().map(display_name),
+                status: 422,
+                song: None,
+                error: Some(error),
+            });
+            break;
         }
-        let result = receive(&state, admin.user.id, field, request_size, &mut received).await;
+        let result = receive(&state, admin.user.id, field, request_size, &mut received, &since_data).await;
         let stop = result.status == 413;
         results.push(result);
         if stop {

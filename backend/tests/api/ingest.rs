@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::{
     fixtures::{self, Format, Tags},
-    support::{TestApp, client},
+    support::{TestApp, client, error_code},
 };
 
 fn form(files: &[(&str, Vec<u8>)]) -> multipart::Form {
@@ -57,6 +57,83 @@ async fn an_image_bomb_embedded_in_an_upload_is_dropped_and_the_song_imports() {
     assert_eq!(count(&app, "SELECT count(*) FROM albums WHERE cover_path IS NOT NULL").await, 0);
     let kept = std::fs::read_dir(app.data_dir.path().join("media/covers")).map_or(0, |d| d.count());
     assert_eq!(kept, 0, "nothing of the bomb kept on the media volume");
+}
+
+/// Upload edge cases the review found: a part without a file name, more files than a request may carry, other
+/// parts and endless part headers.
+#[tokio::test]
+async fn uploads_say_what_they_imported_and_bound_every_part() {
+    let app = TestApp::spawn_with(&["--max-upload-bytes=20000000"]).await;
+    let admin = app.admin_client("bulk-uploader").await;
+    let dir = tempfile::tempdir().unwrap();
+    // No file name: the title is not the temp file's.
+    let untagged = Tags { title: None, artist: None, ..Tags::song("", "", "") };
+    let bare = std::fs::read(fixtures::make(dir.path(), "bare", Format::Wav, &untagged, 0.3, 700, false)).unwrap();
+    let form = multipart::Form::new().part("file", multipart::Part::bytes(bare));
+    let response = admin.post(app.url("/api/music/songs")).multipart(form).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let song: Value = response.json().await.unwrap();
+    assert_eq!(song["title"], "Untitled", "{song}");
+
+    // 51 files: the first 50 are imported and listed, the 51st is refused with the reason.
+    let files: Vec<(String, Vec<u8>)> = (0..51u32)
+        .map(|i| {
+            let name = format!("bulk{i}");
+            let path = fixtures::make(
+                dir.path(),
+                &name,
+                Format::Wav,
+                &Tags::song(&name, "Bulk", "Bulk"),
+                0.05,
+                800 + 7 * i,
+                false,
+            );
+            (format!("{name}.wav"), std::fs::read(path).unwrap())
+        })
+        .collect();
+    let named: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let (status, body) = upload(&app, &admin, &named).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 51);
+    assert!(results[..50].iter().all(|r| r["status"] == 201), "{body}");
+    assert_eq!(
+        (results[50]["status"].as_u64(), results[50]["error"]["code"].as_str()),
+        (Some(422), Some("too_many_files"))
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM songs WHERE album_id IN (SELECT id FROM albums WHERE title = 'Bulk')").await,
+        50
+    );
+
+    // Parts other than `file` are refused, not skipped unread and uncounted.
+    let form = multipart::Form::new()
+        .text("note", "x".repeat(1000))
+        .part("file", multipart::Part::bytes(files[0].1.clone()).file_name("n.wav"));
+    let (status, error) =
+        error_code(admin.post(app.url("/api/music/songs")).multipart(form).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert!(
+        error["message"].as_str().unwrap_or_default().contains("note")
+            || error["fields"]["file"][0].as_str().unwrap().contains("note"),
+        "{error}"
+    );
+
+    // A part whose headers never end is cut off (the process does not buffer megabytes of them).
+    let boundary = "fermata-boundary";
+    let mut body =
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\nX-Pad: ")
+            .into_bytes();
+    body.extend(std::iter::repeat_n(b'a', 8 * 1024 * 1024));
+    let response = admin
+        .post(app.url("/api/music/songs"))
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error(), "{}", response.status());
+    assert_eq!(temp_files(&app), 0, "no temp file left");
 }
 
 #[tokio::test]
