@@ -109,7 +109,9 @@ pub async fn stream(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
 
     let range = request_headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    if range.is_none() && request_headers.get(header::IF_NONE_MATCH).is_some_and(|v| etag_matches(v, &etag)) {
+    // If-None-Match comes before Range (RFC 9110 §13.2.2): a client holding the current file gets 304 whatever
+    // range it asked for.
+    if request_headers.get(header::IF_NONE_MATCH).is_some_and(|v| etag_matches(v, &etag)) {
         *response.status_mut() = StatusCode::NOT_MODIFIED;
         return Ok(response);
     }
@@ -142,7 +144,8 @@ pub async fn stream(
                 headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
                 return Ok(response);
             }
-            // A syntactically invalid Range header is ignored (RFC 9110 §14.2).
+            // A Range that cannot be parsed (or names another unit) is ignored, which RFC 9110 §14.2 allows; a
+            // well-formed one that is invalid (`100-50`) or unsatisfiable got 416 above, as it recommends.
             Err(_) => (0, len.saturating_sub(1)),
         },
         None => (0, len.saturating_sub(1)),

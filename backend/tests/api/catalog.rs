@@ -553,6 +553,13 @@ async fn streaming_honours_every_range_case() {
     assert!(head.bytes().await.unwrap().is_empty());
     let not_modified = c.get(&url).header(header::IF_NONE_MATCH, &etag).send().await.unwrap();
     assert_eq!(not_modified.status(), StatusCode::NOT_MODIFIED);
+    // If-None-Match is evaluated before Range (RFC 9110 §13.2.2).
+    let cached_range = c.get(&url).header(header::IF_NONE_MATCH, &etag).header(header::RANGE, "bytes=0-9").send();
+    assert_eq!(cached_range.await.unwrap().status(), StatusCode::NOT_MODIFIED);
+    // A well-formed but invalid range (end before start) is 416, as docs/api.md says.
+    let backwards = fetch(Some("bytes=100-50"), None).await.unwrap();
+    assert_eq!(backwards.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(backwards.headers()[header::CONTENT_RANGE].to_str().unwrap(), format!("bytes */{len}"));
 
     assert_eq!(client().get(&url).send().await.unwrap().status(), StatusCode::UNAUTHORIZED, "no session, no audio");
     let missing = c.get(app.url("/api/music/songs/00000000-0000-0000-0000-000000000000/stream")).send().await.unwrap();
