@@ -50,8 +50,7 @@ pub async fn register(
 /// Sign in with a username or email. Unknown users and wrong passwords get the same answer in the same time.
 #[utoipa::path(post, path = "/api/auth/login", tag = "accounts", request_body = LoginRequest, responses(
     (status = 200, body = UserView, description = "signed in; the session cookie is set"),
-    (status = 401, body = ErrorBody),
-    (status = 403, body = ErrorBody, description = "the account is disabled"),
+    (status = 401, body = ErrorBody, description = "wrong username or password, or the account is disabled"),
     (status = 429, body = ErrorBody),
 ))]
 pub async fn login(
@@ -59,17 +58,18 @@ pub async fn login(
     session: Session,
     ValidJson(request): ValidJson<LoginRequest>,
 ) -> AppResult<Json<UserView>> {
-    state.rate_limits.check_auth_account(&request.username)?;
     let user = model::find_by_login(&state.db, &request.username).await?;
+    // One budget per account whether it is named by username or email (and per name for unknown ones).
+    let account = user.as_ref().map_or_else(|| request.username.to_lowercase(), |u| u.id.to_string());
+    state.rate_limits.check_auth_account(&account)?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let verified = state.passwords.verify(request.password, hash).await?;
+    // A disabled account answers exactly as a wrong password does: a different answer for the right
+    // password would tell a guesser it had found it.
     let user = match user {
-        Some(user) if verified => user,
+        Some(user) if verified && !user.disabled => user,
         _ => return Err(AppError::Unauthorized),
     };
-    if user.disabled {
-        return Err(AppError::Forbidden("this account is disabled".into()));
-    }
     session::sign_in(&session, &state.db, &user).await?;
     tracing::info!(user_id = %user.id, "signed in");
     Ok(Json(user.into()))
@@ -108,7 +108,7 @@ pub async fn update_me(
 
 /// Change the password. Every other session of the user ends; this one stays signed in.
 #[utoipa::path(post, path = "/api/auth/password", tag = "accounts", request_body = ChangePasswordRequest, responses(
-    (status = 204), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+    (status = 204), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
 ))]
 pub async fn change_password(
     State(state): State<AppState>,
@@ -121,6 +121,8 @@ pub async fn change_password(
     if !errors.is_empty() {
         return Err(errors.into());
     }
+    // Guesses with a stolen session share the account's sign-in budget (and its argon2 time).
+    state.rate_limits.check_auth_account(&user.id.to_string())?;
     let verified = state.passwords.verify(request.current_password, Some(user.password_hash.clone())).await?;
     if !verified {
         return Err(AppError::field("current_password", "is not your current password"));

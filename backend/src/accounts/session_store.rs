@@ -118,6 +118,7 @@ impl Default for SessionCache {
 #[derive(Clone, Debug)]
 pub struct CachedStore {
     store: PostgresStore,
+    pool: sea_orm::sqlx::PgPool,
     cache: SessionCache,
 }
 
@@ -127,7 +128,7 @@ impl CachedStore {
             .with_schema_name("public")
             .and_then(|s| s.with_table_name("sessions"))
             .expect("constant identifiers are valid");
-        Self { store, cache }
+        Self { store, pool: db.get_postgres_connection_pool().clone(), cache }
     }
 
     /// Caches what was just read or written, unless an invalidation happened since `generation` was read:
@@ -151,9 +152,24 @@ impl SessionStore for CachedStore {
         Ok(())
     }
 
+    /// Updates a session that exists, and only then. tower-sessions saves existing sessions here (new ones go
+    /// through `create`), and PostgresStore's save is an upsert: a request that loaded the session before a
+    /// sign-out and saved it after (touching `last_seen`) would bring the signed-out session back.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let generation = self.cache.generation();
-        self.store.save(record).await?;
+        let data = rmp_serde::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let updated = sea_orm::sqlx::query("UPDATE sessions SET data = $2, expiry_date = $3 WHERE id = $1")
+            .bind(record.id.to_string())
+            .bind(data)
+            .bind(record.expiry_date)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| session_store::Error::Backend(e.to_string()))?;
+        if updated.rows_affected() == 0 {
+            // Ended in the meantime: stays ended.
+            self.cache.records.invalidate(&record.id);
+            return Ok(());
+        }
         self.remember(record, generation);
         Ok(())
     }

@@ -365,12 +365,19 @@ async fn disabling_a_user_ends_their_sessions_at_once_and_blocks_sign_in() {
         admin.patch(app.url(&path)).json(&json!({"disabled": true})).send().await.unwrap().json().await.unwrap();
     assert_eq!(updated["disabled"], true);
     assert_eq!(app.client.get(app.url("/api/auth/me")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    let (status, _) = error_code(
+    // Right and wrong passwords get the same answer: no oracle for a guesser.
+    let (right, right_error) = error_code(
         app.post_json(&client(), "/api/auth/login", &json!({"username": "troublemaker", "password": "trouble-pass"}))
             .await,
     )
     .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (wrong, wrong_error) = error_code(
+        app.post_json(&client(), "/api/auth/login", &json!({"username": "troublemaker", "password": "wrong-guess"}))
+            .await,
+    )
+    .await;
+    assert_eq!((right, &right_error), (StatusCode::UNAUTHORIZED, &wrong_error));
+    assert_eq!(wrong, StatusCode::UNAUTHORIZED);
     // Re-enabled, they can sign in again.
     admin.patch(app.url(&path)).json(&json!({"disabled": false})).send().await.unwrap();
     app.login(&client(), "troublemaker", "trouble-pass").await;
@@ -849,4 +856,58 @@ async fn a_user_holds_a_bounded_number_of_event_streams() {
         assert!(Instant::now() < deadline, "the closed stream's slot is free again");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The per-account budget is one budget whether the account is named by username or by email, and password
+/// changes with a stolen session spend it too.
+#[tokio::test]
+async fn an_account_has_one_guessing_budget_for_every_way_in() {
+    let app = TestApp::spawn_with(&["--rate-limit-auth-burst=2", "--rate-limit-auth-period-secs=60"]).await;
+    app.register("guarded", "guarded-password").await;
+    // Each attempt from a new address, so only the per-account budget (4 × 2) applies.
+    let attempt = |i: u32, login: &'static str| {
+        app.client
+            .post(app.url("/api/auth/login"))
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .json(&json!({"username": login, "password": "wrong-guess"}))
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for i in 0..10 {
+        let login = if i % 2 == 0 { "guarded" } else { "GUARDED@example.com" };
+        statuses.push(attempt(i, login).await.unwrap().status());
+    }
+    let limited = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(limited, 2, "8 attempts in all, by either name: {statuses:?}");
+
+    // Password changes: a thief with a session gets the same small budget.
+    let other = TestApp::spawn_with(&["--rate-limit-auth-burst=2", "--rate-limit-auth-period-secs=60"]).await;
+    other.register("victim", "victim-password").await;
+    let thief = client();
+    other.login(&thief, "victim", "victim-password").await;
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let guess = json!({"current_password": "guess-guess", "new_password": "new-password-123"});
+        statuses.push(thief.post(other.url("/api/auth/password")).json(&guess).send().await.unwrap().status());
+    }
+    assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    assert!(statuses.iter().filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY).count() <= 8, "{statuses:?}");
+}
+
+/// A request that read the session before a sign-out and saves it afterwards does not bring it back.
+#[tokio::test]
+async fn a_late_save_does_not_undo_a_sign_out() {
+    use tower_sessions::{SessionStore, session::Record};
+    let app = TestApp::spawn().await;
+    let store = fermata::accounts::session_store::CachedStore::new(&app.db, Default::default());
+    let mut record = Record {
+        id: tower_sessions::session::Id::default(),
+        data: Default::default(),
+        expiry_date: time::OffsetDateTime::now_utc() + time::Duration::days(1),
+    };
+    store.create(&mut record).await.unwrap();
+    store.delete(&record.id).await.unwrap();
+    record.data.insert("touched".into(), json!(1));
+    store.save(&record).await.unwrap();
+    assert!(store.load(&record.id).await.unwrap().is_none(), "the signed-out session stays gone");
 }
