@@ -225,11 +225,12 @@ async fn forward(
     mut user: crate::entities::users::Model,
     session: tower_sessions::session::Id,
     mut events: broadcast::Receiver<Event>,
-    mut changes: broadcast::Receiver<Option<tower_sessions::session::Id>>,
+    mut changes: broadcast::Receiver<Option<String>>,
     sender: Outgoing,
     _slot: StreamSlot,
 ) {
     let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + RECHECK, RECHECK);
+    let key = crate::accounts::session_store::notify_key(&session);
     loop {
         let look_again = tokio::select! {
             () = sender.closed() => return,
@@ -248,7 +249,7 @@ async fn forward(
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             change = changes.recv() => match change {
-                Ok(Some(id)) => id == session,
+                Ok(Some(changed)) => changed == key,
                 Ok(None) | Err(broadcast::error::RecvError::Lagged(_)) => true,
                 Err(broadcast::error::RecvError::Closed) => return,
             },

@@ -41,15 +41,19 @@ pub struct SessionCache {
     generation: Arc<Mutex<u64>>,
     /// Whether the LISTEN connection is up (notifications would reach us).
     listening: Arc<AtomicBool>,
-    /// Every invalidation, for whoever holds a session open past one request (event streams): `Some(id)` for
-    /// one session, `None` when any may have changed (a lost connection, an unparsable id).
-    changes: tokio::sync::broadcast::Sender<Option<Id>>,
+    /// Every invalidation, for whoever holds a session open past one request (event streams): `Some(key)` (see
+    /// [`notify_key`]) for one session, `None` when any may have changed (a lost connection, a bad payload).
+    changes: tokio::sync::broadcast::Sender<Option<String>>,
 }
 
 impl SessionCache {
     pub fn new() -> Self {
         Self {
-            records: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(TTL).build(),
+            records: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(TTL)
+                .support_invalidation_closures()
+                .build(),
             generation: Arc::new(Mutex::new(0)),
             listening: Arc::new(AtomicBool::new(false)),
             changes: tokio::sync::broadcast::channel(1024).0,
@@ -57,23 +61,25 @@ impl SessionCache {
     }
 
     /// Session changes as they are learnt (see the `changes` field).
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Option<Id>> {
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Option<String>> {
         self.changes.subscribe()
     }
 
-    /// A notification: the session with this id changed or ended.
-    pub fn forget(&self, id: &str) {
+    /// A notification: the session whose [`notify_key`] this is changed or ended.
+    pub fn forget(&self, key: &str) {
         let mut generation = self.lock();
         *generation += 1;
-        match id.parse::<Id>() {
-            Ok(id) => {
-                self.records.invalidate(&id);
-                let _ = self.changes.send(Some(id));
-            }
-            Err(_) => {
-                self.records.invalidate_all();
-                let _ = self.changes.send(None);
-            }
+        if key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            // The cache holds at most 10,000 records; hashing their ids is far cheaper than a database read.
+            let key = key.to_ascii_lowercase();
+            let _ = self.records.invalidate_entries_if({
+                let key = key.clone();
+                move |id, _| notify_key(id) == key
+            });
+            let _ = self.changes.send(Some(key));
+        } else {
+            self.records.invalidate_all();
+            let _ = self.changes.send(None);
         }
     }
 
@@ -106,6 +112,12 @@ impl SessionCache {
     fn generation(&self) -> u64 {
         *self.lock()
     }
+}
+
+/// How a session is named in change notifications: the hex SHA-256 of its id (the id is a credential; the
+/// trigger in migration `session_notify_hash` computes the same).
+pub fn notify_key(id: &Id) -> String {
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(id.to_string().as_bytes()))
 }
 
 impl Default for SessionCache {

@@ -10,6 +10,7 @@ mod m20261122_000004_search_words;
 mod m20261122_000005_session_notify;
 mod m20261122_000006_folded_names;
 mod m20261201_000007_bounded_search;
+mod m20261201_000008_session_notify_hash;
 
 pub struct Migrator;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_session_notify::MIGRATION),
             Box::new(m20261122_000006_folded_names::MIGRATION),
             Box::new(m20261201_000007_bounded_search::MIGRATION),
+            Box::new(m20261201_000008_session_notify_hash::MIGRATION),
         ]
     }
 }

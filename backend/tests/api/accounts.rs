@@ -911,3 +911,36 @@ async fn a_late_save_does_not_undo_a_sign_out() {
     store.save(&record).await.unwrap();
     assert!(store.load(&record.id).await.unwrap().is_none(), "the signed-out session stays gone");
 }
+
+/// Session change notifications carry a hash of the session id, never the id (a bearer credential).
+#[tokio::test]
+async fn session_notifications_do_not_carry_session_ids() {
+    use futures::StreamExt;
+    let app = TestApp::spawn().await;
+    let (listener, mut connection) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls).await.unwrap();
+    let (sender, mut payloads) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notification(n) = message {
+                let _ = sender.send(n.payload().to_owned());
+            }
+        }
+    });
+    listener.batch_execute("LISTEN fermata_sessions").await.unwrap();
+    app.register("quiet", "quiet-password").await;
+    let headers = app.login(&app.client, "quiet", "quiet-password").await;
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap();
+    let id = cookie.split(';').next().unwrap().split_once('=').unwrap().1.to_owned();
+    app.client.post(app.url("/api/auth/logout")).send().await.unwrap();
+    let expected = fermata::accounts::session_store::notify_key(&id.parse().unwrap());
+    let mut seen = Vec::new();
+    while let Ok(Some(payload)) = tokio::time::timeout(Duration::from_secs(5), payloads.recv()).await {
+        assert!(!payload.contains(&id), "a session id in a notification: {payload}");
+        seen.push(payload);
+        if seen.contains(&expected) {
+            break;
+        }
+    }
+    assert!(seen.contains(&expected), "the sign-out was announced by its hash: {seen:?}");
+}
