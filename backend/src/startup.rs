@@ -200,7 +200,8 @@ async fn serve(listener: TcpListener, router: Router, stopping: CancellationToke
 
 /// The whole HTTP surface with its layers.
 pub fn router(state: AppState, sessions: tower_sessions::SessionManagerLayer<CachedStore>) -> Router {
-    let (api, doc) = api_router(&state).split_for_parts();
+    let (api, mut doc) = api_router(&state).split_for_parts();
+    openapi::add_common_responses(&mut doc);
     let api = api
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })

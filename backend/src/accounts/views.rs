@@ -130,6 +130,7 @@ pub struct ChangePasswordRequest {
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserListQuery {
     /// Part of a username, email or display name.
     #[validate(length(max = 200))]

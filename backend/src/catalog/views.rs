@@ -90,6 +90,7 @@ pub enum Order {
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SongQuery {
     /// Words anywhere in title, artist or album (accent- and case-insensitive).
     #[validate(length(max = 200), custom(function = "crate::extract::no_nul"))]
@@ -122,6 +123,7 @@ pub fn default_limit() -> u64 {
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     #[serde(default = "default_limit")]
     #[validate(range(min = 1, max = 500))]
@@ -179,6 +181,7 @@ pub struct GenrePage {
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OffsetQuery {
     #[serde(default)]
     #[validate(range(max = 1_000_000))]
@@ -198,6 +201,7 @@ pub enum Period {
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ChartQuery {
     #[serde(default)]
     #[param(inline)]
@@ -219,6 +223,7 @@ pub struct ChartEntry {
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     #[validate(
         length(min = 1, max = 200, message = "must be 1 to 200 characters"),
@@ -261,6 +266,7 @@ pub struct FavouriteEntry {
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CoverQuery {
     /// Thumbnail edge in pixels: 64, 128, 300 or 600. Absent: the original image.
     #[validate(custom(function = "cover_size"))]

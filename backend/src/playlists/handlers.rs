@@ -293,7 +293,7 @@ pub async fn export(State(state): State<AppState>, user: CurrentUser, Path(id): 
 
 /// Creates a playlist from an M3U/M3U8 body. Lines that match no song are listed in `unmatched`.
 #[utoipa::path(post, path = "/api/playlists/import", tag = "playlists", params(ImportQuery),
-    request_body(content = String, content_type = "audio/x-mpegurl"),
+    request_body(content((String = "audio/x-mpegurl"), (String = "text/plain")), description = "M3U or M3U8 text, UTF-8"),
     responses((status = 201, body = ImportResult), (status = 422, body = ErrorBody)))]
 pub async fn import(
     State(state): State<AppState>,

@@ -90,6 +90,7 @@ pub struct PlaylistDetail {
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     /// Name of the new playlist; default: the file's `#PLAYLIST:` line, else "Imported playlist".
     #[validate(length(min = 1, max = 100), custom(function = "crate::extract::text_line"))]

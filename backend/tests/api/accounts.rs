@@ -664,6 +664,35 @@ async fn the_openapi_document_describes_every_endpoint_and_the_reference_is_self
         assert!(paths.contains_key(path), "{path} documented");
     }
     assert!(paths["/api/auth/me"].get("patch").is_some());
+    // Parameters are where the server reads them: a path parameter is in the path template, query parameters
+    // are optional query parameters; and every operation lists the shared error answers (scripts/contract runs
+    // a contract-testing tool on the whole document).
+    let mut query_params = 0;
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap();
+                match parameter["in"].as_str().unwrap() {
+                    "path" => {
+                        assert!(path.contains(&format!("{{{name}}}")), "{method} {path}: {name} is not in the path")
+                    }
+                    "query" => {
+                        query_params += 1;
+                        if ["limit", "cursor", "offset", "size"].contains(&name) {
+                            assert_ne!(parameter["required"], true, "{method} {path}: query {name} is optional");
+                        }
+                    }
+                    other => panic!("{method} {path}: {name} in {other}"),
+                }
+            }
+            if path.starts_with("/api/") {
+                for status in ["429", "503"] {
+                    assert!(operation["responses"].get(status).is_some(), "{method} {path} documents {status}");
+                }
+            }
+        }
+    }
+    assert!(query_params >= 31, "{query_params} query parameters");
     let page = app.client.get(app.url("/api/docs/")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
