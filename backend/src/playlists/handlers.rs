@@ -48,16 +48,61 @@ impl From<PlaylistRow> for PlaylistView {
     }
 }
 
+/// Entries per page: the detail's first page and `GET …/entries`' default.
+const ENTRY_PAGE: u64 = 500;
+
+fn entry_views(rows: Vec<(model::EntryRow, crate::catalog::model::SongRow)>) -> Vec<EntryView> {
+    rows.into_iter()
+        .map(|(e, song)| EntryView { id: e.entry_id, position: e.entry_position, song: SongView::from(song) })
+        .collect()
+}
+
+/// A page of entries and the cursor for the next (the last position shown), if there is more.
+async fn entry_page(
+    state: &AppState,
+    viewer: Uuid,
+    id: Uuid,
+    after: Option<i64>,
+    limit: u64,
+) -> AppResult<(Vec<EntryView>, Option<String>)> {
+    let mut entries = entry_views(model::entries(&state.db, viewer, id, after, limit + 1).await?);
+    let next = (entries.len() as u64 > limit).then(|| {
+        entries.truncate(limit as usize);
+        let last = entries.last().expect("a full page");
+        Cursor { sort: "entries".into(), key: last.position, id: last.id }.encode()
+    });
+    Ok((entries, next))
+}
+
 async fn detail(state: &AppState, viewer: Uuid, id: Uuid) -> AppResult<PlaylistDetail> {
     let playlist = model::visible(&state.db, viewer, id).await?.ok_or(AppError::NotFound)?;
-    let entries = model::entries(&state.db, viewer, id).await?;
-    Ok(PlaylistDetail {
-        playlist: playlist.into(),
-        entries: entries
-            .into_iter()
-            .map(|(e, song)| EntryView { id: e.entry_id, position: e.entry_position, song: SongView::from(song) })
-            .collect(),
-    })
+    let (entries, entries_next_cursor) = entry_page(state, viewer, id, None, ENTRY_PAGE).await?;
+    Ok(PlaylistDetail { playlist: playlist.into(), entries, entries_next_cursor })
+}
+
+/// The playlist as it is now, for the answer to a write: the summary, not the entries (a write to a
+/// 10,000-entry playlist would otherwise answer with megabytes).
+async fn summary(state: &AppState, viewer: Uuid, id: Uuid) -> AppResult<PlaylistView> {
+    Ok(model::visible(&state.db, viewer, id).await?.ok_or(AppError::NotFound)?.into())
+}
+
+/// The entries of a playlist in order, a page at a time.
+#[utoipa::path(get, path = "/api/playlists/{id}/entries", tag = "playlists", params(("id" = Uuid, Path), PageQuery), responses(
+    (status = 200, body = Page<EntryView>), (status = 404, body = ErrorBody),
+))]
+pub async fn entries(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    ValidQuery(query): ValidQuery<PageQuery>,
+) -> AppResult<axum::Json<Page<EntryView>>> {
+    model::visible(&state.db, user.user.id, id).await?.ok_or(AppError::NotFound)?;
+    let after = match &query.cursor {
+        Some(cursor) => Some(Cursor::<i64>::decode(cursor, "entries")?.key),
+        None => None,
+    };
+    let (items, next_cursor) = entry_page(&state, user.user.id, id, after, query.limit).await?;
+    Ok(axum::Json(Page { items, next_cursor }))
 }
 
 #[derive(FromQueryResult)]
@@ -127,15 +172,15 @@ async fn insert(
 }
 
 #[utoipa::path(post, path = "/api/playlists", tag = "playlists", request_body = CreatePlaylist, responses(
-    (status = 201, body = PlaylistDetail), (status = 422, body = ErrorBody),
+    (status = 201, body = PlaylistView), (status = 422, body = ErrorBody),
 ))]
 pub async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
     ValidJson(request): ValidJson<CreatePlaylist>,
-) -> AppResult<(StatusCode, axum::Json<PlaylistDetail>)> {
+) -> AppResult<(StatusCode, axum::Json<PlaylistView>)> {
     let id = insert(&state, user.user.id, request.name, request.description, request.public).await?;
-    Ok((StatusCode::CREATED, axum::Json(detail(&state, user.user.id, id).await?)))
+    Ok((StatusCode::CREATED, axum::Json(summary(&state, user.user.id, id).await?)))
 }
 
 /// A playlist with its entries in order. Private playlists of others are 404.
@@ -151,14 +196,14 @@ pub async fn get(
 }
 
 #[utoipa::path(patch, path = "/api/playlists/{id}", tag = "playlists", params(("id" = Uuid, Path)), request_body = UpdatePlaylist, responses(
-    (status = 200, body = PlaylistDetail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    (status = 200, body = PlaylistView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]
 pub async fn update(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<Uuid>,
     ValidJson(request): ValidJson<UpdatePlaylist>,
-) -> AppResult<axum::Json<PlaylistDetail>> {
+) -> AppResult<axum::Json<PlaylistView>> {
     model::owned(&state.db, user.user.id, id).await?;
     let mut row = playlists::ActiveModel { id: sea_orm::Unchanged(id), ..Default::default() };
     if let Some(name) = request.name {
@@ -172,7 +217,7 @@ pub async fn update(
     }
     row.updated_at = Set(Utc::now().fixed_offset());
     row.update(&state.db).await?;
-    Ok(axum::Json(detail(&state, user.user.id, id).await?))
+    Ok(axum::Json(summary(&state, user.user.id, id).await?))
 }
 
 /// Deleted by its owner, or by an admin when public.
@@ -188,16 +233,16 @@ pub async fn delete(State(state): State<AppState>, user: CurrentUser, Path(id): 
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Adds songs at the end or at a position.
+/// Adds songs at the end or at a position; answers with the playlist's summary (count, duration).
 #[utoipa::path(post, path = "/api/playlists/{id}/entries", tag = "playlists", params(("id" = Uuid, Path)), request_body = AddEntries, responses(
-    (status = 200, body = PlaylistDetail), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    (status = 200, body = PlaylistView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
 ))]
 pub async fn add_entries(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<Uuid>,
     ValidJson(request): ValidJson<AddEntries>,
-) -> AppResult<axum::Json<PlaylistDetail>> {
+) -> AppResult<axum::Json<PlaylistView>> {
     model::owned(&state.db, user.user.id, id).await?;
     let missing = model::missing_songs(&state.db, &request.song_ids).await?;
     if !missing.is_empty() {
@@ -218,7 +263,7 @@ pub async fn add_entries(
     model::insert_entries(&txn, id, position, &request.song_ids).await?;
     model::touch(&txn, id).await?;
     txn.commit().await?;
-    Ok(axum::Json(detail(&state, user.user.id, id).await?))
+    Ok(axum::Json(summary(&state, user.user.id, id).await?))
 }
 
 #[utoipa::path(delete, path = "/api/playlists/{id}/entries/{entry_id}", tag = "playlists",
@@ -239,13 +284,13 @@ pub async fn remove_entry(
 
 #[utoipa::path(post, path = "/api/playlists/{id}/entries/{entry_id}/move", tag = "playlists",
     params(("id" = Uuid, Path), ("entry_id" = Uuid, Path)), request_body = MoveEntry,
-    responses((status = 200, body = PlaylistDetail), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = PlaylistView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn move_entry(
     State(state): State<AppState>,
     user: CurrentUser,
     Path((id, entry)): Path<(Uuid, Uuid)>,
     ValidJson(request): ValidJson<MoveEntry>,
-) -> AppResult<axum::Json<PlaylistDetail>> {
+) -> AppResult<axum::Json<PlaylistView>> {
     model::owned(&state.db, user.user.id, id).await?;
     let (txn, count) = model::lock_entries(&state.db, id).await?;
     let from = model::entry_position(&txn, id, entry).await?;
@@ -256,7 +301,7 @@ pub async fn move_entry(
     model::move_entry(&txn, id, entry, from, to).await?;
     model::touch(&txn, id).await?;
     txn.commit().await?;
-    Ok(axum::Json(detail(&state, user.user.id, id).await?))
+    Ok(axum::Json(summary(&state, user.user.id, id).await?))
 }
 
 /// Extended M3U: one stream URL per entry, fetchable by a signed-in client.
@@ -264,10 +309,11 @@ pub async fn move_entry(
     (status = 200, content_type = "audio/x-mpegurl"), (status = 404, body = ErrorBody),
 ))]
 pub async fn export(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> AppResult<Response> {
-    let playlist = detail(&state, user.user.id, id).await?;
+    let playlist = model::visible(&state.db, user.user.id, id).await?.ok_or(AppError::NotFound)?;
+    let entries = entry_views(model::entries(&state.db, user.user.id, id, None, super::MAX_ENTRIES as u64).await?);
     let base = state.config.public_url.as_str().trim_end_matches('/');
-    let mut text = format!("#EXTM3U\n#PLAYLIST:{}\n", m3u::escape(&playlist.playlist.name));
-    for entry in &playlist.entries {
+    let mut text = format!("#EXTM3U\n#PLAYLIST:{}\n", m3u::escape(&playlist.name));
+    for entry in &entries {
         let song = &entry.song;
         text.push_str(&format!(
             "#EXTINF:{},{} - {}\n{base}{}\n",
@@ -278,7 +324,7 @@ pub async fn export(State(state): State<AppState>, user: CurrentUser, Path(id): 
         ));
     }
     let file_name: String =
-        playlist.playlist.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        playlist.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
     let disposition =
         HeaderValue::from_str(&format!("attachment; filename=\"{file_name}.m3u8\"")).map_err(anyhow::Error::from)?;
     Ok((
@@ -334,6 +380,6 @@ pub async fn import(
         model::insert_entries(&txn, id, 0, &songs).await?;
         txn.commit().await?;
     }
-    let playlist = detail(&state, user.user.id, id).await?;
+    let playlist = summary(&state, user.user.id, id).await?;
     Ok((StatusCode::CREATED, axum::Json(ImportResult { playlist, unmatched })))
 }

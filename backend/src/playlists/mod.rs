@@ -21,7 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::list, handlers::create))
         .routes(routes!(handlers::import))
         .routes(routes!(handlers::get, handlers::update, handlers::delete))
-        .routes(routes!(handlers::add_entries))
+        .routes(routes!(handlers::entries, handlers::add_entries))
         .routes(routes!(handlers::remove_entry))
         .routes(routes!(handlers::move_entry))
         .routes(routes!(handlers::export))

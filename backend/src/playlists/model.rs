@@ -61,20 +61,28 @@ pub struct EntryRow {
     pub entry_position: i64,
 }
 
-/// The entries in order, each with its song as `viewer` sees it.
+/// A page of the entries in order, each with its song as `viewer` sees it: `limit` entries after the dense
+/// position `after` (none: from the start). Positions are counted over the whole playlist (at most
+/// [`super::MAX_ENTRIES`] rows), songs read for the page only.
 pub async fn entries(
     db: &impl ConnectionTrait,
     viewer: Uuid,
     playlist: Uuid,
+    after: Option<i64>,
+    limit: u64,
 ) -> Result<Vec<(EntryRow, SongRow)>, DbErr> {
     let mut sql = Sql::new(&format!(
-        "SELECT e.id AS entry_id, (row_number() OVER (ORDER BY e.position) - 1) AS entry_position, \
-         NULL::text AS sort_key, {} JOIN playlist_entries e ON e.song_id = s.id WHERE e.playlist_id = ",
+        "SELECT e.entry_id, e.entry_position, NULL::text AS sort_key, {} \
+         JOIN (SELECT id AS entry_id, song_id, (row_number() OVER (ORDER BY position) - 1) AS entry_position \
+               FROM playlist_entries WHERE playlist_id = ",
         song_columns!()
     ));
     sql.values.insert(0, viewer.into());
     let p = sql.param(playlist);
-    sql.push(&format!("{p} ORDER BY e.position"));
+    let from = sql.param(after.unwrap_or(-1));
+    sql.push(&format!(
+        "{p}) e ON e.song_id = s.id WHERE e.entry_position > {from} ORDER BY e.entry_position LIMIT {limit}"
+    ));
     let rows = db.query_all(sql.statement()).await?;
     rows.iter().map(|row| Ok((EntryRow::from_query_result(row, "")?, SongRow::from_query_result(row, "")?))).collect()
 }

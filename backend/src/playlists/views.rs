@@ -82,11 +82,14 @@ pub struct EntryView {
     pub song: SongView,
 }
 
+/// A playlist with the first page of its entries; `entries_next_cursor` pages on through
+/// `GET /api/playlists/{id}/entries`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlaylistDetail {
     #[serde(flatten)]
     pub playlist: PlaylistView,
     pub entries: Vec<EntryView>,
+    pub entries_next_cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
@@ -99,7 +102,7 @@ pub struct ImportQuery {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportResult {
-    pub playlist: PlaylistDetail,
+    pub playlist: PlaylistView,
     /// Lines naming a song that is not in the library.
     pub unmatched: Vec<String>,
 }

@@ -36,6 +36,14 @@ async fn create(app: &TestApp, c: &reqwest::Client, body: Value) -> Value {
     response.json().await.unwrap()
 }
 
+/// A write's answer is the playlist's summary (never its entries); the playlist as it now is, read back.
+async fn then_read(c: &reqwest::Client, app: &TestApp, base: &str, response: reqwest::Response) -> Value {
+    assert_eq!(response.status(), StatusCode::OK);
+    let summary: Value = response.json().await.unwrap();
+    assert!(summary.get("entries").is_none() && summary["song_count"].is_i64(), "a small answer: {summary}");
+    c.get(app.url(base)).send().await.unwrap().json().await.unwrap()
+}
+
 fn order(detail: &Value) -> Vec<String> {
     detail["entries"].as_array().unwrap().iter().map(|e| e["song"]["id"].as_str().unwrap().to_owned()).collect()
 }
@@ -110,9 +118,10 @@ async fn entries_add_remove_move_keep_order() {
     let add = |body: Value| c.post(app.url(&format!("{base}/entries"))).json(&body).send();
     let s = |i: usize| ids[i].to_string();
 
-    let detail: Value = add(json!({"song_ids": [ids[0], ids[1], ids[2]]})).await.unwrap().json().await.unwrap();
+    let detail = then_read(&c, &app, &base, add(json!({"song_ids": [ids[0], ids[1], ids[2]]})).await.unwrap()).await;
     assert_eq!(order(&detail), [s(0), s(1), s(2)]);
-    let detail: Value = add(json!({"song_ids": [ids[3], ids[0]], "position": 1})).await.unwrap().json().await.unwrap();
+    let detail =
+        then_read(&c, &app, &base, add(json!({"song_ids": [ids[3], ids[0]], "position": 1})).await.unwrap()).await;
     assert_eq!(order(&detail), [s(0), s(3), s(0), s(1), s(2)], "inserted at 1, duplicates allowed");
     positions_are_dense(&detail);
     assert_eq!(detail["song_count"], 5);
@@ -131,25 +140,21 @@ async fn entries_add_remove_move_keep_order() {
     assert_eq!(add(json!({"song_ids": ["not-a-uuid"]})).await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     let entry = |d: &Value, i: usize| d["entries"][i]["id"].as_str().unwrap().to_owned();
-    let moved: Value = c
+    let response = c
         .post(app.url(&format!("{base}/entries/{}/move", entry(&detail, 4))))
         .json(&json!({"position": 0}))
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    let moved = then_read(&c, &app, &base, response).await;
     assert_eq!(order(&moved), [s(2), s(0), s(3), s(0), s(1)]);
-    let moved: Value = c
+    let response = c
         .post(app.url(&format!("{base}/entries/{}/move", entry(&moved, 0))))
         .json(&json!({"position": 3}))
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    let moved = then_read(&c, &app, &base, response).await;
     assert_eq!(order(&moved), [s(0), s(3), s(0), s(2), s(1)]);
     let out_of_range = c
         .post(app.url(&format!("{base}/entries/{}/move", entry(&moved, 0))))
@@ -181,15 +186,13 @@ async fn entries_add_remove_move_keep_order() {
     let detail: Value = c.get(app.url(&base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(order(&detail), [s(2), s(1)]);
     positions_are_dense(&detail);
-    let moved: Value = c
+    let response = c
         .post(app.url(&format!("{base}/entries/{}/move", entry(&detail, 1))))
         .json(&json!({"position": 0}))
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    let moved = then_read(&c, &app, &base, response).await;
     assert_eq!(order(&moved), [s(1), s(2)]);
 }
 
@@ -200,15 +203,8 @@ async fn concurrent_adds_and_moves_lose_and_duplicate_nothing() {
     let c = app.listener("racer").await;
     let playlist = create(&app, &c, json!({"name": "Race"})).await;
     let base = format!("/api/playlists/{}", playlist["id"].as_str().unwrap());
-    let seeded: Value = c
-        .post(app.url(&format!("{base}/entries")))
-        .json(&json!({"song_ids": ids}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let response = c.post(app.url(&format!("{base}/entries"))).json(&json!({"song_ids": ids})).send().await.unwrap();
+    let seeded = then_read(&c, &app, &base, response).await;
     let entries: Vec<String> =
         seeded["entries"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
 
@@ -247,18 +243,13 @@ async fn private_playlists_are_invisible_to_others() {
     let private = create(&app, &owner, json!({"name": "Secret"})).await;
     let public = create(&app, &owner, json!({"name": "Shared", "public": true})).await;
     let p = private["id"].as_str().unwrap();
-    let entry = owner
-        .post(app.url(&format!("/api/playlists/{p}/entries")))
-        .json(&json!({"song_ids": [ids[0]]}))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["entries"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let response =
+        owner.post(app.url(&format!("/api/playlists/{p}/entries"))).json(&json!({"song_ids": [ids[0]]})).send();
+    let entry =
+        then_read(&owner, &app, &format!("/api/playlists/{p}"), response.await.unwrap()).await["entries"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
 
     let attempts = [
         other.get(app.url(&format!("/api/playlists/{p}"))).send().await.unwrap(),
@@ -345,7 +336,15 @@ async fn m3u8_export_round_trips_through_import() {
     assert_eq!(imported.status(), StatusCode::CREATED);
     let imported: Value = imported.json().await.unwrap();
     assert_eq!(imported["playlist"]["name"], "Trip");
-    assert_eq!(order(&imported["playlist"]), [ids[2].to_string(), ids[0].to_string(), ids[2].to_string()]);
+    let read: Value = c
+        .get(app.url(&format!("/api/playlists/{}", imported["playlist"]["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order(&read), [ids[2].to_string(), ids[0].to_string(), ids[2].to_string()]);
     assert!(imported["unmatched"].as_array().unwrap().is_empty());
 }
 
@@ -359,7 +358,15 @@ async fn importing_a_foreign_m3u_lists_what_matched_nothing() {
     assert_eq!(response.status(), StatusCode::CREATED);
     let imported: Value = response.json().await.unwrap();
     assert_eq!(imported["playlist"]["name"], "From Winamp");
-    assert_eq!(order(&imported["playlist"]), [ids[1].to_string(), ids[0].to_string()], "by EXTINF, then by file name");
+    let read: Value = c
+        .get(app.url(&format!("/api/playlists/{}", imported["playlist"]["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order(&read), [ids[1].to_string(), ids[0].to_string()], "by EXTINF, then by file name");
     assert_eq!(imported["unmatched"], json!(["D:\\Music\\nothing.flac", "http://elsewhere.example/stream/42"]));
 
     for body in [&b""[..], b"#EXTM3U\n# nothing here\n", b"\xff\xfe\x00garbage"] {
@@ -415,6 +422,26 @@ async fn a_ten_thousand_line_import_on_a_large_library_takes_seconds_and_larger_
     assert_eq!(result["playlist"]["song_count"], 9_900);
     assert_eq!(result["unmatched"].as_array().unwrap().len(), 100);
     eprintln!("10,000-line import on 100,000 songs: {took:?}");
+    // The playlist reads in pages: the first 500 with it, then the rest by cursor, in order, each once.
+    let id = result["playlist"]["id"].as_str().unwrap().to_owned();
+    let detail: Value = c.get(app.url(&format!("/api/playlists/{id}"))).send().await.unwrap().json().await.unwrap();
+    let mut positions: Vec<i64> =
+        detail["entries"].as_array().unwrap().iter().map(|e| e["position"].as_i64().unwrap()).collect();
+    assert_eq!(positions.len(), 500);
+    let mut cursor = detail["entries_next_cursor"].as_str().map(str::to_owned);
+    while let Some(next) = cursor {
+        let page: Value = c
+            .get(app.url(&format!("/api/playlists/{id}/entries?limit=500&cursor={next}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        positions.extend(page["items"].as_array().unwrap().iter().map(|e| e["position"].as_i64().unwrap()));
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+    }
+    assert_eq!(positions, (0..9_900).collect::<Vec<i64>>());
     assert!(took < std::time::Duration::from_secs(30), "{took:?}");
 
     // One line past the cap is refused before any work, and adding past the cap too.

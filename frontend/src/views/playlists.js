@@ -56,18 +56,32 @@ export async function playlistsView() {
   return null;
 }
 
+/** The playlist with all its entries: the first page comes with it, the rest page by page. */
+async function loadPlaylist(id) {
+  const detail = await api.get(`/api/playlists/${encodeURIComponent(id)}`);
+  let cursor = detail.entries_next_cursor;
+  while (cursor) {
+    const page = await api.get(`/api/playlists/${encodeURIComponent(id)}/entries`, { limit: 500, cursor });
+    detail.entries.push(...page.items);
+    cursor = page.next_cursor;
+  }
+  return detail;
+}
+
 export async function playlistView(id) {
   const rerender = () => playlistView(id);
-  let detail = await loading(() => api.get(`/api/playlists/${encodeURIComponent(id)}`), rerender);
+  let detail = await loading(() => loadPlaylist(id), rerender);
   if (!detail) return null;
   const mine = detail.owner.id === session.user?.id;
   const entries = h('ol', { class: 'entries', dataset: { entries: '' } });
   const status = h('span', { class: 'sub', role: 'status', dataset: { saveState: '' } });
   let dragFrom = null;
 
+  // Writes answer with the playlist's summary; the entries are read again after each.
   const change = async (action) => {
     try {
-      detail = await action();
+      await action();
+      detail = await loadPlaylist(id);
       draw();
       playlists.load(true);
     } catch (error) {
@@ -99,7 +113,7 @@ export async function playlistView(id) {
     if (event.target.closest('[data-entry-play]')) player.playSongs(detail.entries.map((e) => e.song), i);
     else if (event.target.closest('[data-entry-up]')) move(li.dataset.entryId, i - 1);
     else if (event.target.closest('[data-entry-down]')) move(li.dataset.entryId, i + 1);
-    else if (event.target.closest('[data-entry-remove]')) change(() => api.delete(`/api/playlists/${id}/entries/${li.dataset.entryId}`).then(() => api.get(`/api/playlists/${id}`)));
+    else if (event.target.closest('[data-entry-remove]')) change(() => api.delete(`/api/playlists/${id}/entries/${li.dataset.entryId}`));
   });
   entries.addEventListener('dragstart', (event) => {
     dragFrom = event.target.closest('[data-entry-id]');
