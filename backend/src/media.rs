@@ -86,10 +86,15 @@ impl MediaStore {
     /// lies outside its root (a link out of MUSIC_DIR, `..` in a path). `relative` comes from the database, but
     /// the library folder can change under it after a scan, so the check is made on every use.
     pub fn resolve(&self, storage: &str, relative: &str) -> Option<PathBuf> {
+        self.contained(storage, relative).map(|(_, real)| real)
+    }
+
+    /// The resolved root and the resolved path of a stored file inside it (see [`Self::resolve`]).
+    fn contained(&self, storage: &str, relative: &str) -> Option<(PathBuf, PathBuf)> {
         let root = self.real_root(storage)?;
         let real = root.join(relative).canonicalize().ok()?;
         if real.starts_with(&root) && real != root {
-            Some(real)
+            Some((root, real))
         } else {
             tracing::warn!(storage, path = relative, "refused: resolves outside its folder");
             None
@@ -100,8 +105,7 @@ impl MediaStore {
     /// last component between the check and the open.
     pub fn open(&self, storage: &str, relative: &str) -> Option<Opened> {
         use std::os::unix::fs::OpenOptionsExt;
-        let root = self.real_root(storage)?;
-        let real = self.resolve(storage, relative)?;
+        let (root, real) = self.contained(storage, relative)?;
         let file = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())

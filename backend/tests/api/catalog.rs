@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::{
     fixtures::{self, Format, Tags},
-    support::{TestApp, client, error_code},
+    support::{TestApp, client, error_code, scalar},
 };
 
 async fn json(response: reqwest::Response) -> Value {
@@ -306,14 +306,11 @@ async fn a_search_cannot_take_the_database_hostage() {
         .await
         .unwrap();
     let lexemes = |q: &str| {
-        let db = app.db.clone();
         let sql = format!(
             "SELECT coalesce(array_length(tsvector_to_array(to_tsvector('simple', fermata_search_query('{q}')::text)), 1), 0)"
         );
-        async move {
-            let row = db.query_one(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await;
-            row.unwrap().unwrap().try_get_by_index::<i32>(0).unwrap()
-        }
+        let db = &app.db;
+        async move { scalar::<i32>(db, &sql).await }
     };
     // 71 characters of single letters: eight words count, none expanded.
     let letters = "a b c d e f g h i j k l m n o p q r s t u v w x y z a b c d e f g h i j";
@@ -647,21 +644,11 @@ async fn files_swapped_for_links_out_of_the_media_volume_are_never_served() {
 
     // The stored song and cover become links to a secret outside the volume, and to the process environment.
     let media = app.data_dir.path().join("media");
-    let stored = |sql: &str| {
-        let db = app.db.clone();
-        let sql = sql.to_owned();
-        async move {
-            let row = db.query_one(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await;
-            row.unwrap().unwrap().try_get_by_index::<String>(0).unwrap()
-        }
-    };
-    let song_file = media.join(stored(&format!("SELECT path FROM songs WHERE id = '{id}'")).await);
-    let cover_file = media.join(
-        stored(&format!(
-            "SELECT substring(cover_path from 7) FROM albums WHERE id = (SELECT album_id FROM songs WHERE id = '{id}')"
-        ))
-        .await,
+    let song_file = media.join(scalar::<String>(&app.db, &format!("SELECT path FROM songs WHERE id = '{id}'")).await);
+    let cover_sql = format!(
+        "SELECT substring(cover_path from 7) FROM albums WHERE id = (SELECT album_id FROM songs WHERE id = '{id}')"
     );
+    let cover_file = media.join(scalar::<String>(&app.db, &cover_sql).await);
     std::fs::remove_file(&song_file).unwrap();
     std::os::unix::fs::symlink(dir.path().join("secret.txt"), &song_file).unwrap();
     std::fs::remove_file(&cover_file).unwrap();

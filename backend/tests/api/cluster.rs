@@ -16,13 +16,13 @@ use std::{
 use fermata::postgres::{Durability, EmbeddedPostgres};
 use futures::future::join_all;
 use reqwest::{StatusCode, header};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
 use crate::{
     fixtures::{self, Format, Tags},
-    support::{self, ADMIN_PASSWORD, client, error_code},
+    support::{self, ADMIN_PASSWORD, client, error_code, scalar},
 };
 
 /// MAX_UPLOAD_BYTES of the replicas and of nginx (`scripts/nginx-config` fills it into nginx's templates).
@@ -237,13 +237,7 @@ async fn stream_requests(cluster: &Cluster) -> f64 {
 }
 
 async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
-    let row = db.query_one(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await.unwrap().unwrap();
-    row.try_get_by_index(0).unwrap()
-}
-
-async fn query_text(db: &DatabaseConnection, sql: &str) -> String {
-    let row = db.query_one(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await.unwrap().unwrap();
-    row.try_get_by_index(0).unwrap()
+    scalar(db, sql).await
 }
 
 /// Reads an SSE response until an event of `kind` arrives (or 20 s pass).
@@ -717,7 +711,7 @@ async fn a_real_world_library_streams_through_nginx_and_nothing_outside_it_is_se
         let (status, _) = error_code(direct.header(header::COOKIE, &cookie).send().await.unwrap()).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "and so does a replica streaming itself");
     }
-    let id = query_text(&cluster.db, "SELECT id::text FROM songs WHERE path = 'Inside/relink.mp3'").await;
+    let id = scalar::<String>(&cluster.db, "SELECT id::text FROM songs WHERE path = 'Inside/relink.mp3'").await;
     std::fs::remove_file(&relinked).unwrap();
     std::os::unix::fs::symlink(&files[0], &relinked).unwrap();
     let response = admin.get(cluster.url(&format!("/api/music/songs/{id}/stream"))).send().await.unwrap();

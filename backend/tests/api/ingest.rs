@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::{
     fixtures::{self, Format, Tags},
-    support::{TestApp, client, error_code},
+    support::{TestApp, client, error_code, scalar},
 };
 
 fn form(files: &[(&str, Vec<u8>)]) -> multipart::Form {
@@ -26,9 +26,7 @@ async fn upload(app: &TestApp, c: &reqwest::Client, files: &[(&str, Vec<u8>)]) -
 }
 
 async fn count(app: &TestApp, sql: &str) -> i64 {
-    let row =
-        app.db.query_one(Statement::from_string(sea_orm::DbBackend::Postgres, sql.to_owned())).await.unwrap().unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
+    scalar(&app.db, sql).await
 }
 
 fn temp_files(app: &TestApp) -> usize {

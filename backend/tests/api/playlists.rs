@@ -36,12 +36,17 @@ async fn create(app: &TestApp, c: &reqwest::Client, body: Value) -> Value {
     response.json().await.unwrap()
 }
 
+/// The playlist at `path` (`/api/playlists/{id}`) with its first page of entries.
+async fn read(c: &reqwest::Client, app: &TestApp, path: &str) -> Value {
+    c.get(app.url(path)).send().await.unwrap().json().await.unwrap()
+}
+
 /// A write's answer is the playlist's summary (never its entries); the playlist as it now is, read back.
 async fn then_read(c: &reqwest::Client, app: &TestApp, base: &str, response: reqwest::Response) -> Value {
     assert_eq!(response.status(), StatusCode::OK);
     let summary: Value = response.json().await.unwrap();
     assert!(summary.get("entries").is_none() && summary["song_count"].is_i64(), "a small answer: {summary}");
-    c.get(app.url(base)).send().await.unwrap().json().await.unwrap()
+    read(c, app, base).await
 }
 
 fn order(detail: &Value) -> Vec<String> {
@@ -336,14 +341,7 @@ async fn m3u8_export_round_trips_through_import() {
     assert_eq!(imported.status(), StatusCode::CREATED);
     let imported: Value = imported.json().await.unwrap();
     assert_eq!(imported["playlist"]["name"], "Trip");
-    let read: Value = c
-        .get(app.url(&format!("/api/playlists/{}", imported["playlist"]["id"].as_str().unwrap())))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read = read(&c, &app, &format!("/api/playlists/{}", imported["playlist"]["id"].as_str().unwrap())).await;
     assert_eq!(order(&read), [ids[2].to_string(), ids[0].to_string(), ids[2].to_string()]);
     assert!(imported["unmatched"].as_array().unwrap().is_empty());
 }
@@ -358,14 +356,7 @@ async fn importing_a_foreign_m3u_lists_what_matched_nothing() {
     assert_eq!(response.status(), StatusCode::CREATED);
     let imported: Value = response.json().await.unwrap();
     assert_eq!(imported["playlist"]["name"], "From Winamp");
-    let read: Value = c
-        .get(app.url(&format!("/api/playlists/{}", imported["playlist"]["id"].as_str().unwrap())))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read = read(&c, &app, &format!("/api/playlists/{}", imported["playlist"]["id"].as_str().unwrap())).await;
     assert_eq!(order(&read), [ids[1].to_string(), ids[0].to_string()], "by EXTINF, then by file name");
     assert_eq!(imported["unmatched"], json!(["D:\\Music\\nothing.flac", "http://elsewhere.example/stream/42"]));
 

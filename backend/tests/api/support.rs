@@ -270,6 +270,12 @@ impl Drop for TestApp {
     }
 }
 
+/// The first column of the first row of `sql` (a count, an id, a path).
+pub async fn scalar<T: sea_orm::TryGetable>(db: &DatabaseConnection, sql: &str) -> T {
+    let statement = sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql.to_owned());
+    db.query_one(statement).await.unwrap().expect("a row").try_get_by_index(0).unwrap()
+}
+
 /// The error code of an API error body.
 pub async fn error_code(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
