@@ -31,8 +31,11 @@ pub struct RateLimits {
     api: DefaultKeyedRateLimiter<IpAddr>,
     auth_per_ip: DefaultKeyedRateLimiter<IpAddr>,
     /// Keyed by account: attempts against one account from anywhere. Its burst is larger than the per-IP
-    /// one and it refills continuously, so failing logins on purpose locks a victim out only briefly.
+    /// one and it refills continuously; an attacker with many addresses can hold it at zero, which is why
+    /// the owner's known devices have budgets of their own (see `accounts::devices`).
     auth_per_account: DefaultKeyedRateLimiter<String>,
+    /// Keyed by device cookie: sign-ins from a browser known to the account, with the per-account quota.
+    auth_per_device: DefaultKeyedRateLimiter<String>,
     trusted_proxies: Vec<IpNet>,
 }
 
@@ -49,6 +52,7 @@ impl RateLimits {
             api: RateLimiter::keyed(per(api_period, config.rate_limit_api_burst)),
             auth_per_ip: RateLimiter::keyed(per(auth_period, config.rate_limit_auth_burst)),
             auth_per_account: RateLimiter::keyed(per(auth_period / 4, config.rate_limit_auth_burst * 4)),
+            auth_per_device: RateLimiter::keyed(per(auth_period / 4, config.rate_limit_auth_burst * 4)),
             trusted_proxies: config.trusted_proxies.clone(),
         })
     }
@@ -63,6 +67,11 @@ impl RateLimits {
         self.auth_per_account.check_key(&account.to_lowercase()).map_err(too_many)
     }
 
+    /// One sign-in attempt from a known device (its cookie value), instead of the account's budget.
+    pub fn check_auth_device(&self, device: &str) -> Result<(), AppError> {
+        self.auth_per_device.check_key(&device.to_owned()).map_err(too_many)
+    }
+
     /// Forgets keys that are back to a full budget, so the maps do not grow without bound.
     pub fn spawn_cleanup(self: Arc<Self>, stop: CancellationToken) {
         tokio::spawn(async move {
@@ -74,6 +83,7 @@ impl RateLimits {
                         self.api.retain_recent();
                         self.auth_per_ip.retain_recent();
                         self.auth_per_account.retain_recent();
+                        self.auth_per_device.retain_recent();
                     }
                 }
             }

@@ -69,6 +69,7 @@ impl Application {
         let (db, embedded, database_url) = open_database(&config).await?;
         postgres::migrate(&db).await?;
         let passwords = Passwords::new()?;
+        let device_key = accounts::devices::DeviceKey::load(&db).await.context("loading the device-cookie key")?;
         bootstrap_admin(&db, &config, &passwords).await?;
 
         let media = MediaStore::new(config.media_dir(), config.music_dir.clone())?;
@@ -82,6 +83,7 @@ impl Application {
             memory: MemoryGuard::new(config.memory_soft_limit_mb),
             metrics: metrics::handle(),
             passwords,
+            device_key,
             rate_limits: RateLimits::new(&config),
             allowed_origins: AllowedOrigins::new(&config),
             config: config.clone(),

@@ -22,6 +22,8 @@ pub struct AppState {
     pub memory: Arc<MemoryGuard>,
     pub metrics: PrometheusHandle,
     pub passwords: Passwords,
+    /// Signs the cookies of browsers known to an account (see `accounts::devices`).
+    pub device_key: crate::accounts::devices::DeviceKey,
     pub rate_limits: Arc<RateLimits>,
     pub allowed_origins: AllowedOrigins,
     pub media: MediaStore,

@@ -1,9 +1,13 @@
 //! Registration, sign-in and the signed-in user's own account.
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::State,
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
+};
 use tower_sessions::Session;
 
 use super::{
+    devices,
     model::{self, NewUser, ROLE_USER},
     session::{self, CurrentUser},
     views::{ChangePasswordRequest, LoginRequest, RegisterRequest, UpdateMeRequest, UserView, check_password_differs},
@@ -56,12 +60,23 @@ pub async fn register(
 pub async fn login(
     State(state): State<AppState>,
     session: Session,
+    headers: HeaderMap,
     ValidJson(request): ValidJson<LoginRequest>,
-) -> AppResult<Json<UserView>> {
+) -> AppResult<([(HeaderName, HeaderValue); 1], Json<UserView>)> {
     let user = model::find_by_login(&state.db, &request.username).await?;
-    // One budget per account whether it is named by username or email (and per name for unknown ones).
-    let account = user.as_ref().map_or_else(|| request.username.to_lowercase(), |u| u.id.to_string());
-    state.rate_limits.check_auth_account(&account)?;
+    let secure = state.config.secure_cookies();
+    // A browser the account has signed in from before spends its own budget; anyone else spends the account's
+    // (one budget per account whether it is named by username or email, and per name for unknown ones).
+    let device = user.as_ref().and_then(|user| {
+        devices::presented(&headers, secure).filter(|value| state.device_key.is_known(value, user.id))
+    });
+    match &device {
+        Some(device) => state.rate_limits.check_auth_device(device)?,
+        None => {
+            let account = user.as_ref().map_or_else(|| request.username.to_lowercase(), |u| u.id.to_string());
+            state.rate_limits.check_auth_account(&account)?;
+        }
+    }
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let verified = state.passwords.verify(request.password, hash).await?;
     // A disabled account answers exactly as a wrong password does: a different answer for the right
@@ -71,8 +86,9 @@ pub async fn login(
         _ => return Err(AppError::Unauthorized),
     };
     session::sign_in(&session, &state.db, &user).await?;
-    tracing::info!(user_id = %user.id, "signed in");
-    Ok(Json(user.into()))
+    tracing::info!(user_id = %user.id, known_device = device.is_some(), "signed in");
+    let cookie = devices::set_cookie(&state.device_key, user.id, secure);
+    Ok(([(header::SET_COOKIE, cookie)], Json(user.into())))
 }
 
 /// Sign out: the session is deleted on the server, so the old cookie is worthless.

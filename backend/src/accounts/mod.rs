@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod devices;
 pub mod model;
 pub mod password;
 pub mod session;

@@ -48,6 +48,7 @@ fn username_chars(name: &str) -> Result<(), ValidationError> {
 pub struct RegisterRequest {
     #[serde(default)]
     #[validate(length(min = 3, max = 32, message = "must be 3 to 32 characters"), custom(function = "username_chars"))]
+    #[schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9_.-]*$")]
     pub username: String,
     #[serde(default)]
     #[validate(
@@ -55,13 +56,20 @@ pub struct RegisterRequest {
         length(max = 254, message = "is too long"),
         custom(function = "crate::extract::no_nul")
     )]
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     #[serde(default)]
     #[validate(length(min = 8, max = 256, message = "must be 8 to 256 characters"))]
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
     #[validate(
         length(min = 1, max = 100, message = "must be 1 to 100 characters"),
         custom(function = "crate::extract::text_line")
+    )]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\s\x00-\x1f\x7f-\x9f\u2028\u2029][^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
     )]
     pub display_name: Option<String>,
 }
@@ -99,9 +107,11 @@ pub struct LoginRequest {
         length(min = 1, max = 254, message = "enter your username or email"),
         custom(function = "crate::extract::no_nul")
     )]
+    #[schema(min_length = 1, max_length = 254, pattern = r"^[^\x00]*$")]
     pub username: String,
     #[serde(default)]
     #[validate(length(min = 1, max = 1024, message = "enter your password"))]
+    #[schema(min_length = 1, max_length = 1024)]
     pub password: String,
 }
 
@@ -113,9 +123,10 @@ pub struct UpdateMeRequest {
         length(min = 1, max = 100, message = "must be 1 to 100 characters"),
         custom(function = "crate::extract::text_line")
     )]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\s\x00-\x1f\x7f-\x9f\u2028\u2029][^\x00-\x1f\x7f-\x9f\u2028\u2029]*$")]
     pub display_name: Option<Option<String>>,
     #[validate(email(message = "must be a valid email address"), length(max = 254, message = "is too long"))]
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
 }
 
@@ -123,9 +134,11 @@ pub struct UpdateMeRequest {
 pub struct ChangePasswordRequest {
     #[serde(default)]
     #[validate(length(min = 1, max = 1024, message = "enter your current password"))]
+    #[schema(min_length = 1, max_length = 1024)]
     pub current_password: String,
     #[serde(default)]
     #[validate(length(min = 8, max = 256, message = "must be 8 to 256 characters"))]
+    #[schema(min_length = 8, max_length = 256)]
     pub new_password: String,
 }
 
@@ -134,12 +147,15 @@ pub struct ChangePasswordRequest {
 pub struct UserListQuery {
     /// Part of a username, email or display name.
     #[validate(length(max = 200))]
+    #[param(max_length = 200)]
     pub q: Option<String>,
     #[serde(default)]
     #[validate(range(max = 1_000_000))]
+    #[param(maximum = 1_000_000)]
     pub offset: u64,
     #[serde(default = "default_limit")]
     #[validate(range(min = 1, max = 200))]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: u64,
 }
 

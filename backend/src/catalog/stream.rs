@@ -120,35 +120,22 @@ pub async fn stream(
         Some(v) => if_range_holds(v, &etag, modified),
     };
 
-    let (start, end) = match range.filter(|_| honour_range) {
-        // Several ranges: the whole file, which RFC 9110 allows and every player handles.
-        Some(r) if r.contains(',') => (0, len.saturating_sub(1)),
-        Some(r) => match parse_range_header(r).map(|p| p.validate(len)) {
-            Ok(Ok(ranges)) if len > 0 => {
-                let range = &ranges[0];
-                *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-                (*range.start(), *range.end())
-            }
-            // A suffix longer than the file means the whole file, as a range.
-            Ok(Err(RangeUnsatisfiableError::FileSuffixOutOfBounds)) if len > 0 => {
-                *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-                (0, len - 1)
-            }
-            Ok(_) => {
-                *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
-                let headers = response.headers_mut();
-                headers.insert(
-                    header::CONTENT_RANGE,
-                    HeaderValue::from_str(&format!("bytes */{len}")).map_err(anyhow::Error::from)?,
-                );
-                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
-                return Ok(response);
-            }
-            // A Range that cannot be parsed (or names another unit) is ignored, which RFC 9110 §14.2 allows; a
-            // well-formed one that is invalid (`100-50`) or unsatisfiable got 416 above, as it recommends.
-            Err(_) => (0, len.saturating_sub(1)),
-        },
-        None => (0, len.saturating_sub(1)),
+    let (start, end) = match byte_range(range.filter(|_| honour_range), len) {
+        ByteRange::Whole => (0, len.saturating_sub(1)),
+        ByteRange::Part { start, end } => {
+            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+            (start, end)
+        }
+        ByteRange::Unsatisfiable => {
+            *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{len}")).map_err(anyhow::Error::from)?,
+            );
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+            return Ok(response);
+        }
     };
     let length = if len == 0 { 0 } else { end - start + 1 };
     if response.status() == StatusCode::PARTIAL_CONTENT {
@@ -165,6 +152,40 @@ pub async fn stream(
     file.set_max_buf_size(chunk);
     *response.body_mut() = Body::from_stream(ReaderStream::with_capacity(file.take(length), chunk));
     Ok(response)
+}
+
+/// What a Range header asks of a file of `len` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// The whole file, as 200.
+    Whole,
+    /// Bytes `start..=end`, as 206; `start <= end < len`.
+    Part { start: u64, end: u64 },
+    /// 416 with `Content-Range: bytes */len`.
+    Unsatisfiable,
+}
+
+/// The answer to a Range header (already dropped by the caller when If-Range fails). Per RFC 9110: `a-b`, `a-`,
+/// `-n`; an end past the length is clamped; a suffix longer than the file is the whole file as a range; several
+/// ranges get the whole file (allowed, and every player handles it); a header that cannot be parsed, or names
+/// another unit, is ignored (§14.2); a well-formed one that is invalid (`100-50`) or unsatisfiable is 416, as
+/// the RFC recommends. An empty file has no satisfiable range.
+pub fn byte_range(range: Option<&str>, len: u64) -> ByteRange {
+    let Some(range) = range else { return ByteRange::Whole };
+    if range.contains(',') {
+        return ByteRange::Whole;
+    }
+    match parse_range_header(range).map(|p| p.validate(len)) {
+        Ok(Ok(ranges)) if len > 0 => match ranges.first() {
+            Some(r) => ByteRange::Part { start: *r.start(), end: *r.end() },
+            None => ByteRange::Whole,
+        },
+        Ok(Err(RangeUnsatisfiableError::FileSuffixOutOfBounds)) if len > 0 => {
+            ByteRange::Part { start: 0, end: len - 1 }
+        }
+        Ok(_) => ByteRange::Unsatisfiable,
+        Err(_) => ByteRange::Whole,
+    }
 }
 
 fn etag_matches(header: &HeaderValue, etag: &HeaderValue) -> bool {
@@ -318,5 +339,28 @@ fn remember_failure(marker: &FsPath) {
     let written = marker.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(marker, b""));
     if let Err(e) = written {
         tracing::warn!(path = %marker.display(), "cannot remember a failed cover: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ByteRange, byte_range};
+
+    #[test]
+    fn ranges_follow_rfc_9110() {
+        let part = |start, end| ByteRange::Part { start, end };
+        assert_eq!(byte_range(None, 100), ByteRange::Whole);
+        assert_eq!(byte_range(Some("bytes=0-9"), 100), part(0, 9));
+        assert_eq!(byte_range(Some("bytes=90-"), 100), part(90, 99));
+        assert_eq!(byte_range(Some("bytes=-10"), 100), part(90, 99));
+        assert_eq!(byte_range(Some("bytes=50-1000"), 100), part(50, 99), "an end past the length is clamped");
+        assert_eq!(byte_range(Some("bytes=-1000"), 100), part(0, 99), "a long suffix is the whole file");
+        assert_eq!(byte_range(Some("bytes=100-"), 100), ByteRange::Unsatisfiable);
+        assert_eq!(byte_range(Some("bytes=100-50"), 1000), ByteRange::Unsatisfiable, "invalid: 416");
+        assert_eq!(byte_range(Some("bytes=0-0"), 0), ByteRange::Unsatisfiable, "nothing to give from an empty file");
+        assert_eq!(byte_range(Some("bytes=0-1,5-6"), 100), ByteRange::Whole, "several ranges: the whole file");
+        assert_eq!(byte_range(Some("items=0-1"), 100), ByteRange::Whole, "another unit is ignored");
+        assert_eq!(byte_range(Some("bytes=x-y"), 100), ByteRange::Whole, "unparseable is ignored");
+        assert_eq!(byte_range(Some("bytes=0-18446744073709551615"), 10), part(0, 9));
     }
 }

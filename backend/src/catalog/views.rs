@@ -94,16 +94,21 @@ pub enum Order {
 pub struct SongQuery {
     /// Words anywhere in title, artist or album (accent- and case-insensitive).
     #[validate(length(max = 200), custom(function = "crate::extract::no_nul"))]
+    #[param(max_length = 200, pattern = r"^[^\x00]*$")]
     pub q: Option<String>,
     /// Artist id or exact name.
     #[validate(length(max = 500), custom(function = "crate::extract::no_nul"))]
+    #[param(max_length = 500, pattern = r"^[^\x00]*$")]
     pub artist: Option<String>,
     /// Album id or exact title.
     #[validate(length(max = 500), custom(function = "crate::extract::no_nul"))]
+    #[param(max_length = 500, pattern = r"^[^\x00]*$")]
     pub album: Option<String>,
     #[validate(length(max = 200), custom(function = "crate::extract::no_nul"))]
+    #[param(max_length = 200, pattern = r"^[^\x00]*$")]
     pub genre: Option<String>,
     #[validate(range(min = 0, max = 9999))]
+    #[param(minimum = 0, maximum = 9999)]
     pub year: Option<i32>,
     #[serde(default)]
     #[param(inline)]
@@ -113,8 +118,10 @@ pub struct SongQuery {
     pub order: Order,
     #[serde(default = "default_limit")]
     #[validate(range(min = 1, max = 500))]
+    #[param(minimum = 1, maximum = 500)]
     pub limit: u64,
     #[validate(length(max = 2000))]
+    #[param(max_length = 2000)]
     pub cursor: Option<String>,
 }
 
@@ -127,8 +134,10 @@ pub fn default_limit() -> u64 {
 pub struct PageQuery {
     #[serde(default = "default_limit")]
     #[validate(range(min = 1, max = 500))]
+    #[param(minimum = 1, maximum = 500)]
     pub limit: u64,
     #[validate(length(max = 2000))]
+    #[param(max_length = 2000)]
     pub cursor: Option<String>,
 }
 
@@ -185,9 +194,11 @@ pub struct GenrePage {
 pub struct OffsetQuery {
     #[serde(default)]
     #[validate(range(max = 1_000_000))]
+    #[param(maximum = 1_000_000)]
     pub offset: u64,
     #[serde(default = "default_limit")]
     #[validate(range(min = 1, max = 500))]
+    #[param(minimum = 1, maximum = 500)]
     pub limit: u64,
 }
 
@@ -208,6 +219,7 @@ pub struct ChartQuery {
     pub period: Period,
     #[serde(default = "default_chart_limit")]
     #[validate(range(min = 1, max = 100))]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: u64,
 }
 
@@ -229,9 +241,11 @@ pub struct SearchQuery {
         length(min = 1, max = 200, message = "must be 1 to 200 characters"),
         custom(function = "crate::extract::no_nul")
     )]
+    #[param(min_length = 1, max_length = 200, pattern = r"^[^\x00]*$")]
     pub q: String,
     #[serde(default = "default_search_limit")]
     #[validate(range(min = 1, max = 100))]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: u64,
 }
 
@@ -270,6 +284,7 @@ pub struct FavouriteEntry {
 pub struct CoverQuery {
     /// Thumbnail edge in pixels: 64, 128, 300 or 600. Absent: the original image.
     #[validate(custom(function = "cover_size"))]
+    #[param(minimum = 64, maximum = 600)]
     pub size: Option<u32>,
 }
 

@@ -13,7 +13,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
-use super::{ImportError, Imported, analysis, scan};
+use super::{
+    ImportError, Imported, analysis,
+    multipart::{self, display_name},
+    scan,
+};
 use crate::{
     accounts::session::{AdminUser, CurrentUser},
     catalog::{
@@ -51,58 +55,6 @@ pub struct UploadResults {
 fn refusal(status: StatusCode, code: &str, message: impl Into<String>) -> (StatusCode, ErrorDetail) {
     (status, ErrorDetail { code: code.to_owned(), message: message.into(), fields: None })
 }
-
-/// A file name good for showing: its last component, without control characters, at most 255 characters.
-fn display_name(name: &str) -> String {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    base.chars().filter(|c| !c.is_control()).take(255).collect()
-}
-
-/// The most body bytes read without file data in between: a part's headers and the boundary around them.
-/// Real part headers are a few hundred bytes.
-const MAX_PART_HEADER_BYTES: u64 = 64 * 1024;
-
-/// Counts the body bytes read since file data was last taken ([`receive`] resets it) and ends the body with
-/// an error past [`MAX_PART_HEADER_BYTES`] plus one network read: multer keeps a part's headers in memory
-/// until they end, so without this one part header could take the whole upload limit in memory.
-struct HeaderBound<S> {
-    inner: S,
-    since_data: std::sync::Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl<S> HeaderBound<S> {
-    fn wrap(inner: S) -> (Self, std::sync::Arc<std::sync::atomic::AtomicU64>) {
-        let since_data = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        (Self { inner, since_data: since_data.clone() }, since_data)
-    }
-}
-
-impl<S, E> futures::Stream for HeaderBound<S>
-where
-    S: futures::Stream<Item = Result<axum::body::Bytes, E>> + Unpin,
-    E: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    type Item = Result<axum::body::Bytes, Box<dyn std::error::Error + Send + Sync>>;
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        use std::sync::atomic::Ordering;
-        // A chunk may carry file data and the next part's headers; the bound applies to what came since.
-        if self.since_data.load(Ordering::Relaxed) > MAX_PART_HEADER_BYTES + MAX_READ_CHUNK {
-            return std::task::Poll::Ready(Some(Err("a multipart part's headers are too long".into())));
-        }
-        let next = std::pin::Pin::new(&mut self.inner).poll_next(cx);
-        if let std::task::Poll::Ready(Some(Ok(chunk))) = &next {
-            self.since_data.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-        }
-        next.map(|item| item.map(|result| result.map_err(Into::into)))
-    }
-}
-
-/// Larger than any read hyper hands over in one piece.
-const MAX_READ_CHUNK: u64 = 1024 * 1024;
 
 /// A multipart error as the answer for the whole request.
 fn multipart_error(error: multer::Error, limit: u64) -> AppError {
@@ -256,14 +208,7 @@ pub async fn upload(
     if request_size.is_some_and(|size| size > limit) {
         return Err(AppError::PayloadTooLarge(too_large(limit)));
     }
-    // Every byte of the body counts against the limit (other parts and part headers too), only `file` parts are
-    // accepted, and the bytes between two reads of file data (a part's headers) are bounded, since multer
-    // buffers headers until their end.
-    let constraints = multer::Constraints::new()
-        .allowed_fields(vec!["file"])
-        .size_limit(multer::SizeLimit::new().whole_stream(limit));
-    let (body, since_data) = HeaderBound::wrap(request.into_body().into_data_stream());
-    let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
+    let (mut multipart, since_data) = multipart::files(request.into_body().into_data_stream(), boundary, limit);
     let mut results = Vec::new();
     let mut received = 0;
     loop {
@@ -327,28 +272,48 @@ pub struct SongEdit {
     /// The `version` the edit was based on; a stale one gets 409 with the current song.
     pub version: i32,
     #[validate(length(min = 1, max = 500), custom(function = "crate::extract::text_line"))]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\s\x00-\x1f\x7f-\x9f\u2028\u2029][^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+    )]
     pub title: Option<String>,
     #[validate(length(min = 1, max = 500), custom(function = "crate::extract::text_line"))]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\s\x00-\x1f\x7f-\x9f\u2028\u2029][^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+    )]
     pub artist: Option<String>,
     #[validate(length(min = 1, max = 500), custom(function = "crate::extract::text_line"))]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\s\x00-\x1f\x7f-\x9f\u2028\u2029][^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+    )]
     pub album: Option<String>,
     #[validate(length(min = 1, max = 500), custom(function = "crate::extract::text_line"))]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\s\x00-\x1f\x7f-\x9f\u2028\u2029][^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+    )]
     pub album_artist: Option<String>,
     #[serde(default, with = "::serde_with::rust::double_option")]
     #[validate(range(min = 0, max = 9999))]
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 0, maximum = 9999)]
     pub track: Option<Option<i32>>,
     #[serde(default, with = "::serde_with::rust::double_option")]
     #[validate(range(min = 0, max = 999))]
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 0, maximum = 999)]
     pub disc: Option<Option<i32>>,
     #[serde(default, with = "::serde_with::rust::double_option")]
     #[validate(range(min = 0, max = 9999))]
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 0, maximum = 9999)]
     pub year: Option<Option<i32>>,
     #[serde(default, with = "::serde_with::rust::double_option")]
     #[validate(length(max = 200), custom(function = "crate::extract::no_nul"))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200, pattern = r"^[^\x00]*$")]
     pub genre: Option<Option<String>>,
 }
 

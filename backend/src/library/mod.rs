@@ -2,6 +2,7 @@
 
 pub mod analysis;
 pub mod handlers;
+pub mod multipart;
 pub mod scan;
 pub mod tags;
 

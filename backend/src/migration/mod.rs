@@ -11,6 +11,7 @@ mod m20261122_000005_session_notify;
 mod m20261122_000006_folded_names;
 mod m20261201_000007_bounded_search;
 mod m20261201_000008_session_notify_hash;
+mod m20261202_000009_server_keys;
 
 pub struct Migrator;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_folded_names::MIGRATION),
             Box::new(m20261201_000007_bounded_search::MIGRATION),
             Box::new(m20261201_000008_session_notify_hash::MIGRATION),
+            Box::new(m20261202_000009_server_keys::MIGRATION),
         ]
     }
 }

@@ -15,11 +15,17 @@ pub struct CreatePlaylist {
         length(min = 1, max = 100, message = "must be 1 to 100 characters"),
         custom(function = "crate::extract::text_line")
     )]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\s\x00-\x1f\x7f-\x9f\u2028\u2029][^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+    )]
     pub name: String,
     #[validate(
         length(max = 2000, message = "must be at most 2000 characters"),
         custom(function = "crate::extract::no_nul")
     )]
+    #[schema(max_length = 2000, pattern = r"^[^\x00]*$")]
     pub description: Option<String>,
     #[serde(default)]
     pub public: bool,
@@ -32,6 +38,11 @@ pub struct UpdatePlaylist {
         length(min = 1, max = 100, message = "must be 1 to 100 characters"),
         custom(function = "crate::extract::text_line")
     )]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\s\x00-\x1f\x7f-\x9f\u2028\u2029][^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+    )]
     pub name: Option<String>,
     /// `null` clears it.
     #[serde(default, with = "::serde_with::rust::double_option")]
@@ -39,7 +50,7 @@ pub struct UpdatePlaylist {
         length(max = 2000, message = "must be at most 2000 characters"),
         custom(function = "crate::extract::no_nul")
     )]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000, pattern = r"^[^\x00]*$")]
     pub description: Option<Option<String>>,
     pub public: Option<bool>,
 }
@@ -48,6 +59,7 @@ pub struct UpdatePlaylist {
 pub struct AddEntries {
     /// Songs to add, in order; duplicates allowed.
     #[validate(length(min = 1, max = 1000, message = "give 1 to 1000 song ids"))]
+    #[schema(min_items = 1, max_items = 1000)]
     pub song_ids: Vec<Uuid>,
     /// 0-based position of the first new entry; absent: at the end.
     pub position: Option<u32>,
@@ -97,6 +109,11 @@ pub struct PlaylistDetail {
 pub struct ImportQuery {
     /// Name of the new playlist; default: the file's `#PLAYLIST:` line, else "Imported playlist".
     #[validate(length(min = 1, max = 100), custom(function = "crate::extract::text_line"))]
+    #[param(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\s\x00-\x1f\x7f-\x9f\u2028\u2029][^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+    )]
     pub name: Option<String>,
 }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, client, error_code};
+use crate::support::{TestApp, client, error_code, set_cookie};
 
 fn registration(username: &str, email: &str, password: &str) -> Value {
     json!({"username": username, "email": email, "password": password})
@@ -116,7 +116,7 @@ async fn sign_in_by_username_or_email_and_sign_out_destroys_the_session_server_s
     assert_eq!(app.client.get(app.url("/api/auth/me")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
 
     let headers = app.login(&app.client, "LIS@example.com", "listening-in").await;
-    let cookie = headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+    let cookie = set_cookie(&headers, "fermata_session");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
     let pair = cookie.split(';').next().unwrap().to_owned();
     let me: Value = app.client.get(app.url("/api/auth/me")).send().await.unwrap().json().await.unwrap();
@@ -135,7 +135,7 @@ async fn the_session_id_changes_at_sign_in() {
     app.register("cycler", "cycle-the-id").await;
     let first = app.login(&app.client, "cycler", "cycle-the-id").await;
     let second = app.login(&app.client, "cycler", "cycle-the-id").await;
-    let id = |h: &header::HeaderMap| h[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let id = |h: &header::HeaderMap| set_cookie(h, "fermata_session").split(';').next().unwrap().to_owned();
     assert_ne!(id(&first), id(&second));
 }
 
@@ -607,6 +607,61 @@ async fn failing_logins_lock_an_account_only_briefly() {
 }
 
 #[tokio::test]
+async fn an_attack_holding_an_accounts_budget_does_not_lock_out_the_owners_known_browsers() {
+    // A long period: the account's budget does not refill during the test, as under a sustained attack.
+    let app = TestApp::spawn_with(&["--rate-limit-auth-burst=2", "--rate-limit-auth-period-secs=600"]).await;
+    app.register("owner", "owner-password").await;
+    app.register("attacker", "attacker-password").await;
+    let attempt = |client: &reqwest::Client, ip: String, username: &'static str, password: &'static str| {
+        let request = client.post(app.url("/api/auth/login")).header("x-forwarded-for", ip);
+        request.json(&json!({"username": username, "password": password})).send()
+    };
+    // The owner's browser has signed in before; that made it a known device of the account.
+    let owners = client();
+    let first = attempt(&owners, "198.51.100.1".into(), "owner", "owner-password").await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let device = set_cookie(first.headers(), "fermata_device");
+    assert!(device.contains("HttpOnly") && device.contains("SameSite=Strict") && device.contains("Path=/"), "{device}");
+    // The attacker's browser is a known device of its own account: that must not count for the owner's.
+    let attackers = client();
+    attempt(&attackers, "203.0.113.1".into(), "attacker", "attacker-password").await.unwrap();
+
+    // Guesses from many addresses use up the account's budget (8 here, one spent by the owner's first
+    // sign-in) and hold it there.
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        statuses.push(attempt(&attackers, format!("192.0.2.{i}"), "owner", "wrong-guess").await.unwrap().status());
+    }
+    assert!(statuses[..7].iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
+    assert!(statuses[7..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    // A browser the account does not know is held too, even with the right password...
+    let elsewhere = attempt(&client(), "198.51.100.2".into(), "owner", "owner-password").await.unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::TOO_MANY_REQUESTS);
+    // ...but the owner's known browser gets in, from a new address too.
+    let known = attempt(&owners, "198.51.100.3".into(), "owner", "owner-password").await.unwrap();
+    assert_eq!(known.status(), StatusCode::OK, "the owner's browser is not locked out");
+    // A known device's budget is its own, and it is a budget: guessing from it ends in 429 as well.
+    let mut device_statuses = Vec::new();
+    for i in 0..10 {
+        let status = attempt(&owners, format!("198.51.100.{}", 10 + i), "owner", "wrong").await.unwrap().status();
+        device_statuses.push(status);
+    }
+    assert_eq!(device_statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS), "{device_statuses:?}");
+    // A forged device cookie counts for nothing.
+    let forged = client();
+    let status = forged
+        .post(app.url("/api/auth/login"))
+        .header("x-forwarded-for", "198.51.100.99")
+        .header(header::COOKIE, format!("fermata_device={}.9999999999.AAAA", uuid::Uuid::new_v4()))
+        .json(&json!({"username": "owner", "password": "owner-password"}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
 async fn security_headers_and_no_cors_by_default() {
     let app = TestApp::spawn().await;
     let response = app
@@ -641,8 +696,10 @@ async fn secure_cookies_behind_https() {
     let response = app
         .post_json(&app.client, "/api/auth/login", &json!({"username": "secure", "password": "secure-password"}))
         .await;
-    let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
-    assert!(cookie.starts_with("__Host-fermata_session=") && cookie.contains("Secure"), "{cookie}");
+    let cookie = set_cookie(response.headers(), "__Host-fermata_session");
+    assert!(cookie.contains("Secure"), "{cookie}");
+    let device = set_cookie(response.headers(), "__Host-fermata_device");
+    assert!(device.contains("Secure") && device.contains("Path=/"), "{device}");
 }
 
 #[tokio::test]
@@ -700,6 +757,78 @@ async fn the_openapi_document_describes_every_endpoint_and_the_reference_is_self
     let initializer =
         app.client.get(app.url("/api/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
     assert!(initializer.contains("/api/openapi.json"));
+}
+
+/// The document states the limits the server enforces, so a client (and the contract test) can know what will
+/// be refused: every string a request body or query takes has a maximum length, every number a range, and the
+/// published pattern for one-line names agrees with the server's own rule.
+#[tokio::test]
+async fn the_openapi_document_states_the_limits_the_server_enforces() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.client.get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let mut bodies = 0;
+    for item in doc["paths"].as_object().unwrap().values() {
+        for (method, operation) in item.as_object().unwrap() {
+            let reference = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str();
+            if let Some(name) = reference.and_then(|r| r.strip_prefix("#/components/schemas/")) {
+                bodies += 1;
+                for (field, schema) in schemas[name]["properties"].as_object().unwrap() {
+                    let kind = &schema["type"];
+                    if kind == "string" || kind == &json!(["string", "null"]) {
+                        assert!(schema["maxLength"].is_u64(), "{method} {name}.{field} has a maxLength: {schema}");
+                    }
+                    // A 32-bit integer the server takes whole (a version, a position) is bounded by its format.
+                    let bounded =
+                        schema["maximum"].is_number() || schema["format"] == "int32" || schema["format"] == "uint32";
+                    if kind == "integer" || kind == &json!(["integer", "null"]) {
+                        assert!(bounded, "{method} {name}.{field} has a maximum: {schema}");
+                    }
+                    if kind == "array" {
+                        assert!(schema["maxItems"].is_u64(), "{method} {name}.{field} has maxItems: {schema}");
+                    }
+                }
+            }
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let schema = &parameter["schema"];
+                let name = parameter["name"].as_str().unwrap();
+                if schema["type"] == "string" && schema.get("format").is_none() && schema.get("enum").is_none() {
+                    assert!(schema["maxLength"].is_u64(), "{method} parameter {name} has a maxLength: {schema}");
+                }
+                if schema["type"] == "integer" && parameter["in"] == "query" {
+                    assert!(schema["maximum"].is_number(), "{method} parameter {name} has a maximum: {schema}");
+                }
+            }
+        }
+    }
+    assert!(bodies >= 8, "{bodies} JSON request bodies");
+    let username = &schemas["RegisterRequest"]["properties"]["username"];
+    assert_eq!((username["minLength"].as_u64(), username["maxLength"].as_u64()), (Some(3), Some(32)));
+
+    // The one-line-name pattern, as published, says yes exactly where the server does.
+    let pattern = schemas["CreatePlaylist"]["properties"]["name"]["pattern"].as_str().unwrap();
+    let pattern = regex::Regex::new(pattern).unwrap();
+    let listener = app.listener("patterns").await;
+    for name in [
+        "Road trip",
+        "  Spaces around  ",
+        "Ünïcode ♫",
+        "\u{00a0}x",
+        " ",
+        "",
+        "Tab\there",
+        "Line\nbreak",
+        "NEL\u{85}",
+        "LS\u{2028}",
+        "\u{7f}",
+    ] {
+        let status = app.post_json(&listener, "/api/playlists", &json!({"name": name})).await.status();
+        assert_eq!(
+            pattern.is_match(name),
+            status == StatusCode::CREATED,
+            "{name:?}: pattern and server disagree ({status})"
+        );
+    }
 }
 
 #[tokio::test]
@@ -959,7 +1088,7 @@ async fn session_notifications_do_not_carry_session_ids() {
     listener.batch_execute("LISTEN fermata_sessions").await.unwrap();
     app.register("quiet", "quiet-password").await;
     let headers = app.login(&app.client, "quiet", "quiet-password").await;
-    let cookie = headers[header::SET_COOKIE].to_str().unwrap();
+    let cookie = set_cookie(&headers, "fermata_session");
     let id = cookie.split(';').next().unwrap().split_once('=').unwrap().1.to_owned();
     app.client.post(app.url("/api/auth/logout")).send().await.unwrap();
     let expected = fermata::accounts::session_store::notify_key(&id.parse().unwrap());

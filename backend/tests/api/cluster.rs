@@ -102,7 +102,7 @@ impl Cluster {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let cookie = support::set_cookie(response.headers(), "fermata_session").split(';').next().unwrap().to_owned();
         (client, cookie)
     }
 }

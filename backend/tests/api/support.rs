@@ -173,6 +173,17 @@ pub struct TestApp {
     pub data_dir: tempfile::TempDir,
 }
 
+/// The Set-Cookie header (whole, with its attributes) that sets the cookie `name`.
+pub fn set_cookie(headers: &HeaderMap, name: &str) -> String {
+    let prefix = format!("{name}=");
+    let found = headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&prefix));
+    found.unwrap_or_else(|| panic!("no {name} cookie in {headers:?}")).to_owned()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().cookie_store(true).build().unwrap()
 }
