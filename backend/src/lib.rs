@@ -5,8 +5,6 @@ pub mod accounts;
 pub mod catalog;
 pub mod cli;
 pub mod config;
-pub mod covers;
-pub mod entities;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -14,15 +12,15 @@ pub mod frontend;
 pub mod health;
 pub mod jobs;
 pub mod library;
-pub mod media;
 pub mod memory;
 pub mod metrics;
-pub mod migration;
 pub mod openapi;
 pub mod pagination;
 pub mod playlists;
-pub mod postgres;
 pub mod security;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+
+// The domain core's modules under their old paths, so `crate::media` and `fermata::postgres` keep meaning the same.
+pub use fermata_core::{covers, entities, media, migration, postgres};

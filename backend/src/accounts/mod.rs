@@ -4,10 +4,11 @@ pub mod admin;
 pub mod auth;
 pub mod devices;
 pub mod model;
-pub mod password;
 pub mod session;
 pub mod session_store;
 pub mod views;
+
+pub use fermata_core::password;
 
 use axum::middleware;
 use utoipa_axum::{router::OpenApiRouter, routes};

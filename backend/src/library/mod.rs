@@ -1,10 +1,10 @@
 //! Bringing audio files into the library: probe, store content-addressed, record in one transaction.
 
-pub mod analysis;
 pub mod handlers;
 pub mod multipart;
 pub mod scan;
-pub mod tags;
+
+pub use fermata_core::{analysis, tags};
 
 use std::{io::Read, path::Path};
 

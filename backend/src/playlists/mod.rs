@@ -1,9 +1,10 @@
 //! Playlists: ordered entries (duplicates allowed), privacy, M3U8 export and import.
 
 pub mod handlers;
-pub mod m3u;
 pub mod model;
 pub mod views;
+
+pub use fermata_core::m3u;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 

@@ -26,7 +26,7 @@ pub fn parse(text: &str) -> Parsed {
             // The name follows the rules of a playlist name given through the API; one that breaks them is
             // dropped (the import is then named by the request or "Imported playlist").
             let name: String = name.trim().chars().take(100).collect();
-            parsed.name = crate::extract::text_line(&name).is_ok().then_some(name);
+            parsed.name = crate::text::text_line(&name).is_ok().then_some(name);
         } else if !line.starts_with('#') {
             parsed.items.push(Item { location: line.to_owned(), display: display.take() });
         }

@@ -1,0 +1,18 @@
+//! Fermata's domain core: what every API (the REST API today, OpenSubsonic next) shares and none of them owns.
+//! It knows no HTTP: `cargo tree -p fermata-core` shows no axum, tower or http, and the server crate
+//! (`backend/`, package `fermata`) depends on it, never the other way round.
+//!
+//! So far: the database (schema migrations, entities, connecting and the private cluster), the media store and
+//! its containment rules, cover art checks, tag reading, audio analysis, M3U, password hashing and the text
+//! rules. Queries, jobs and events still live in the server crate and move here next (issue #17).
+
+pub mod analysis;
+pub mod covers;
+pub mod entities;
+pub mod m3u;
+pub mod media;
+pub mod migration;
+pub mod password;
+pub mod postgres;
+pub mod tags;
+pub mod text;
