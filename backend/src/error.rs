@@ -191,6 +191,13 @@ impl From<PathRejection> for AppError {
     }
 }
 
+/// A cursor the listing did not write is a 422 on the `cursor` field, like any other bad query parameter.
+impl From<crate::pagination::NotACursor> for AppError {
+    fn from(e: crate::pagination::NotACursor) -> Self {
+        AppError::field("cursor", e.to_string())
+    }
+}
+
 impl From<validator::ValidationErrors> for AppError {
     fn from(errors: validator::ValidationErrors) -> Self {
         let fields = errors

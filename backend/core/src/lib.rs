@@ -3,11 +3,12 @@
 //! (`backend/`, package `fermata`) depends on it, never the other way round.
 //!
 //! So far: the database (schema migrations, entities, connecting and the private cluster), the media store and
-//! its containment rules, cover art checks, tag reading, audio analysis, M3U, password hashing and the text
+//! its containment rules, keyset cursors, cover art checks, tag reading, audio analysis, M3U, password hashing and the text
 //! rules. Queries, jobs and events still live in the server crate and move here next (issue #17).
 
 pub mod analysis;
 pub mod covers;
+pub mod cursor;
 pub mod entities;
 pub mod m3u;
 pub mod media;
