@@ -13,6 +13,7 @@ $CONTAINERS_REPORT when set. Standard library only.
 """
 
 import concurrent.futures
+import contextlib
 import hashlib
 import http.client
 import json
@@ -104,6 +105,10 @@ class Client:
         self.cookies = {}
         self.cafile = cafile
         self.context = ssl.create_default_context(cafile=cafile) if self.base.scheme == "https" else None
+
+    def fresh(self):
+        """Another client of the same server, without cookies."""
+        return Client(self.origin, cafile=self.cafile)
 
     def connection(self, timeout=30):
         if self.context:
@@ -234,9 +239,9 @@ def smoke(stack, client, library, workdir, first_run):
     if first_run:
         stack.compose("exec", "-T", "backend", "fermata", "user", "create", "--admin", ADMIN[0],
                       stdin=ADMIN[1] + "\n")
-    admin = Client(client.origin, cafile=client.cafile)
+    admin = client.fresh()
     admin.sign_in(*ADMIN)
-    listener = Client(client.origin, cafile=client.cafile)
+    listener = client.fresh()
     if first_run:
         listener.json("POST", "/api/users/register", 201,
                       {"username": LISTENER[0], "email": "listener@example.com", "password": LISTENER[1]})
@@ -288,7 +293,7 @@ def smoke(stack, client, library, workdir, first_run):
         check(status == 200 and data == content, f"{title!r}: the whole file ({status}, {len(data)} bytes)")
     status, _, data = listener.request("GET", f"/api/music/songs/{uploaded_id}/stream", headers={"Range": "bytes=0-9"})
     check(status == 206 and len(data) == 10, f"the upload streams: {status}")
-    status, _, _ = Client(client.origin, cafile=client.cafile).request(
+    status, _, _ = client.fresh().request(
         "GET", f"/api/music/songs/{uploaded_id}/stream")
     check(status == 401, f"streaming without a session: {status}")
 
@@ -381,6 +386,19 @@ services:
 {extra}""")
 
 
+@contextlib.contextmanager
+def running(stack):
+    """A clean start for the stack, its logs printed on any failure, and nothing of it left afterwards."""
+    stack.down()
+    try:
+        yield
+    except BaseException:
+        stack.print_logs()
+        raise
+    finally:
+        stack.down()
+
+
 def timed(label, fn):
     started = time.time()
     fn()
@@ -394,8 +412,7 @@ def default_stack(workdir, music, library):
     stack = Stack([os.path.join(REPO, "docker-compose.yml"), os.path.join(workdir, "check.yml")],
                   {"FERMATA_HTTP_PORT": str(port), "PUBLIC_URL": f"http://127.0.0.1:{port}",
                    "POSTGRES_PASSWORD": "check-" + uuid.uuid4().hex[:12]})
-    try:
-        stack.down()
+    with running(stack):
         timed("build (cold or as cached on this machine)", lambda: stack.compose("build", "--quiet"))
         timed("build again (cached)", lambda: stack.compose("build", "--quiet"))
         report["image sizes"] = image_sizes()
@@ -423,11 +440,6 @@ def default_stack(workdir, music, library):
         check(not failures, f"requests failed after a replica was killed: {failures[:10]}")
         check(total > before + 50, f"reads kept flowing: {before} before the kill, {total} in all")
         report["memory after the kill (two replicas left)"] = memory(stack)
-    except BaseException:
-        stack.print_logs()
-        raise
-    finally:
-        stack.down()
 
 
 def production_stack(workdir, music, library):
@@ -446,8 +458,7 @@ def production_stack(workdir, music, library):
                   {"FERMATA_HTTP_PORT": str(http_port), "FERMATA_HTTPS_PORT": str(https_port),
                    "PUBLIC_URL": f"https://localhost:{https_port}",
                    "POSTGRES_PASSWORD": "check-" + uuid.uuid4().hex[:12]})
-    try:
-        stack.down()
+    with running(stack):
         client = Client(f"https://localhost:{https_port}", cafile=os.path.join(certs, "fullchain.pem"))
         timed("up to healthy (production override, three replicas)",
               lambda: (stack.compose("up", "-d", "--wait", "--wait-timeout", "180"), wait_ready(client)))
@@ -466,11 +477,6 @@ def production_stack(workdir, music, library):
         admin, _, _ = smoke(stack, client, library, workdir, first_run=True)
         check(any(k.startswith("__Host-") for k in admin.cookies), f"__Host- cookies over HTTPS: {list(admin.cookies)}")
         report["memory after the smoke path, production"] = memory(stack)
-    except BaseException:
-        stack.print_logs()
-        raise
-    finally:
-        stack.down()
 
 
 def main():

@@ -48,11 +48,13 @@ impl RateLimits {
         };
         let api_period = Duration::from_secs_f64(1.0 / f64::from(config.rate_limit_api_per_sec.max(1)));
         let auth_period = Duration::from_secs(config.rate_limit_auth_period_secs.max(1));
+        // Per account, and per known device of an account: four times the burst, refilling four times as fast.
+        let account_quota = per(auth_period / 4, config.rate_limit_auth_burst * 4);
         Arc::new(Self {
             api: RateLimiter::keyed(per(api_period, config.rate_limit_api_burst)),
             auth_per_ip: RateLimiter::keyed(per(auth_period, config.rate_limit_auth_burst)),
-            auth_per_account: RateLimiter::keyed(per(auth_period / 4, config.rate_limit_auth_burst * 4)),
-            auth_per_device: RateLimiter::keyed(per(auth_period / 4, config.rate_limit_auth_burst * 4)),
+            auth_per_account: RateLimiter::keyed(account_quota),
+            auth_per_device: RateLimiter::keyed(account_quota),
             trusted_proxies: config.trusted_proxies.clone(),
         })
     }
