@@ -5,12 +5,10 @@ use std::{io::IsTerminal, process::ExitCode, time::Duration};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
+use fermata_core::accounts::{self, NewUser, Role};
+
 use crate::{
-    accounts::{
-        model::{self, NewUser, ROLE_ADMIN, ROLE_USER},
-        password::Passwords,
-        views::RegisterRequest,
-    },
+    accounts::{password::Passwords, views::RegisterRequest},
     config::Config,
     postgres,
     startup::{self, Application},
@@ -111,9 +109,9 @@ async fn create_user(config: Config, username: String, email: Option<String>, ad
         email: request.email,
         display_name: None,
         password_hash: passwords.hash(request.password).await?,
-        role: if admin { ROLE_ADMIN } else { ROLE_USER },
+        role: if admin { Role::Admin } else { Role::User },
     };
-    let user = model::create(&db, new).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let user = accounts::create(&db, new).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(username = %user.username, role = %user.role, "account created");
     db.close().await?;
     Ok(())
@@ -126,28 +124,15 @@ async fn scan(config: Config, dir: Option<std::path::PathBuf>) -> anyhow::Result
     let (db, _cluster, _) = startup::open_database(&config).await?;
     postgres::migrate(&db).await?;
     // Take the same slot a scan job takes, so the CLI and the server never scan at once.
-    let job = crate::jobs::claim_scan_slot(&db, "cli").await?;
-    let result = crate::library::scan::scan(&db, &root, |p| {
+    let job = fermata_core::jobs::claim_scan_slot(&db, "cli").await?;
+    let result = fermata_core::library::scan::scan(&db, &root, |p| {
         tracing::info!(done = p.done, total = p.total, files_per_second = p.files_per_second, "scanning");
     })
     .await;
-    crate::jobs::release_scan_slot(&db, job, result.as_ref().err().map(|e| format!("{e:#}"))).await?;
+    fermata_core::jobs::release_scan_slot(&db, job, result.as_ref().err().map(|e| format!("{e:#}"))).await?;
     let (report, touched) = result?;
-    crate::jobs::enqueue_analysis(&db, &touched).await?;
-    for skipped in &report.skipped {
-        tracing::warn!(path = %skipped.path, reason = %skipped.reason, "skipped");
-    }
-    tracing::info!(
-        files = report.files,
-        added = report.added,
-        updated = report.updated,
-        unchanged = report.unchanged,
-        removed = report.removed,
-        skipped = report.skipped_count,
-        seconds = report.seconds,
-        files_per_second = report.files_per_second,
-        "scan finished"
-    );
+    fermata_core::jobs::enqueue_analysis(&db, &touched).await?;
+    report.log();
     db.close().await?;
     Ok(())
 }

@@ -9,6 +9,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use fermata_core::error::Error as CoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -191,10 +192,25 @@ impl From<PathRejection> for AppError {
     }
 }
 
+/// The core's errors as HTTP answers: the one place their statuses are decided.
+impl From<CoreError> for AppError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::NotFound => Self::NotFound,
+            CoreError::Forbidden(message) => Self::Forbidden(message),
+            CoreError::Conflict { code, message } => Self::Conflict { code, message },
+            CoreError::Invalid { field, message } => Self::field(field, message),
+            CoreError::Refused(message) => Self::Unprocessable(message),
+            CoreError::Database(e) => Self::Database(e),
+            CoreError::Internal(e) => Self::Internal(e),
+        }
+    }
+}
+
 /// A cursor the listing did not write is a 422 on the `cursor` field, like any other bad query parameter.
 impl From<crate::pagination::NotACursor> for AppError {
     fn from(e: crate::pagination::NotACursor) -> Self {
-        AppError::field("cursor", e.to_string())
+        CoreError::from(e).into()
     }
 }
 

@@ -1,8 +1,7 @@
-//! Live events across replicas: published with PostgreSQL NOTIFY, received by every replica over one
-//! dedicated tokio-postgres LISTEN connection (reconnected after a database restart), fanned out to the
-//! browsers connected to that replica as Server-Sent Events.
+//! Live events in the REST API: Server-Sent Events to browsers, fed by the core's cross-replica events
+//! (`fermata_core::events`), and the replica's one LISTEN connection wired to everything it carries.
 
-use std::{convert::Infallible, time::Duration};
+use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
     extract::State,
@@ -12,9 +11,13 @@ use axum::{
         sse::{Event as SseEvent, KeepAlive, Sse},
     },
 };
-use futures::{Stream, StreamExt};
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use serde::{Deserialize, Serialize};
+pub use fermata_core::events::{Audience, Event, Events, publish};
+use fermata_core::{
+    accounts::Role,
+    events::{self, Listener},
+    jobs,
+};
+use futures::Stream;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -27,119 +30,43 @@ use crate::{
     state::AppState,
 };
 
-const CHANNEL: &str = "fermata_events";
-
-/// Who may see an event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Audience {
-    All,
-    Admin,
+/// What this replica's LISTEN connection feeds: events to the event streams, session invalidations to the
+/// session cache, job announcements to the idle workers.
+struct Hub {
+    events: Events,
+    sessions: SessionCache,
+    wake: jobs::Wake,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Event {
-    /// e.g. `scan.progress`, `scan.done`, `upload.done`, `analysis.done`
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub audience: Audience,
-    pub data: serde_json::Value,
-}
-
-#[derive(Clone)]
-pub struct Events {
-    sender: broadcast::Sender<Event>,
-}
-
-impl Events {
-    pub fn new() -> Self {
-        Self { sender: broadcast::channel(256).0 }
+impl Listener for Hub {
+    fn listening(&self) {
+        self.sessions.listening();
+        // A job queued while the connection was down was announced to nobody.
+        self.wake.notify();
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.sender.subscribe()
+    fn deaf(&self) {
+        self.sessions.deaf();
     }
 
-    /// Receives NOTIFYs for as long as `stop` is not cancelled, reconnecting with backoff. The same
-    /// connection carries the session invalidations for `sessions`.
-    pub fn spawn_listener(&self, database_url: String, sessions: SessionCache, stop: CancellationToken) {
-        let sender = self.sender.clone();
-        tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(250);
-            loop {
-                let result = tokio::select! {
-                    () = stop.cancelled() => return,
-                    result = listen(&database_url, &sender, &sessions) => result,
-                };
-                sessions.deaf();
-                if let Err(e) = result {
-                    tracing::warn!("event listener lost its database connection, reconnecting: {e}");
-                }
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        });
-    }
-}
-
-impl Default for Events {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-async fn listen(url: &str, sender: &broadcast::Sender<Event>, sessions: &SessionCache) -> anyhow::Result<()> {
-    let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let driver = tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(message) = messages.next().await {
-            match message? {
-                tokio_postgres::AsyncMessage::Notification(n) => {
-                    if tx.send((n.channel() == SESSIONS_CHANNEL, n.payload().to_owned())).is_err() {
-                        break;
-                    }
-                }
-                _ => continue,
-            }
-        }
-        Ok::<_, tokio_postgres::Error>(())
-    });
-    client.batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {SESSIONS_CHANNEL}")).await?;
-    sessions.listening();
-    tracing::debug!("listening for events");
-    while let Some((session, payload)) = rx.recv().await {
-        if session {
-            sessions.forget(&payload);
-            continue;
-        }
-        match serde_json::from_str::<Event>(&payload) {
-            Ok(event) => {
-                let _ = sender.send(event);
-            }
-            Err(e) => tracing::warn!("ignored a malformed event: {e}"),
+    fn notified(&self, channel: &str, payload: &str) {
+        match channel {
+            SESSIONS_CHANNEL => self.sessions.forget(payload),
+            jobs::WAKE_CHANNEL => self.wake.notify(),
+            _ => self.events.deliver(payload),
         }
     }
-    driver.await??;
-    anyhow::bail!("connection closed")
 }
 
-/// Publishes an event to every replica (delivered once the transaction of `db`, if any, commits).
-pub async fn publish(db: &impl ConnectionTrait, kind: &str, audience: Audience, data: serde_json::Value) {
-    let event = Event { kind: kind.to_owned(), audience, data };
-    let payload = serde_json::to_string(&event).expect("events serialise");
-    let statement = Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_notify($1, $2)",
-        [CHANNEL.into(), payload.into()],
+/// Opens this replica's one LISTEN connection (kept until `stop`).
+pub fn spawn_listener(state: &AppState, stop: CancellationToken) {
+    let hub = Hub { events: state.events.clone(), sessions: state.sessions.clone(), wake: state.jobs_wake.clone() };
+    events::spawn_listener(
+        state.database_url.to_string(),
+        vec![events::CHANNEL, SESSIONS_CHANNEL, jobs::WAKE_CHANNEL],
+        Arc::new(hub),
+        stop,
     );
-    if let Err(e) = db.execute(statement).await {
-        // Events are progress reports; losing one must not fail the work that raised it.
-        tracing::warn!("cannot publish event {kind}: {e}");
-    }
 }
 
 /// Event streams a user may hold open at once on one replica (browser tabs and devices). Behind N replicas a
@@ -153,7 +80,7 @@ const RECHECK: Duration = Duration::from_secs(30);
 /// Open event streams per user on this replica.
 #[derive(Clone, Default)]
 pub struct StreamSlots {
-    open: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, usize>>>,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, usize>>>,
 }
 
 /// One open stream; gives its slot back when dropped.
@@ -236,7 +163,7 @@ async fn forward(
             () = sender.closed() => return,
             event = events.recv() => match event {
                 Ok(event) => {
-                    if event.audience == Audience::Admin && user.role != crate::accounts::model::ROLE_ADMIN {
+                    if event.audience == Audience::Admin && Role::of(&user) != Role::Admin {
                         continue;
                     }
                     let Ok(data) = serde_json::to_string(&event.data) else { continue };

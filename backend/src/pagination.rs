@@ -11,3 +11,9 @@ pub struct Page<T> {
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
+
+impl<T> From<fermata_core::cursor::Page<T>> for Page<T> {
+    fn from(page: fermata_core::cursor::Page<T>) -> Self {
+        Self { items: page.items, next_cursor: page.next_cursor }
+    }
+}

@@ -15,13 +15,12 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
     accounts::session_store::{CachedStore, SessionCache},
-    accounts::{self, model::NewUser, password::Passwords},
+    accounts::{self, password::Passwords},
     catalog,
     config::Config,
     error::AppError,
     events::Events,
-    health, jobs,
-    library::handlers,
+    health,
     media::MediaStore,
     memory::MemoryGuard,
     metrics, openapi, postgres,
@@ -88,18 +87,19 @@ impl Application {
             allowed_origins: AllowedOrigins::new(&config),
             config: config.clone(),
             media,
-            events: Events::new(),
+            events: Events::default(),
+            jobs_wake: fermata_core::jobs::Wake::default(),
             event_streams: crate::events::StreamSlots::default(),
             users: accounts::session::user_cache(),
             sessions: SessionCache::new(),
-            song_files: catalog::model::song_file_cache(),
+            song_files: fermata_core::catalog::songs::FileCache::default(),
             database_url: database_url.into(),
         };
 
         let background = CancellationToken::new();
         state.memory.clone().spawn_sampler(background.child_token());
         state.rate_limits.clone().spawn_cleanup(background.child_token());
-        state.events.spawn_listener(state.database_url.to_string(), state.sessions.clone(), background.child_token());
+        crate::events::spawn_listener(&state, background.child_token());
         spawn_workers(&state, &background);
         let store = CachedStore::new(&db, state.sessions.clone());
         tokio::spawn(store.clone().continuously_delete_expired(Duration::from_secs(3600)));
@@ -262,17 +262,32 @@ pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
 /// Background workers of this replica: one for scans (rare, long), one for analysis (many, short), so a
 /// scan never holds up the analysis of fresh uploads. Few enough for a Raspberry Pi.
 fn spawn_workers(state: &AppState, background: &CancellationToken) {
+    use fermata_core::{
+        jobs::{self, JobKind},
+        library,
+    };
     let replica = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
-    let analyse: jobs::Handler = Arc::new(|state, job| Box::pin(handlers::run_analysis(state, job)));
-    let scan: jobs::Handler = Arc::new(|state, job| Box::pin(handlers::run_scan(state, job)));
-    jobs::spawn_worker(
-        state.clone(),
-        format!("{replica}/analysis"),
-        &[jobs::KIND_ANALYSE],
-        analyse,
-        background.child_token(),
-    );
-    jobs::spawn_worker(state.clone(), format!("{replica}/scan"), &[jobs::KIND_SCAN], scan, background.child_token());
+    let analyse: jobs::Handler<AppState> =
+        Arc::new(|state, job| Box::pin(async move { library::run_analysis(&state.db, &state.media, &job).await }));
+    let scan: jobs::Handler<AppState> = Arc::new(|state, job| {
+        Box::pin(async move {
+            let root = state.config.music_dir.clone().ok_or_else(|| anyhow::anyhow!("MUSIC_DIR is not set"))?;
+            library::run_scan(&state.db, &root, &job).await
+        })
+    });
+    let workers: [(&str, &'static [JobKind], jobs::Handler<AppState>); 2] =
+        [("analysis", &[JobKind::Analyse], analyse), ("scan", &[JobKind::Scan], scan)];
+    for (name, kinds, handler) in workers {
+        jobs::spawn_worker(
+            state.db.clone(),
+            state.clone(),
+            format!("{replica}/{name}"),
+            kinds,
+            handler,
+            &state.jobs_wake,
+            background.child_token(),
+        );
+    }
 }
 
 fn hostname() -> String {
@@ -284,14 +299,14 @@ async fn bootstrap_admin(db: &DatabaseConnection, config: &Config, passwords: &P
     let (Some(username), Some(password)) = (&config.admin_username, &config.admin_password) else {
         return Ok(());
     };
-    let new = NewUser {
+    let new = fermata_core::accounts::NewUser {
         username: username.clone(),
         email: format!("{}@localhost", username.to_lowercase()),
         display_name: None,
         password_hash: passwords.hash(secrecy::ExposeSecret::expose_secret(password).to_owned()).await?,
-        role: accounts::model::ROLE_ADMIN,
+        role: fermata_core::accounts::Role::Admin,
     };
-    match accounts::model::create_first_admin(db, new).await {
+    match fermata_core::accounts::create_first_admin(db, new).await {
         Ok(true) => tracing::info!(%username, "created the first admin from FERMATA_ADMIN_USERNAME"),
         Ok(false) => tracing::debug!("an admin exists; FERMATA_ADMIN_USERNAME left alone"),
         Err(e) => anyhow::bail!("cannot create the admin from FERMATA_ADMIN_USERNAME: {e}"),

@@ -33,10 +33,12 @@ pub struct AppState {
     /// User rows by id for one second (see `accounts::session`): signing out or disabling a user ends the
     /// sessions at once; a role change takes up to a second on other replicas.
     pub users: moka::sync::Cache<uuid::Uuid, crate::entities::users::Model>,
-    /// Where songs' files are, by song id, for one second (see `catalog::model::song_file`).
-    pub song_files: moka::sync::Cache<uuid::Uuid, crate::catalog::model::SongFile>,
+    /// Where songs' files are, by song id, for one second (see `fermata_core::catalog::songs::FileCache`).
+    pub song_files: fermata_core::catalog::songs::FileCache,
+    /// Wakes this replica's idle job workers (see `fermata_core::jobs::Wake`).
+    pub jobs_wake: fermata_core::jobs::Wake,
     /// Session records, invalidated across replicas by NOTIFY (see `accounts::session_store`).
     pub sessions: SessionCache,
-    /// The database URL in use (DATABASE_URL or the private cluster's), for the LISTEN connections.
+    /// The database URL in use (DATABASE_URL or the private cluster's), for the LISTEN connection.
     pub database_url: Arc<str>,
 }

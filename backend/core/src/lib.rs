@@ -6,14 +6,23 @@
 //! its containment rules, keyset cursors, cover art checks, tag reading, audio analysis, M3U, password hashing and the text
 //! rules. Queries, jobs and events still live in the server crate and move here next (issue #17).
 
+pub mod accounts;
 pub mod analysis;
+pub mod catalog;
 pub mod covers;
 pub mod cursor;
 pub mod entities;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod jobs;
+pub mod library;
 pub mod m3u;
 pub mod media;
 pub mod migration;
 pub mod password;
+pub mod playlists;
 pub mod postgres;
+mod run;
 pub mod tags;
 pub mod text;

@@ -24,8 +24,34 @@ pub struct Opened {
     pub real_relative: String,
 }
 
-pub const STORAGE_MEDIA: &str = "media";
-pub const STORAGE_LIBRARY: &str = "library";
+/// Where a song's file lives, as stored in `songs.storage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sea_orm::EnumIter, sea_orm::DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+pub enum Storage {
+    /// MEDIA_DIR: uploads (content-addressed) and cover art, owned by Fermata.
+    #[sea_orm(string_value = "media")]
+    Media,
+    /// MUSIC_DIR: the admin's music folder, read-only, indexed by scans.
+    #[sea_orm(string_value = "library")]
+    Library,
+}
+
+impl Storage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Media => "media",
+            Self::Library => "library",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "media" => Some(Self::Media),
+            "library" => Some(Self::Library),
+            _ => None,
+        }
+    }
+}
 
 impl MediaStore {
     pub fn new(media_dir: PathBuf, music_dir: Option<PathBuf>) -> anyhow::Result<Self> {
@@ -72,38 +98,37 @@ impl MediaStore {
 
     /// The resolved root of a storage kind. MUSIC_DIR may appear after start-up (a mount), so it is resolved
     /// again when it could not be at first.
-    fn real_root(&self, storage: &str) -> Option<PathBuf> {
+    fn real_root(&self, storage: Storage) -> Option<PathBuf> {
         match storage {
-            STORAGE_MEDIA => Some(self.media_real.clone()),
-            STORAGE_LIBRARY => {
+            Storage::Media => Some(self.media_real.clone()),
+            Storage::Library => {
                 self.music_real.clone().or_else(|| self.music_dir.as_ref().and_then(|d| d.canonicalize().ok()))
             }
-            _ => None,
         }
     }
 
     /// The real path of a stored file, or None when it is missing or, once every symbolic link is resolved,
     /// lies outside its root (a link out of MUSIC_DIR, `..` in a path). `relative` comes from the database, but
     /// the library folder can change under it after a scan, so the check is made on every use.
-    pub fn resolve(&self, storage: &str, relative: &str) -> Option<PathBuf> {
+    pub fn resolve(&self, storage: Storage, relative: &str) -> Option<PathBuf> {
         self.contained(storage, relative).map(|(_, real)| real)
     }
 
     /// The resolved root and the resolved path of a stored file inside it (see [`Self::resolve`]).
-    fn contained(&self, storage: &str, relative: &str) -> Option<(PathBuf, PathBuf)> {
+    fn contained(&self, storage: Storage, relative: &str) -> Option<(PathBuf, PathBuf)> {
         let root = self.real_root(storage)?;
         let real = root.join(relative).canonicalize().ok()?;
         if real.starts_with(&root) && real != root {
             Some((root, real))
         } else {
-            tracing::warn!(storage, path = relative, "refused: resolves outside its folder");
+            tracing::warn!(storage = storage.as_str(), path = relative, "refused: resolves outside its folder");
             None
         }
     }
 
     /// Opens a stored regular file after the containment check, without following a link swapped in for the
     /// last component between the check and the open.
-    pub fn open(&self, storage: &str, relative: &str) -> Option<Opened> {
+    pub fn open(&self, storage: Storage, relative: &str) -> Option<Opened> {
         use std::os::unix::fs::OpenOptionsExt;
         let (root, real) = self.contained(storage, relative)?;
         let file = std::fs::OpenOptions::new()
@@ -154,13 +179,13 @@ impl MediaStore {
             publish_readable(temp.as_file())?;
             temp.persist(&target).map_err(|e| e.error)?;
         }
-        Ok(format!("{STORAGE_MEDIA}:{relative}"))
+        Ok(format!("{}:{relative}", Storage::Media.as_str()))
     }
 
     /// Opens the file of a `cover_path` value (`media:<rel>` or `library:<rel>`), contained like songs.
     pub fn open_cover(&self, cover_path: &str) -> Option<Opened> {
         let (storage, relative) = cover_path.split_once(':')?;
-        self.open(storage, relative)
+        self.open(Storage::parse(storage)?, relative)
     }
 
     pub fn thumbnail_path(&self, key: &str, size: u32) -> PathBuf {

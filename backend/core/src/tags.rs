@@ -10,10 +10,70 @@ use lofty::{
     tag::Tag,
 };
 
+/// How a song's audio is encoded, as stored in `songs.codec`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sea_orm::EnumIter, sea_orm::DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+pub enum Codec {
+    #[sea_orm(string_value = "mp3")]
+    Mp3,
+    #[sea_orm(string_value = "flac")]
+    Flac,
+    #[sea_orm(string_value = "vorbis")]
+    Vorbis,
+    #[sea_orm(string_value = "opus")]
+    Opus,
+    #[sea_orm(string_value = "aac")]
+    Aac,
+    #[sea_orm(string_value = "wav")]
+    Wav,
+    #[sea_orm(string_value = "aiff")]
+    Aiff,
+}
+
+impl Codec {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mp3 => "mp3",
+            Self::Flac => "flac",
+            Self::Vorbis => "vorbis",
+            Self::Opus => "opus",
+            Self::Aac => "aac",
+            Self::Wav => "wav",
+            Self::Aiff => "aiff",
+        }
+    }
+
+    /// Whether the analysis decoder (symphonia) reads it. It has no Opus decoder: an Opus song keeps its
+    /// tag-derived duration and plays unnormalised.
+    pub fn decodable(self) -> bool {
+        self != Self::Opus
+    }
+
+    /// The Content-Type a stored song is served with (`extension` tells MP4 from raw AAC).
+    pub fn content_type(self, extension: &str) -> &'static str {
+        match (self, extension) {
+            (Self::Mp3, _) => "audio/mpeg",
+            (Self::Flac, _) => "audio/flac",
+            (Self::Vorbis, _) => "audio/ogg",
+            (Self::Opus, _) => "audio/ogg; codecs=opus",
+            (Self::Aac, "m4a") => "audio/mp4",
+            (Self::Aac, _) => "audio/aac",
+            (Self::Wav, _) => "audio/wav",
+            (Self::Aiff, _) => "audio/aiff",
+        }
+    }
+}
+
+impl std::fmt::Display for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 pub const UNKNOWN_ARTIST: &str = "Unknown Artist";
 pub const UNKNOWN_ALBUM: &str = "Unknown Album";
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Metadata {
     pub title: String,
     pub artist: String,
@@ -27,13 +87,39 @@ pub struct Metadata {
     pub genre: Option<String>,
     pub compilation: bool,
     pub duration_ms: i32,
-    pub codec: &'static str,
+    pub codec: Codec,
     /// The file extension Fermata stores it under.
     pub extension: &'static str,
     pub bitrate: Option<i32>,
     pub sample_rate: Option<i32>,
     pub channels: Option<i16>,
     pub cover: Option<Cover>,
+}
+
+impl Metadata {
+    /// Audio of `codec` with no tags read yet (every text empty, every number unknown).
+    pub fn untagged(codec: Codec, extension: &'static str) -> Self {
+        Self {
+            title: String::new(),
+            artist: String::new(),
+            album: String::new(),
+            album_artist: None,
+            track: None,
+            track_total: None,
+            disc: None,
+            disc_total: None,
+            year: None,
+            genre: None,
+            compilation: false,
+            duration_ms: 0,
+            codec,
+            extension,
+            bitrate: None,
+            sample_rate: None,
+            channels: None,
+            cover: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -68,12 +154,10 @@ pub fn read(path: &Path, original_name: Option<&str>) -> Result<Metadata, ProbeE
 
     let mut meta = Metadata {
         duration_ms: i32::try_from(duration.as_millis()).unwrap_or(i32::MAX),
-        codec,
-        extension,
         bitrate: properties.audio_bitrate().or(properties.overall_bitrate()).and_then(|b| i32::try_from(b).ok()),
         sample_rate: properties.sample_rate().and_then(|r| i32::try_from(r).ok()),
         channels: properties.channels().map(i16::from),
-        ..Metadata::default()
+        ..Metadata::untagged(codec, extension)
     };
     if let Some(tag) = tagged.primary_tag().or_else(|| tagged.first_tag()) {
         apply_tag(&mut meta, tag);
@@ -86,33 +170,18 @@ pub fn read(path: &Path, original_name: Option<&str>) -> Result<Metadata, ProbeE
     Ok(meta)
 }
 
-fn codec_of(file_type: FileType) -> Option<(&'static str, &'static str)> {
+fn codec_of(file_type: FileType) -> Option<(Codec, &'static str)> {
     Some(match file_type {
-        FileType::Mpeg => ("mp3", "mp3"),
-        FileType::Flac => ("flac", "flac"),
-        FileType::Vorbis => ("vorbis", "ogg"),
-        FileType::Opus => ("opus", "opus"),
-        FileType::Mp4 => ("aac", "m4a"),
-        FileType::Aac => ("aac", "aac"),
-        FileType::Wav => ("wav", "wav"),
-        FileType::Aiff => ("aiff", "aiff"),
+        FileType::Mpeg => (Codec::Mp3, "mp3"),
+        FileType::Flac => (Codec::Flac, "flac"),
+        FileType::Vorbis => (Codec::Vorbis, "ogg"),
+        FileType::Opus => (Codec::Opus, "opus"),
+        FileType::Mp4 => (Codec::Aac, "m4a"),
+        FileType::Aac => (Codec::Aac, "aac"),
+        FileType::Wav => (Codec::Wav, "wav"),
+        FileType::Aiff => (Codec::Aiff, "aiff"),
         _ => return None,
     })
-}
-
-/// The Content-Type a stored song is served with.
-pub fn content_type(codec: &str, extension: &str) -> &'static str {
-    match (codec, extension) {
-        ("mp3", _) => "audio/mpeg",
-        ("flac", _) => "audio/flac",
-        ("vorbis", _) => "audio/ogg",
-        ("opus", _) => "audio/ogg; codecs=opus",
-        ("aac", "m4a") => "audio/mp4",
-        ("aac", _) => "audio/aac",
-        ("wav", _) => "audio/wav",
-        ("aiff", _) => "audio/aiff",
-        _ => "application/octet-stream",
-    }
 }
 
 fn clean(text: &str) -> Option<String> {
@@ -219,7 +288,7 @@ mod tests {
     use super::*;
 
     fn named(name: &str) -> Metadata {
-        let mut meta = Metadata::default();
+        let mut meta = Metadata::untagged(Codec::Mp3, "mp3");
         apply_file_name_fallback(&mut meta, Some(name));
         meta
     }

@@ -3,8 +3,9 @@
 use axum::extract::State;
 use uuid::Uuid;
 
+use fermata_core::accounts;
+
 use super::{
-    model,
     session::AdminUser,
     views::{AdminUpdateRequest, UserListQuery, UserPageView, UserView},
 };
@@ -23,7 +24,7 @@ pub async fn list_users(
     _admin: AdminUser,
     ValidQuery(query): ValidQuery<UserListQuery>,
 ) -> AppResult<axum::Json<UserPageView>> {
-    let page = model::list(&state.db, query.q.as_deref(), query.offset, query.limit).await?;
+    let page = accounts::list(&state.db, query.q.as_deref(), query.offset, query.limit).await?;
     Ok(axum::Json(UserPageView {
         items: page.items.into_iter().map(UserView::from).collect(),
         total: page.total,
@@ -44,7 +45,7 @@ pub async fn update_user(
     Path(id): Path<Uuid>,
     ValidJson(request): ValidJson<AdminUpdateRequest>,
 ) -> AppResult<axum::Json<UserView>> {
-    let user = model::admin_update(&state.db, id, request.role.map(|r| r.as_str()), request.disabled).await?;
+    let user = accounts::admin_update(&state.db, id, request.role.map(Into::into), request.disabled).await?;
     state.users.invalidate(&id);
     tracing::info!(admin = %admin.user.id, user = %id, role = %user.role, disabled = user.disabled, "user updated");
     Ok(axum::Json(user.into()))

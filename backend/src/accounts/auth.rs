@@ -6,9 +6,10 @@ use axum::{
 };
 use tower_sessions::Session;
 
+use fermata_core::accounts::{self, NewUser, Role};
+
 use super::{
     devices,
-    model::{self, NewUser, ROLE_USER},
     session::{self, CurrentUser},
     views::{ChangePasswordRequest, LoginRequest, RegisterRequest, UpdateMeRequest, UserView, check_password_differs},
 };
@@ -36,14 +37,14 @@ pub async fn register(
     }
     request.check()?;
     let password_hash = state.passwords.hash(request.password).await?;
-    let user = model::create(
+    let user = accounts::create(
         &state.db,
         NewUser {
             username: request.username,
             email: request.email,
             display_name: request.display_name.map(|d| d.trim().to_owned()),
             password_hash,
-            role: ROLE_USER,
+            role: Role::User,
         },
     )
     .await?;
@@ -63,7 +64,7 @@ pub async fn login(
     headers: HeaderMap,
     ValidJson(request): ValidJson<LoginRequest>,
 ) -> AppResult<([(HeaderName, HeaderValue); 1], Json<UserView>)> {
-    let user = model::find_by_login(&state.db, &request.username).await?;
+    let user = accounts::find_by_login(&state.db, &request.username).await?;
     let secure = state.config.secure_cookies();
     // A browser the account has signed in from before spends its own budget; anyone else spends the account's
     // (one budget per account whether it is named by username or email, and per name for unknown ones).
@@ -117,7 +118,7 @@ pub async fn update_me(
     ValidJson(request): ValidJson<UpdateMeRequest>,
 ) -> AppResult<Json<UserView>> {
     let display_name = request.display_name.map(|d| d.map(|d| d.trim().to_owned()));
-    let user = model::update_profile(&state.db, current.user, display_name, request.email).await?;
+    let user = accounts::update_profile(&state.db, current.user, display_name, request.email).await?;
     state.users.invalidate(&user.id);
     Ok(Json(user.into()))
 }
@@ -145,9 +146,9 @@ pub async fn change_password(
     }
     let hash = state.passwords.hash(request.new_password).await?;
     let user_id = user.id;
-    model::set_password(&state.db, current.user, hash).await?;
+    accounts::set_password(&state.db, current.user, hash).await?;
     let keep = current.session.id().map(|id| id.to_string());
-    let epoch = model::end_sessions(&state.db, user_id, keep.as_deref()).await?;
+    let epoch = accounts::end_sessions(&state.db, user_id, keep.as_deref()).await?;
     state.users.invalidate(&user_id);
     session::renew_epoch(&current.session, epoch).await?;
     tracing::info!(%user_id, "password changed; other sessions ended");

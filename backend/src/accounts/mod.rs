@@ -3,7 +3,6 @@
 pub mod admin;
 pub mod auth;
 pub mod devices;
-pub mod model;
 pub mod session;
 pub mod session_store;
 pub mod views;

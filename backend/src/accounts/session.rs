@@ -11,10 +11,12 @@ use tower_sessions::{
 };
 use uuid::Uuid;
 
-use super::{
-    model::{self, ROLE_ADMIN},
-    session_store::CachedStore,
+use fermata_core::{
+    accounts::{self as model, Role},
+    ids::UserId,
 };
+
+use super::session_store::CachedStore;
 use crate::{config::Config, entities::users, error::AppError, state::AppState};
 
 const AUTH_KEY: &str = "auth";
@@ -47,7 +49,7 @@ async fn current_user(state: &AppState, id: Uuid) -> Result<Option<users::Model>
     if let Some(user) = state.users.get(&id) {
         return Ok(Some(user));
     }
-    let user = model::find(&state.db, id).await?;
+    let user = model::find(&state.db, UserId(id)).await?;
     if let Some(user) = &user {
         state.users.insert(id, user.clone());
     }
@@ -78,7 +80,7 @@ pub async fn sign_in(session: &Session, db: &DatabaseConnection, user: &users::M
     session.insert(AUTH_KEY, auth).await.map_err(anyhow::Error::from)?;
     session.save().await.map_err(anyhow::Error::from)?;
     let id = session.id().ok_or_else(|| anyhow::anyhow!("saved session has no id"))?;
-    model::attach_session(db, &id.to_string(), user.id).await
+    Ok(model::attach_session(db, &id.to_string(), user.id).await?)
 }
 
 /// The signed-in user. 401 without a valid session.
@@ -89,8 +91,16 @@ pub struct CurrentUser {
 }
 
 impl CurrentUser {
+    pub fn id(&self) -> UserId {
+        UserId(self.user.id)
+    }
+
+    pub fn role(&self) -> Role {
+        Role::of(&self.user)
+    }
+
     pub fn is_admin(&self) -> bool {
-        self.user.role == ROLE_ADMIN
+        self.role() == Role::Admin
     }
 }
 
@@ -158,7 +168,7 @@ pub async fn recheck(state: &AppState, id: tower_sessions::session::Id) -> Resul
     else {
         return Ok(None);
     };
-    let user = model::find(&state.db, auth.user_id).await?;
+    let user = model::find(&state.db, UserId(auth.user_id)).await?;
     Ok(user.filter(|u| valid(state, &auth, u)))
 }
 

@@ -178,11 +178,11 @@ pub enum Role {
     User,
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => super::model::ROLE_ADMIN,
-            Self::User => super::model::ROLE_USER,
+impl From<Role> for fermata_core::accounts::Role {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Admin => Self::Admin,
+            Role::User => Self::User,
         }
     }
 }

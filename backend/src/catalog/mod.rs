@@ -1,7 +1,6 @@
 //! The catalog: browsing and searching the library, streaming, covers, plays, history and favourites.
 
 pub mod browse;
-pub mod model;
 pub mod plays;
 pub mod search;
 pub mod songs;

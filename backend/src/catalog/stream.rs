@@ -10,22 +10,19 @@ use axum::{
 };
 use http_range_header::{RangeUnsatisfiableError, parse_range_header};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use sea_orm::FromQueryResult;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 use uuid::Uuid;
 
-use super::{
-    model::{self, Sql},
-    views::CoverQuery,
-};
+use fermata_core::catalog;
+
+use super::views::CoverQuery;
 use crate::{
     accounts::session::CurrentUser,
     config::MediaDelivery,
     covers,
     error::{AppError, AppResult, ErrorBody},
     extract::{Path, ValidQuery},
-    library::tags,
     state::AppState,
 };
 
@@ -60,11 +57,11 @@ pub async fn stream(
     Path(id): Path<Uuid>,
     request_headers: HeaderMap,
 ) -> AppResult<Response> {
-    let song = model::cached_song_file(&state.db, &state.song_files, id).await?.ok_or(AppError::NotFound)?;
+    let song = state.song_files.get(&state.db, id.into()).await?.ok_or(AppError::NotFound)?;
     // Opened (and contained in its folder) before anything is promised, in both delivery modes.
     let media = state.media.clone();
-    let (storage, relative) = (song.storage.clone(), song.path.clone());
-    let opened = tokio::task::spawn_blocking(move || media.open(&storage, &relative))
+    let (storage, relative) = (song.storage, song.path.clone());
+    let opened = tokio::task::spawn_blocking(move || media.open(storage, &relative))
         .await
         .map_err(anyhow::Error::from)?
         .ok_or_else(|| {
@@ -72,7 +69,7 @@ pub async fn stream(
             AppError::NotFound
         })?;
     let extension = FsPath::new(&opened.real_relative).extension().and_then(|e| e.to_str()).unwrap_or_default();
-    let content_type = HeaderValue::from_static(tags::content_type(&song.codec, extension));
+    let content_type = HeaderValue::from_static(song.codec.content_type(extension));
     let etag = HeaderValue::from_str(&format!("\"{}\"", song.content_hash)).map_err(anyhow::Error::from)?;
 
     if state.config.media_delivery == MediaDelivery::XAccel
@@ -84,7 +81,7 @@ pub async fn stream(
         // percent-encoded name would not be found, and `?` or `%` in a name have no safe place in a URI. The
         // URI only carries the extension, for nginx's Content-Type. Names with control characters cannot be a
         // header value; those songs are sent by the backend itself.
-        let target = format!("/internal/{}/{id}.{}", song.storage, utf8_percent_encode(extension, PATH_SAFE));
+        let target = format!("/internal/{}/{id}.{}", song.storage.as_str(), utf8_percent_encode(extension, PATH_SAFE));
         let mut response = StatusCode::OK.into_response();
         let headers = response.headers_mut();
         headers.insert("x-accel-redirect", HeaderValue::from_str(&target).map_err(anyhow::Error::from)?);
@@ -205,11 +202,6 @@ fn if_range_holds(value: &HeaderValue, etag: &HeaderValue, modified: SystemTime)
     httpdate::parse_http_date(text).is_ok_and(|date| httpdate::fmt_http_date(date) == httpdate::fmt_http_date(modified))
 }
 
-#[derive(FromQueryResult)]
-struct CoverRow {
-    cover_path: Option<String>,
-}
-
 /// The song's cover: its album's art.
 #[utoipa::path(get, path = "/api/music/songs/{id}/cover", tag = "streaming", params(("id" = Uuid, Path), CoverQuery), responses(
     (status = 200, description = "image"), (status = 304), (status = 404, body = ErrorBody),
@@ -221,10 +213,8 @@ pub async fn song_cover(
     ValidQuery(query): ValidQuery<CoverQuery>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
-    let mut sql = Sql::new("SELECT al.cover_path FROM songs s JOIN albums al ON al.id = s.album_id WHERE s.id = ");
-    let p = sql.param(id);
-    sql.push(&p);
-    cover(&state, sql, query.size, &headers).await
+    let cover_path = catalog::song_cover(&state.db, id.into()).await?;
+    cover(&state, cover_path, query.size, &headers).await
 }
 
 /// An album's cover (embedded art or the folder image), optionally as a thumbnail.
@@ -238,15 +228,17 @@ pub async fn album_cover(
     ValidQuery(query): ValidQuery<CoverQuery>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
-    let mut sql = Sql::new("SELECT cover_path FROM albums WHERE id = ");
-    let p = sql.param(id);
-    sql.push(&p);
-    cover(&state, sql, query.size, &headers).await
+    let cover_path = catalog::album_cover(&state.db, id.into()).await?;
+    cover(&state, cover_path, query.size, &headers).await
 }
 
-async fn cover(state: &AppState, sql: Sql, size: Option<u32>, headers: &HeaderMap) -> AppResult<Response> {
-    let row = CoverRow::find_by_statement(sql.statement()).one(&state.db).await?;
-    let cover_path = row.and_then(|r| r.cover_path).ok_or(AppError::NotFound)?;
+async fn cover(
+    state: &AppState,
+    cover_path: Option<String>,
+    size: Option<u32>,
+    headers: &HeaderMap,
+) -> AppResult<Response> {
+    let cover_path = cover_path.ok_or(AppError::NotFound)?;
     // The tag identifies the source image and the size; content-addressed covers never change in place.
     let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(cover_path.as_bytes()));
     let etag =

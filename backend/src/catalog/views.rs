@@ -6,7 +6,12 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
-use super::model::SongRow;
+use fermata_core::catalog::{
+    Song,
+    browse::{Album, Artist, Period as CorePeriod},
+    songs::SongSort as CoreSort,
+};
+use sea_orm::sea_query::Order as CoreOrder;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NamedRef {
@@ -42,21 +47,21 @@ pub struct SongView {
     pub stream_url: String,
 }
 
-impl From<SongRow> for SongView {
-    fn from(r: SongRow) -> Self {
+impl From<Song> for SongView {
+    fn from(r: Song) -> Self {
         Self {
             cover_url: r.has_cover.then(|| format!("/api/music/songs/{}/cover", r.id)),
             stream_url: format!("/api/music/songs/{}/stream", r.id),
-            id: r.id,
+            id: r.id.0,
             title: r.title,
-            artist: NamedRef { id: r.artist_id, name: r.artist_name },
-            album: NamedRef { id: r.album_id, name: r.album_title },
+            artist: NamedRef { id: r.artist_id.0, name: r.artist_name },
+            album: NamedRef { id: r.album_id.0, name: r.album_title },
             track: r.track_number,
             disc: r.disc_number,
             duration: f64::from(r.duration_ms) / 1000.0,
             genre: r.genre,
             year: r.year,
-            codec: r.codec,
+            codec: r.codec.as_str().to_owned(),
             bitrate: r.bitrate,
             sample_rate: r.sample_rate,
             play_count: r.play_count,
@@ -81,12 +86,34 @@ pub enum SongSort {
     Duration,
 }
 
+impl From<SongSort> for CoreSort {
+    fn from(sort: SongSort) -> Self {
+        match sort {
+            SongSort::Title => Self::Title,
+            SongSort::Artist => Self::Artist,
+            SongSort::Album => Self::Album,
+            SongSort::Added => Self::Added,
+            SongSort::Plays => Self::Plays,
+            SongSort::Duration => Self::Duration,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Order {
     #[default]
     Asc,
     Desc,
+}
+
+impl From<Order> for CoreOrder {
+    fn from(order: Order) -> Self {
+        match order {
+            Order::Asc => Self::Asc,
+            Order::Desc => Self::Desc,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
@@ -154,6 +181,21 @@ pub struct AlbumView {
     pub cover_url: Option<String>,
 }
 
+impl From<Album> for AlbumView {
+    fn from(r: Album) -> Self {
+        Self {
+            cover_url: r.has_cover.then(|| format!("/api/music/albums/{}/cover", r.id)),
+            id: r.id.0,
+            title: r.title,
+            artist: NamedRef { id: r.artist_id.0, name: r.artist_name },
+            year: r.year,
+            compilation: r.compilation,
+            song_count: r.song_count,
+            duration: r.duration_ms as f64 / 1000.0,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AlbumDetail {
     #[serde(flatten)]
@@ -168,6 +210,12 @@ pub struct ArtistView {
     pub name: String,
     pub album_count: i64,
     pub song_count: i64,
+}
+
+impl From<Artist> for ArtistView {
+    fn from(r: Artist) -> Self {
+        Self { id: r.id.0, name: r.name, album_count: r.album_count, song_count: r.song_count }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -209,6 +257,16 @@ pub enum Period {
     Month,
     #[default]
     All,
+}
+
+impl From<Period> for CorePeriod {
+    fn from(period: Period) -> Self {
+        match period {
+            Period::Week => Self::Week,
+            Period::Month => Self::Month,
+            Period::All => Self::All,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]

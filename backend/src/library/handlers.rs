@@ -5,7 +5,16 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
-use sea_orm::{ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait};
+use fermata_core::{
+    catalog::{
+        self,
+        ingest::{self, Edited, TagEdit},
+    },
+    entities::songs,
+    jobs as queue,
+    media::Storage,
+};
+use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -14,22 +23,16 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::{
-    ImportError, Imported, analysis,
+    ImportError, Imported,
     multipart::{self, display_name},
-    scan,
 };
 use crate::{
     accounts::session::{AdminUser, CurrentUser},
-    catalog::{
-        model::{self as catalog, NewSong, Resolver, Sql},
-        views::SongView,
-    },
-    entities::{jobs, songs},
+    catalog::views::SongView,
     error::{AppError, AppResult, ErrorBody, ErrorDetail},
     events::{self, Audience},
     extract::{Path, ValidJson},
-    jobs::{self as queue, JobView},
-    media::STORAGE_MEDIA,
+    jobs::JobView,
     state::AppState,
 };
 
@@ -75,7 +78,7 @@ fn too_large(limit: u64) -> String {
 /// Streams one multipart field to a temp file on the media volume while hashing it, then adds it.
 async fn receive(
     state: &AppState,
-    user: Uuid,
+    user: fermata_core::ids::UserId,
     mut field: multer::Field<'static>,
     request_size: Option<u64>,
     received: &mut u64,
@@ -241,7 +244,7 @@ pub async fn upload(
             });
             break;
         }
-        let result = receive(&state, admin.user.id, field, request_size, &mut received, &since_data).await;
+        let result = receive(&state, admin.id(), field, request_size, &mut received, &since_data).await;
         let stop = result.status == 413;
         results.push(result);
         if stop {
@@ -317,20 +320,6 @@ pub struct SongEdit {
     pub genre: Option<Option<String>>,
 }
 
-#[derive(sea_orm::FromQueryResult)]
-struct Current {
-    title: String,
-    artist: String,
-    album: String,
-    album_artist: String,
-    compilation: bool,
-    track_number: Option<i32>,
-    disc_number: Option<i32>,
-    year: Option<i32>,
-    genre: Option<String>,
-    version: i32,
-}
-
 /// Edit a song's tags. Moves it to other artist and album rows as needed; albums and artists left empty go.
 #[utoipa::path(patch, path = "/api/music/songs/{id}", tag = "ingest", params(("id" = Uuid, Path)), request_body = SongEdit, responses(
     (status = 200, body = SongView), (status = 404, body = ErrorBody), (status = 409, description = "stale version; the body holds the current song"),
@@ -342,69 +331,32 @@ pub async fn edit(
     Path(id): Path<Uuid>,
     ValidJson(edit): ValidJson<SongEdit>,
 ) -> AppResult<Response> {
-    let txn = state.db.begin().await?;
-    let mut sql = Sql::new(
-        "SELECT s.title, ar.name AS artist, al.title AS album, aa.name AS album_artist, al.compilation, s.track_number, \
-         s.disc_number, s.year, s.genre, s.version FROM songs s JOIN artists ar ON ar.id = s.artist_id \
-         JOIN albums al ON al.id = s.album_id JOIN artists aa ON aa.id = al.artist_id WHERE s.id = ",
-    );
-    let p = sql.param(id);
-    sql.push(&format!("{p} FOR UPDATE OF s"));
-    let current = <Current as sea_orm::FromQueryResult>::find_by_statement(sql.statement())
-        .one(&txn)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    if current.version != edit.version {
-        drop(txn);
-        let song = catalog::song(&state.db, admin.user.id, id).await?.map(SongView::from);
-        let error = ErrorDetail {
-            code: "stale_version".into(),
-            message: "the song changed since you loaded it".into(),
-            fields: None,
-        };
-        return Ok(
-            (StatusCode::CONFLICT, axum::Json(serde_json::json!({"error": error, "song": song}))).into_response()
-        );
+    let edit = TagEdit {
+        version: edit.version,
+        title: edit.title,
+        artist: edit.artist,
+        album: edit.album,
+        album_artist: edit.album_artist,
+        track: edit.track,
+        disc: edit.disc,
+        year: edit.year,
+        genre: edit.genre,
+    };
+    let outcome = ingest::edit_tags(&state.db, id.into(), edit).await?;
+    let song = catalog::song(&state.db, admin.id(), id.into()).await?.map(SongView::from);
+    match (outcome, song) {
+        (Edited::Applied, Some(song)) => Ok(axum::Json(song).into_response()),
+        (Edited::Stale, song) => {
+            let error = ErrorDetail {
+                code: "stale_version".into(),
+                message: "the song changed since you loaded it".into(),
+                fields: None,
+            };
+            Ok((StatusCode::CONFLICT, axum::Json(serde_json::json!({"error": error, "song": song}))).into_response())
+        }
+        // Deleted since the edit committed.
+        (Edited::Applied, None) => Err(AppError::NotFound),
     }
-    let trim = |s: String| s.trim().to_owned();
-    // An album credited to the song's own artist follows a change of artist, unless told otherwise.
-    let album_artist_follows = current.album_artist.eq_ignore_ascii_case(&current.artist);
-    let artist = edit.artist.map(trim).unwrap_or(current.artist);
-    let album_artist = match edit.album_artist.map(trim) {
-        Some(given) => given,
-        None if album_artist_follows => artist.clone(),
-        None => current.album_artist,
-    };
-    let new = NewSong {
-        title: edit.title.map(trim).unwrap_or(current.title),
-        album_artist,
-        artist,
-        album: edit.album.map(trim).unwrap_or(current.album),
-        compilation: current.compilation,
-        track: edit.track.unwrap_or(current.track_number),
-        track_total: None,
-        disc: edit.disc.unwrap_or(current.disc_number),
-        disc_total: None,
-        year: edit.year.unwrap_or(current.year),
-        genre: edit.genre.unwrap_or(current.genre).map(trim).filter(|g| !g.is_empty()),
-        duration_ms: 0,
-        codec: String::new(),
-        bitrate: None,
-        sample_rate: None,
-        channels: None,
-        size_bytes: 0,
-        content_hash: String::new(),
-        storage: STORAGE_MEDIA,
-        path: String::new(),
-        file_mtime: None,
-        has_embedded_cover: false,
-        cover_path: None,
-    };
-    catalog::update_tags(&txn, &mut Resolver::default(), id, &new).await?;
-    catalog::prune_orphans(&txn).await?;
-    txn.commit().await?;
-    let song = catalog::song(&state.db, admin.user.id, id).await?.ok_or(AppError::NotFound)?;
-    Ok(axum::Json(SongView::from(song)).into_response())
 }
 
 /// Delete a song: its playlist entries, favourites and plays, its file when nothing else refers to it, and
@@ -413,15 +365,12 @@ pub async fn edit(
     (status = 204), (status = 404, body = ErrorBody),
 ))]
 pub async fn delete(State(state): State<AppState>, _admin: AdminUser, Path(id): Path<Uuid>) -> AppResult<StatusCode> {
-    let song = songs::Entity::find_by_id(id).one(&state.db).await?.ok_or(AppError::NotFound)?;
-    let txn = state.db.begin().await?;
-    catalog::delete_songs(&txn, &[id]).await?;
-    catalog::prune_orphans(&txn).await?;
-    txn.commit().await?;
-    state.song_files.invalidate(&id);
+    let song = catalog::songs::file(&state.db, id.into()).await?.ok_or(AppError::NotFound)?;
+    ingest::delete_song(&state.db, id.into()).await?;
+    state.song_files.forget(id.into());
     // Files of the read-only library folder stay; uploads are content-addressed, so no other song shares them.
-    if song.storage == STORAGE_MEDIA
-        && let Some(path) = state.media.resolve(&song.storage, &song.path)
+    if song.storage == Storage::Media
+        && let Some(path) = state.media.resolve(song.storage, &song.path)
         && let Err(e) = tokio::fs::remove_file(&path).await
     {
         tracing::warn!(path = %path.display(), "cannot remove a deleted song's file: {e}");
@@ -462,14 +411,7 @@ pub async fn start_scan(
     if state.config.music_dir.is_none() {
         return Err(AppError::Unprocessable("no library folder: set MUSIC_DIR".into()));
     }
-    let id =
-        queue::enqueue(&state.db, queue::KIND_SCAN, serde_json::json!({})).await.map_err(|e| match e.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => {
-                AppError::conflict("scan_running", "a scan is already queued or running")
-            }
-            _ => e.into(),
-        })?;
-    let job = jobs::Entity::find_by_id(id).one(&state.db).await?.ok_or(AppError::NotFound)?;
+    let job = queue::enqueue_scan(&state.db).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(job.into())))
 }
 
@@ -481,96 +423,6 @@ pub struct ScanStatus {
 
 #[utoipa::path(get, path = "/api/admin/scan", tag = "admin", responses((status = 200, body = ScanStatus), (status = 403, body = ErrorBody)))]
 pub async fn scan_status(State(state): State<AppState>, _admin: AdminUser) -> AppResult<axum::Json<ScanStatus>> {
-    let job = jobs::Entity::find()
-        .filter(sea_orm::ColumnTrait::eq(&jobs::Column::Kind, queue::KIND_SCAN))
-        .order_by_desc(jobs::Column::CreatedAt)
-        .limit(1)
-        .one(&state.db)
-        .await?;
+    let job = queue::latest_scan(&state.db).await?;
     Ok(axum::Json(ScanStatus { job: job.map(JobView::from) }))
-}
-
-/// The scan job: index MUSIC_DIR, reporting progress as events and on the job row.
-pub async fn run_scan(state: AppState, job: jobs::Model) -> anyhow::Result<()> {
-    let root = state.config.music_dir.clone().ok_or_else(|| anyhow::anyhow!("MUSIC_DIR is not set"))?;
-    let db = state.db.clone();
-    let last = std::sync::Mutex::new(std::time::Instant::now() - std::time::Duration::from_secs(1));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<scan::Progress>();
-    let forward = {
-        let db = db.clone();
-        tokio::spawn(async move {
-            while let Some(progress) = rx.recv().await {
-                let value = serde_json::to_value(&progress).unwrap_or_default();
-                events::publish(&db, "scan.progress", Audience::Admin, value.clone()).await;
-                let _ = queue::set_progress(&db, job.id, value).await;
-            }
-        })
-    };
-    let result = scan::scan(&db, &root, |progress| {
-        let mut last = last.lock().expect("not poisoned");
-        if last.elapsed() >= std::time::Duration::from_millis(250) || progress.done == progress.total {
-            *last = std::time::Instant::now();
-            let _ = tx.send(progress);
-        }
-    })
-    .await;
-    drop(tx);
-    let _ = forward.await;
-    let (report, touched) = result?;
-    queue::enqueue_analysis(&db, &touched).await?;
-    let value = serde_json::to_value(&report)?;
-    queue::set_progress(&db, job.id, value.clone()).await?;
-    events::publish(&db, "scan.done", Audience::Admin, summary(&report)).await;
-    tracing::info!(
-        files = report.files,
-        added = report.added,
-        updated = report.updated,
-        removed = report.removed,
-        skipped = report.skipped_count,
-        files_per_second = report.files_per_second,
-        "library scan finished"
-    );
-    Ok(())
-}
-
-/// The report without the skipped list (events must stay small).
-fn summary(report: &scan::ScanReport) -> serde_json::Value {
-    serde_json::json!({
-        "task": "scan", "files": report.files, "added": report.added, "updated": report.updated,
-        "unchanged": report.unchanged, "removed": report.removed, "skipped": report.skipped_count,
-        "files_per_second": report.files_per_second, "percent": 100.0,
-    })
-}
-
-/// The analysis job: decode the song, store duration, peaks and loudness.
-pub async fn run_analysis(state: AppState, job: jobs::Model) -> anyhow::Result<()> {
-    let id: Uuid = serde_json::from_value(job.payload.get("song_id").cloned().unwrap_or_default())?;
-    let Some(song) = songs::Entity::find_by_id(id).one(&state.db).await? else {
-        return Ok(()); // deleted since
-    };
-    let path = state.media.resolve(&song.storage, &song.path).ok_or_else(|| anyhow::anyhow!("no such storage"))?;
-    let mut sql = Sql::new("UPDATE songs SET analysed_at = now()");
-    if song.codec == "opus" {
-        // symphonia has no Opus decoder: the tag-derived duration stays, and the song plays unnormalised.
-        tracing::debug!(song = %id, "opus is not analysed");
-    } else {
-        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_owned();
-        let analysis = tokio::task::spawn_blocking(move || analysis::analyse(&path, &extension)).await??;
-        let values = [
-            sql.param(analysis.duration_ms),
-            sql.param(analysis.peaks),
-            sql.param(analysis.loudness_lufs.map(|l| l as f32)),
-            sql.param(analysis.true_peak_db.map(|p| p as f32)),
-        ];
-        sql.push(&format!(
-            ", duration_ms = {}, peaks = {}, loudness_lufs = {}, true_peak_db = {}",
-            values[0], values[1], values[2], values[3]
-        ));
-    }
-    let p = sql.param(id);
-    sql.push(&format!(" WHERE id = {p}"));
-    state.db.execute(sql.statement()).await?;
-    events::publish(&state.db, "analysis.done", Audience::All, serde_json::json!({"task": "analysis", "song_id": id}))
-        .await;
-    Ok(())
 }

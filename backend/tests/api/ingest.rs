@@ -646,11 +646,11 @@ async fn one_scan_at_a_time() {
     let app = TestApp::spawn_with(&[&format!("--music-dir={root}")]).await;
     let admin = app.admin_client("impatient").await;
     // Another replica (here: the CLI's slot) is scanning.
-    let slot = fermata::jobs::claim_scan_slot(&app.db, "other-replica").await.unwrap();
+    let slot = fermata_core::jobs::claim_scan_slot(&app.db, "other-replica").await.unwrap();
     let refused = admin.post(app.url("/api/admin/scan")).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::CONFLICT);
-    assert!(fermata::jobs::claim_scan_slot(&app.db, "cli").await.is_err());
-    fermata::jobs::release_scan_slot(&app.db, slot, None).await.unwrap();
+    assert!(fermata_core::jobs::claim_scan_slot(&app.db, "cli").await.is_err());
+    fermata_core::jobs::release_scan_slot(&app.db, slot, None).await.unwrap();
     assert_eq!(admin.post(app.url("/api/admin/scan")).send().await.unwrap().status(), StatusCode::ACCEPTED);
     let no_dir = TestApp::spawn().await;
     let admin = no_dir.admin_client("no_library").await;

@@ -261,14 +261,14 @@ pub const ADMIN_PASSWORD: &str = "admin-password-1";
 /// An admin account written straight into the database (with a real argon2 hash of [`ADMIN_PASSWORD`]).
 pub async fn create_admin(db: &DatabaseConnection, username: &str) {
     let passwords = fermata::accounts::password::Passwords::new().unwrap();
-    fermata::accounts::model::create(
+    fermata_core::accounts::create(
         db,
-        fermata::accounts::model::NewUser {
+        fermata_core::accounts::NewUser {
             username: username.to_owned(),
             email: format!("{username}@example.com"),
             display_name: None,
             password_hash: passwords.hash(ADMIN_PASSWORD.into()).await.unwrap(),
-            role: fermata::accounts::model::ROLE_ADMIN,
+            role: fermata_core::accounts::Role::Admin,
         },
     )
     .await
@@ -304,7 +304,7 @@ impl TestApp {
     /// Adds a file to the library the way an upload does once its bytes are on disk; returns the song id.
     pub async fn add_song(&self, path: &Path) -> Uuid {
         match fermata::library::import_copy(&self.db, &self.media(), path, None).await.expect("import") {
-            fermata::library::Imported::Added(id) | fermata::library::Imported::Duplicate(id) => id,
+            fermata::library::Imported::Added(id) | fermata::library::Imported::Duplicate(id) => id.0,
         }
     }
 

@@ -13,16 +13,18 @@ use std::{
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
-use sea_orm::{DatabaseConnection, FromQueryResult, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, TransactionTrait,
+};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
-use uuid::Uuid;
 
-use super::tags::{self, Metadata};
 use crate::{
-    catalog::model::{self, NewSong, Resolver, Sql},
-    media::STORAGE_LIBRARY,
+    catalog::ingest::{self, NewSong, Resolver, StoredFile},
+    entities::songs,
+    ids::SongId,
+    media::Storage,
+    tags::{self, Metadata},
 };
 
 /// Files never worth probing.
@@ -45,13 +47,13 @@ fn cover_rank(name: &str) -> Option<usize> {
     COVER_NAMES.iter().position(|c| *c == stem)
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema, Default)]
+#[derive(Debug, Clone, Serialize, Default)]
 pub struct Skipped {
     pub path: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema, Default)]
+#[derive(Debug, Clone, Serialize, Default)]
 pub struct ScanReport {
     /// Files looked at (audio candidates, not folder images or junk).
     pub files: usize,
@@ -66,6 +68,35 @@ pub struct ScanReport {
     pub files_per_second: f64,
 }
 
+impl ScanReport {
+    /// Logs the outcome, and each skipped file (of the first 1,000) as a warning.
+    pub fn log(&self) {
+        for skipped in &self.skipped {
+            tracing::warn!(path = %skipped.path, reason = %skipped.reason, "skipped");
+        }
+        tracing::info!(
+            files = self.files,
+            added = self.added,
+            updated = self.updated,
+            unchanged = self.unchanged,
+            removed = self.removed,
+            skipped = self.skipped_count,
+            seconds = self.seconds,
+            files_per_second = self.files_per_second,
+            "library scan finished"
+        );
+    }
+
+    /// The report without the skipped list, for events (which must stay small).
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "task": "scan", "files": self.files, "added": self.added, "updated": self.updated,
+            "unchanged": self.unchanged, "removed": self.removed, "skipped": self.skipped_count,
+            "files_per_second": self.files_per_second, "percent": 100.0,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Progress {
     pub task: &'static str,
@@ -77,7 +108,7 @@ pub struct Progress {
 
 #[derive(Debug, FromQueryResult)]
 struct Known {
-    id: Uuid,
+    id: SongId,
     path: String,
     size_bytes: i64,
     file_mtime: Option<DateTime<chrono::FixedOffset>>,
@@ -88,7 +119,7 @@ struct Candidate {
     absolute: PathBuf,
     size: u64,
     mtime: DateTime<Utc>,
-    existing: Option<Uuid>,
+    existing: Option<SongId>,
 }
 
 struct Probed {
@@ -216,7 +247,8 @@ fn walk(root: &Path) -> Walked {
         let path = relative_text(root, &path).unwrap_or_else(|_| path.to_string_lossy().into_owned());
         skipped.push(Skipped { path, reason: "a symbolic link out of the library folder".into() });
     }
-    let covers = covers.into_iter().map(|(dir, (_, rel))| (dir, format!("{STORAGE_LIBRARY}:{rel}"))).collect();
+    let covers =
+        covers.into_iter().map(|(dir, (_, rel))| (dir, format!("{}:{rel}", Storage::Library.as_str()))).collect();
     Walked { files, covers, skipped }
 }
 
@@ -225,17 +257,19 @@ pub async fn scan(
     db: &DatabaseConnection,
     root: &Path,
     progress: impl Fn(Progress) + Send + Sync,
-) -> anyhow::Result<(ScanReport, Vec<Uuid>)> {
+) -> anyhow::Result<(ScanReport, Vec<SongId>)> {
     let started = Instant::now();
     let root = root.canonicalize().with_context(|| format!("cannot open the library folder {}", root.display()))?;
-    let known: HashMap<String, Known> = Known::find_by_statement(
-        Sql::new("SELECT id, path, size_bytes, file_mtime FROM songs WHERE storage = 'library'").statement(),
-    )
-    .all(db)
-    .await?
-    .into_iter()
-    .map(|k| (k.path.clone(), k))
-    .collect();
+    let known: HashMap<String, Known> = songs::Entity::find()
+        .select_only()
+        .columns([songs::Column::Id, songs::Column::Path, songs::Column::SizeBytes, songs::Column::FileMtime])
+        .filter(songs::Column::Storage.eq(Storage::Library))
+        .into_model::<Known>()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|k| (k.path.clone(), k))
+        .collect();
 
     let walk_root = root.clone();
     let Walked { files, covers, mut skipped } = tokio::task::spawn_blocking(move || walk(&walk_root)).await?;
@@ -302,18 +336,18 @@ pub async fn scan(
                 }
             };
             let cover = read.candidate.absolute.parent().and_then(|dir| covers.get(dir)).cloned();
-            let new = NewSong::from_metadata(
-                &read.meta,
-                read.fingerprint,
-                STORAGE_LIBRARY,
-                read.candidate.relative.clone(),
-                read.candidate.size,
-                Some(read.candidate.mtime),
-                cover,
-            );
+            let file = StoredFile {
+                content_hash: read.fingerprint,
+                storage: Storage::Library,
+                path: read.candidate.relative.clone(),
+                size: read.candidate.size,
+                mtime: Some(read.candidate.mtime),
+                cover_path: cover,
+            };
+            let new = NewSong::from_metadata(&read.meta, file);
             match read.candidate.existing {
                 Some(id) => {
-                    model::update_song_file(&txn, &mut resolver, id, new).await?;
+                    ingest::update_file(&txn, &mut resolver, id, new).await?;
                     report.updated += 1;
                     touched.push(id);
                 }
@@ -321,7 +355,7 @@ pub async fn scan(
             }
         }
         let paths: Vec<(String, String)> = new_songs.iter().map(|s| (s.content_hash.clone(), s.path.clone())).collect();
-        let inserted = model::insert_songs(&txn, &mut resolver, new_songs).await?;
+        let inserted = ingest::insert_songs(&txn, &mut resolver, new_songs).await?;
         for ((hash, path), id) in paths.into_iter().zip(inserted) {
             match id {
                 Some(id) => {
@@ -336,16 +370,16 @@ pub async fn scan(
         report_progress(done);
     }
 
-    let vanished: Vec<Uuid> = known.values().filter(|k| !seen.contains(&k.path)).map(|k| k.id).collect();
+    let vanished: Vec<SongId> = known.values().filter(|k| !seen.contains(&k.path)).map(|k| k.id).collect();
     if !vanished.is_empty() {
         let txn = db.begin().await?;
         for chunk in vanished.chunks(500) {
-            model::delete_songs(&txn, chunk).await?;
+            ingest::delete_songs(&txn, chunk).await?;
         }
         txn.commit().await?;
         report.removed = vanished.len();
     }
-    model::prune_orphans(db).await?;
+    ingest::prune_orphans(db).await?;
 
     report.skipped_count = skipped.len();
     skipped.truncate(1000);

@@ -1,0 +1,280 @@
+//! Albums, artists, genres and charts.
+
+use sea_orm::{
+    ConnectionTrait, DbErr, DeriveIden, FromQueryResult,
+    sea_query::{Alias, Asterisk, Expr, Func, JoinType, NullOrdering, Order, Query, SelectStatement, SimpleExpr},
+};
+
+use super::{Derived, Song, T, all, col, one, song_select};
+use crate::{
+    cursor::{KeyType, Keyset, Page},
+    entities::{albums, artists, plays, songs},
+    error::Result,
+    ids::{AlbumId, ArtistId, UserId},
+};
+
+/// An album with its song count and length.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct Album {
+    pub id: AlbumId,
+    pub title: String,
+    pub year: Option<i32>,
+    pub compilation: bool,
+    pub has_cover: bool,
+    /// The album artist.
+    pub artist_id: ArtistId,
+    pub artist_name: String,
+    pub song_count: i64,
+    pub duration_ms: i64,
+}
+
+/// An artist with their album count (as album artist) and song count (as track artist).
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct Artist {
+    pub id: ArtistId,
+    pub name: String,
+    pub album_count: i64,
+    pub song_count: i64,
+}
+
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct Genre {
+    /// As first written (genres group without regard to case).
+    pub name: String,
+    pub song_count: i64,
+}
+
+/// Aliases of the browse selects' subqueries.
+#[derive(DeriveIden, Clone, Copy)]
+enum Sub {
+    /// An album's counts.
+    C,
+    /// The artist listing's rows.
+    A,
+    /// A chart's ranked songs.
+    #[sea_orm(iden = "t")]
+    Ranked,
+    SongCount,
+    DurationMs,
+    AlbumCount,
+    SortKey,
+    Plays,
+    SongId,
+}
+
+/// `count(*)` as bigint (PostgreSQL's count is bigint already).
+fn count_all() -> SimpleExpr {
+    Func::count(Expr::col(Asterisk)).into()
+}
+
+/// [`Album`]'s columns over `albums al` joined to its artist `ar` and its counts `c` (a lateral subquery).
+pub(super) fn album_select() -> SelectStatement {
+    let counts = Query::select()
+        .expr_as(count_all(), Sub::SongCount)
+        .expr_as(
+            SimpleExpr::from(Func::coalesce([
+                Func::sum(col(T::S, songs::Column::DurationMs)).into(),
+                Expr::val(0).into(),
+            ]))
+            .cast_as(Alias::new("bigint")),
+            Sub::DurationMs,
+        )
+        .from_as(songs::Entity, T::S)
+        .and_where(Expr::col((T::S, songs::Column::AlbumId)).equals((T::Al, albums::Column::Id)))
+        .to_owned();
+    Query::select()
+        .expr_as(col(T::Al, albums::Column::Id), Alias::new("id"))
+        .expr_as(col(T::Al, albums::Column::Title), Alias::new("title"))
+        .expr_as(col(T::Al, albums::Column::Year), Alias::new("year"))
+        .expr_as(col(T::Al, albums::Column::Compilation), Alias::new("compilation"))
+        .expr_as(Expr::col((T::Al, albums::Column::CoverPath)).is_not_null(), Alias::new("has_cover"))
+        .expr_as(col(T::Ar, artists::Column::Id), Alias::new("artist_id"))
+        .expr_as(col(T::Ar, artists::Column::Name), Alias::new("artist_name"))
+        .column((Sub::C, Sub::SongCount))
+        .column((Sub::C, Sub::DurationMs))
+        .from_as(albums::Entity, T::Al)
+        .join_as(
+            JoinType::InnerJoin,
+            artists::Entity,
+            T::Ar,
+            Expr::col((T::Ar, artists::Column::Id)).equals((T::Al, albums::Column::ArtistId)),
+        )
+        .join_lateral(JoinType::InnerJoin, counts, Sub::C, Expr::cust("TRUE"))
+        .to_owned()
+}
+
+/// Albums by title, a page at a time. Albums without songs (all deleted) are not listed.
+pub async fn albums(db: &impl ConnectionTrait, cursor: Option<&str>, limit: u64) -> Result<Page<Album>> {
+    let keyset = Keyset::new("albums", cursor, limit, KeyType::Text)?;
+    let mut query = album_select();
+    query.and_where(Expr::col((Sub::C, Sub::SongCount)).gt(0));
+    keyset.apply(
+        &mut query,
+        col(T::Al, Derived::TitleFolded),
+        KeyType::Text,
+        col(T::Al, albums::Column::Id),
+        Order::Asc,
+    );
+    Ok(keyset.fetch_as(db, &query).await?)
+}
+
+/// An album with its songs as `viewer` sees them, ordered by disc, then track.
+pub async fn album(
+    db: &impl ConnectionTrait,
+    viewer: UserId,
+    id: AlbumId,
+) -> Result<Option<(Album, Vec<Song>)>, DbErr> {
+    let query = album_select().and_where(Expr::col((T::Al, albums::Column::Id)).eq(id)).to_owned();
+    let Some(album) = one::<Album>(db, &query).await? else {
+        return Ok(None);
+    };
+    let songs = song_select(viewer)
+        .and_where(Expr::col((T::S, songs::Column::AlbumId)).eq(id))
+        .order_by_expr_with_nulls(col(T::S, songs::Column::DiscNumber), Order::Asc, NullOrdering::First)
+        .order_by_expr_with_nulls(col(T::S, songs::Column::TrackNumber), Order::Asc, NullOrdering::Last)
+        .order_by_expr(col(T::S, Derived::TitleFolded), Order::Asc)
+        .order_by_expr(col(T::S, songs::Column::Id), Order::Asc)
+        .to_owned();
+    Ok(Some((album, all(db, &songs).await?)))
+}
+
+/// [`Artist`]'s columns (and the sort key) over `artists ar`.
+pub(super) fn artist_select() -> SelectStatement {
+    let album_count = Query::select()
+        .expr(count_all())
+        .from_as(albums::Entity, T::Al)
+        .and_where(Expr::col((T::Al, albums::Column::ArtistId)).equals((T::Ar, artists::Column::Id)))
+        .to_owned();
+    let song_count = Query::select()
+        .expr(count_all())
+        .from_as(songs::Entity, T::S)
+        .and_where(Expr::col((T::S, songs::Column::ArtistId)).equals((T::Ar, artists::Column::Id)))
+        .to_owned();
+    Query::select()
+        .expr_as(col(T::Ar, artists::Column::Id), Alias::new("id"))
+        .expr_as(col(T::Ar, artists::Column::Name), Alias::new("name"))
+        .expr_as(col(T::Ar, Derived::NameFolded), Sub::SortKey)
+        .expr_as(SimpleExpr::SubQuery(None, Box::new(album_count.into_sub_query_statement())), Sub::AlbumCount)
+        .expr_as(SimpleExpr::SubQuery(None, Box::new(song_count.into_sub_query_statement())), Sub::SongCount)
+        .from_as(artists::Entity, T::Ar)
+        .to_owned()
+}
+
+/// Artists that have songs or albums, from `inner` (an [`artist_select`]) as `a`.
+pub(super) fn listed_artists(inner: SelectStatement) -> SelectStatement {
+    Query::select()
+        .column((Sub::A, Asterisk))
+        .from_subquery(inner, Sub::A)
+        .and_where(Expr::col((Sub::A, Sub::AlbumCount)).gt(0).or(Expr::col((Sub::A, Sub::SongCount)).gt(0)))
+        .to_owned()
+}
+
+/// Artists by name, a page at a time: track artists and album artists alike.
+pub async fn artists(db: &impl ConnectionTrait, cursor: Option<&str>, limit: u64) -> Result<Page<Artist>> {
+    let keyset = Keyset::new("artists", cursor, limit, KeyType::Text)?;
+    let mut query = listed_artists(artist_select());
+    keyset.apply(
+        &mut query,
+        Expr::col((Sub::A, Sub::SortKey)).into(),
+        KeyType::Text,
+        Expr::col((Sub::A, Alias::new("id"))).into(),
+        Order::Asc,
+    );
+    Ok(keyset.fetch_as(db, &query).await?)
+}
+
+/// An artist with their albums (as album artist), newest first.
+pub async fn artist(db: &impl ConnectionTrait, id: ArtistId) -> Result<Option<(Artist, Vec<Album>)>, DbErr> {
+    let query = artist_select().and_where(Expr::col((T::Ar, artists::Column::Id)).eq(id)).to_owned();
+    let Some(artist) = one::<Artist>(db, &query).await? else {
+        return Ok(None);
+    };
+    let albums = album_select()
+        .and_where(Expr::col((T::Al, albums::Column::ArtistId)).eq(id))
+        .and_where(Expr::col((Sub::C, Sub::SongCount)).gt(0))
+        .order_by_expr_with_nulls(col(T::Al, albums::Column::Year), Order::Desc, NullOrdering::Last)
+        .order_by_expr(col(T::Al, Derived::TitleFolded), Order::Asc)
+        .to_owned();
+    Ok(Some((artist, all(db, &albums).await?)))
+}
+
+/// Genres (case-insensitive) with their song counts, alphabetically: `limit` from `offset`, and whether more
+/// follow. (Offset paging: there are few genres, and a genre has no id to key on.)
+pub async fn genres(db: &impl ConnectionTrait, offset: u64, limit: u64) -> Result<(Vec<Genre>, bool), DbErr> {
+    let lower: SimpleExpr = Func::lower(Expr::col(songs::Column::Genre)).into();
+    let query = Query::select()
+        .expr_as(Func::min(Expr::col(songs::Column::Genre)), Alias::new("name"))
+        .expr_as(count_all(), Sub::SongCount)
+        .from(songs::Entity)
+        .and_where(Expr::col(songs::Column::Genre).is_not_null())
+        .add_group_by([lower.clone()])
+        .order_by_expr(lower, Order::Asc)
+        .offset(offset)
+        .limit(limit + 1)
+        .to_owned();
+    let mut rows: Vec<Genre> = all(db, &query).await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    Ok((rows, more))
+}
+
+/// The span a chart counts plays over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Period {
+    Week,
+    Month,
+    #[default]
+    All,
+}
+
+/// The most played songs of the period as `viewer` sees them, each with its plays in the period.
+pub async fn chart(
+    db: &impl ConnectionTrait,
+    viewer: UserId,
+    period: Period,
+    limit: u64,
+) -> Result<Vec<(i64, Song)>, DbErr> {
+    let days = match period {
+        Period::Week => Some(7),
+        Period::Month => Some(30),
+        Period::All => None,
+    };
+    let ranked = match days {
+        Some(days) => Query::select()
+            .column(plays::Column::SongId)
+            .expr_as(count_all(), Sub::Plays)
+            .from(plays::Entity)
+            .and_where(
+                Expr::col(plays::Column::PlayedAt)
+                    .gt(Expr::cust_with_values("now() - make_interval(days => $1)", [days])),
+            )
+            .group_by_col(plays::Column::SongId)
+            .order_by(Sub::Plays, Order::Desc)
+            .order_by(plays::Column::SongId, Order::Asc)
+            .limit(limit)
+            .to_owned(),
+        // All time: the running count on the song row, read in its index's order.
+        None => Query::select()
+            .expr_as(Expr::col(songs::Column::Id), Sub::SongId)
+            .expr_as(Expr::col(songs::Column::PlayCount), Sub::Plays)
+            .from(songs::Entity)
+            .and_where(Expr::col(songs::Column::PlayCount).gt(0))
+            .order_by(songs::Column::PlayCount, Order::Desc)
+            .order_by(songs::Column::Id, Order::Asc)
+            .limit(limit)
+            .to_owned(),
+    };
+    let query = song_select(viewer)
+        .expr_as(Expr::col((Sub::Ranked, Sub::Plays)), Sub::Plays)
+        .join_subquery(
+            JoinType::InnerJoin,
+            ranked,
+            Sub::Ranked,
+            Expr::col((Sub::Ranked, Sub::SongId)).equals((T::S, songs::Column::Id)),
+        )
+        .order_by((Sub::Ranked, Sub::Plays), Order::Desc)
+        .order_by((T::S, songs::Column::Id), Order::Asc)
+        .to_owned();
+    let rows = db.query_all(sea_orm::StatementBuilder::build(&query, &db.get_database_backend())).await?;
+    rows.iter().map(|row| Ok((row.try_get::<i64>("", "plays")?, Song::from_query_result(row, "")?))).collect()
+}

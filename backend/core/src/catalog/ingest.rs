@@ -1,0 +1,530 @@
+//! Writing the catalog: songs added from files (uploads, scans), files changed in place, tag edits, deletions,
+//! and the album and artist rows they need or leave behind.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbErr, FromQueryResult, StatementBuilder, TransactionTrait,
+    sea_query::{
+        Alias, Expr, Func, InsertStatement, JoinType, LockType, OnConflict, Query, SimpleExpr, UpdateStatement,
+    },
+};
+use uuid::Uuid;
+
+use super::one;
+use crate::{
+    entities::{albums, artists, songs},
+    error::{Error, Result},
+    ids::{AlbumId, ArtistId, SongId},
+    media::Storage,
+    run::execute,
+    tags::{Codec, Metadata},
+};
+
+/// What tags decide about a song's place in the catalogue (what a tag edit changes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub title: String,
+    pub artist: String,
+    pub album: String,
+    pub album_artist: String,
+    pub compilation: bool,
+    pub track: Option<i32>,
+    pub disc: Option<i32>,
+    pub year: Option<i32>,
+    pub genre: Option<String>,
+}
+
+impl Placement {
+    /// From a file's tags: without an album artist, a compilation is "Various Artists" and any other album
+    /// the track artist's.
+    pub fn from_metadata(meta: &Metadata) -> Self {
+        let album_artist = meta
+            .album_artist
+            .clone()
+            .unwrap_or_else(|| if meta.compilation { "Various Artists".to_owned() } else { meta.artist.clone() });
+        Self {
+            title: meta.title.clone(),
+            artist: meta.artist.clone(),
+            album: meta.album.clone(),
+            album_artist,
+            compilation: meta.compilation,
+            track: meta.track,
+            disc: meta.disc,
+            year: meta.year,
+            genre: meta.genre.clone(),
+        }
+    }
+
+    /// The text the search columns are generated from.
+    fn search_text(&self) -> String {
+        format!("{} {} {} {}", self.title, self.artist, self.album, self.album_artist)
+    }
+
+    /// This placement with an admin's edit applied. An album credited to the song's own artist follows a
+    /// change of artist unless the edit names an album artist; text is trimmed and an empty genre is none.
+    pub fn edited(self, edit: TagEdit) -> Self {
+        let trim = |s: String| s.trim().to_owned();
+        let album_artist_follows = self.album_artist.eq_ignore_ascii_case(&self.artist);
+        let artist = edit.artist.map(trim).unwrap_or(self.artist);
+        let album_artist = match edit.album_artist.map(trim) {
+            Some(given) => given,
+            None if album_artist_follows => artist.clone(),
+            None => self.album_artist,
+        };
+        Self {
+            title: edit.title.map(trim).unwrap_or(self.title),
+            album_artist,
+            artist,
+            album: edit.album.map(trim).unwrap_or(self.album),
+            compilation: self.compilation,
+            track: edit.track.unwrap_or(self.track),
+            disc: edit.disc.unwrap_or(self.disc),
+            year: edit.year.unwrap_or(self.year),
+            genre: edit.genre.unwrap_or(self.genre).map(trim).filter(|g| !g.is_empty()),
+        }
+    }
+}
+
+/// An admin's change to a song's tags. `None` leaves a field as it is; `Some(None)` clears a number or genre.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagEdit {
+    /// The song's `version` the edit was based on.
+    pub version: i32,
+    pub title: Option<String>,
+    pub artist: Option<String>,
+    pub album: Option<String>,
+    pub album_artist: Option<String>,
+    pub track: Option<Option<i32>>,
+    pub disc: Option<Option<i32>>,
+    pub year: Option<Option<i32>>,
+    pub genre: Option<Option<String>>,
+}
+
+/// A song read from a file, to be added (or to replace what a changed file said).
+#[derive(Debug, Clone)]
+pub struct NewSong {
+    pub placement: Placement,
+    pub track_total: Option<i32>,
+    pub disc_total: Option<i32>,
+    pub duration_ms: i32,
+    pub codec: Codec,
+    pub bitrate: Option<i32>,
+    pub sample_rate: Option<i32>,
+    pub channels: Option<i16>,
+    pub size_bytes: i64,
+    pub content_hash: String,
+    pub storage: Storage,
+    pub path: String,
+    pub file_mtime: Option<DateTime<Utc>>,
+    pub has_embedded_cover: bool,
+    /// Cover art for the album, when the album has none yet (`media:covers/…`).
+    pub cover_path: Option<String>,
+}
+
+/// Where a file is and what it is, beside its tags.
+#[derive(Debug, Clone)]
+pub struct StoredFile {
+    pub content_hash: String,
+    pub storage: Storage,
+    pub path: String,
+    pub size: u64,
+    pub mtime: Option<DateTime<Utc>>,
+    pub cover_path: Option<String>,
+}
+
+impl NewSong {
+    pub fn from_metadata(meta: &Metadata, file: StoredFile) -> Self {
+        Self {
+            placement: Placement::from_metadata(meta),
+            track_total: meta.track_total,
+            disc_total: meta.disc_total,
+            duration_ms: meta.duration_ms,
+            codec: meta.codec,
+            bitrate: meta.bitrate,
+            sample_rate: meta.sample_rate,
+            channels: meta.channels,
+            size_bytes: i64::try_from(file.size).unwrap_or(i64::MAX),
+            content_hash: file.content_hash,
+            storage: file.storage,
+            path: file.path,
+            file_mtime: file.mtime,
+            has_embedded_cover: meta.cover.is_some(),
+            cover_path: file.cover_path,
+        }
+    }
+}
+
+#[derive(FromQueryResult)]
+struct IdRow {
+    id: Uuid,
+}
+
+async fn returning_id(txn: &DatabaseTransaction, insert: &InsertStatement) -> Result<Uuid, DbErr> {
+    let row = IdRow::find_by_statement(StatementBuilder::build(insert, &txn.get_database_backend())).one(txn).await?;
+    row.map(|r| r.id).ok_or_else(|| DbErr::RecordNotInserted)
+}
+
+/// Artist and album ids by name, remembered across the songs of one batch so a scan asks the database once
+/// per artist and album, not once per song.
+#[derive(Default)]
+pub struct Resolver {
+    artists: HashMap<String, ArtistId>,
+    /// Album id, and whether a cover was already offered for it.
+    albums: HashMap<(ArtistId, String), (AlbumId, bool)>,
+}
+
+impl Resolver {
+    /// The artist row for a name (case-insensitive), created when missing.
+    async fn artist(&mut self, txn: &DatabaseTransaction, name: &str) -> Result<ArtistId, DbErr> {
+        use artists::Column as A;
+        let key = name.to_lowercase();
+        if let Some(id) = self.artists.get(&key) {
+            return Ok(*id);
+        }
+        let insert = Query::insert()
+            .into_table(artists::Entity)
+            .columns([A::Id, A::Name])
+            .values_panic([Uuid::now_v7().into(), name.into()])
+            // A no-op update, so the existing row's id is returned.
+            .on_conflict(
+                OnConflict::new()
+                    .expr(Func::lower(Expr::col(A::Name)))
+                    .value(A::Name, Expr::col((artists::Entity, A::Name)))
+                    .to_owned(),
+            )
+            .returning_col(A::Id)
+            .to_owned();
+        let id = ArtistId(returning_id(txn, &insert).await?);
+        self.artists.insert(key, id);
+        Ok(id)
+    }
+
+    /// The album row for (album artist, title), created when missing; a cover fills an album that has none.
+    async fn album(
+        &mut self,
+        txn: &DatabaseTransaction,
+        artist: ArtistId,
+        placement: &Placement,
+        cover_path: Option<&str>,
+    ) -> Result<AlbumId, DbErr> {
+        use albums::Column as Al;
+        let key = (artist, placement.album.to_lowercase());
+        if let Some((id, had_cover)) = self.albums.get(&key)
+            && (*had_cover || cover_path.is_none())
+        {
+            return Ok(*id);
+        }
+        let kept = |column: Al| -> SimpleExpr {
+            Func::coalesce([
+                Expr::col((albums::Entity, column)).into(),
+                Expr::col((Alias::new("excluded"), column)).into(),
+            ])
+            .into()
+        };
+        let insert = Query::insert()
+            .into_table(albums::Entity)
+            .columns([Al::Id, Al::Title, Al::ArtistId, Al::Year, Al::Compilation, Al::CoverPath])
+            .values_panic([
+                Uuid::now_v7().into(),
+                placement.album.clone().into(),
+                artist.into(),
+                placement.year.into(),
+                placement.compilation.into(),
+                cover_path.map(str::to_owned).into(),
+            ])
+            .on_conflict(
+                OnConflict::new()
+                    .exprs([SimpleExpr::from(Expr::col(Al::ArtistId)), Func::lower(Expr::col(Al::Title)).into()])
+                    .value(Al::Year, kept(Al::Year))
+                    .value(Al::CoverPath, kept(Al::CoverPath))
+                    .to_owned(),
+            )
+            .returning_col(Al::Id)
+            .to_owned();
+        let id = AlbumId(returning_id(txn, &insert).await?);
+        self.albums.insert(key, (id, cover_path.is_some()));
+        Ok(id)
+    }
+
+    /// Artist and album of a song (creating the album artist too).
+    async fn place(
+        &mut self,
+        txn: &DatabaseTransaction,
+        placement: &Placement,
+        cover_path: Option<&str>,
+    ) -> Result<(ArtistId, AlbumId), DbErr> {
+        let artist = self.artist(txn, &placement.artist).await?;
+        let album_artist = if placement.album_artist.eq_ignore_ascii_case(&placement.artist) {
+            artist
+        } else {
+            self.artist(txn, &placement.album_artist).await?
+        };
+        Ok((artist, self.album(txn, album_artist, placement, cover_path).await?))
+    }
+}
+
+/// The columns tags decide, as (column, value) pairs: what an edit changes.
+fn placement_values(placement: &Placement, artist: ArtistId, album: AlbumId) -> Vec<(songs::Column, SimpleExpr)> {
+    use songs::Column as S;
+    vec![
+        (S::Title, placement.title.clone().into()),
+        (S::ArtistId, artist.into()),
+        (S::AlbumId, album.into()),
+        (S::TrackNumber, placement.track.into()),
+        (S::DiscNumber, placement.disc.into()),
+        (S::Year, placement.year.into()),
+        (S::Genre, placement.genre.clone().into()),
+        (S::SearchText, placement.search_text().into()),
+    ]
+}
+
+/// The columns a file decides: its tags and its audio properties. One list for inserts and updates alike.
+fn file_values(new: &NewSong, artist: ArtistId, album: AlbumId) -> Vec<(songs::Column, SimpleExpr)> {
+    use songs::Column as S;
+    let mut values = placement_values(&new.placement, artist, album);
+    values.extend([
+        (S::TrackTotal, new.track_total.into()),
+        (S::DiscTotal, new.disc_total.into()),
+        (S::DurationMs, new.duration_ms.into()),
+        (S::Codec, new.codec.into()),
+        (S::Bitrate, new.bitrate.into()),
+        (S::SampleRate, new.sample_rate.into()),
+        (S::Channels, new.channels.into()),
+        (S::SizeBytes, new.size_bytes.into()),
+        (S::ContentHash, new.content_hash.clone().into()),
+        (S::FileMtime, new.file_mtime.map(|t| t.fixed_offset()).into()),
+        (S::HasEmbeddedCover, new.has_embedded_cover.into()),
+    ]);
+    values
+}
+
+/// Inserts a song with its artist and album rows. `None` when a song with the same content already exists.
+pub async fn insert_song(txn: &DatabaseTransaction, new: NewSong) -> Result<Option<SongId>, DbErr> {
+    Ok(insert_songs(txn, &mut Resolver::default(), vec![new]).await?.pop().flatten())
+}
+
+/// Inserts songs in multi-row statements; for each, its id, or `None` when the same content (or library
+/// path) is already there.
+pub async fn insert_songs(
+    txn: &DatabaseTransaction,
+    resolver: &mut Resolver,
+    songs: Vec<NewSong>,
+) -> Result<Vec<Option<SongId>>, DbErr> {
+    use songs::Column as S;
+    let mut rows = Vec::with_capacity(songs.len());
+    for song in songs {
+        let (artist, album) = resolver.place(txn, &song.placement, song.cover_path.as_deref()).await?;
+        let mut values = vec![
+            (S::Id, Uuid::now_v7().into()),
+            (S::Storage, song.storage.into()),
+            (S::Path, song.path.clone().into()),
+        ];
+        values.extend(file_values(&song, artist, album));
+        rows.push(values);
+    }
+    let ids: Vec<Uuid> = rows
+        .iter()
+        .map(|values| match &values[0].1 {
+            SimpleExpr::Value(sea_orm::Value::Uuid(Some(id))) => **id,
+            _ => unreachable!("the first value is the id"),
+        })
+        .collect();
+    let mut inserted = HashSet::new();
+    for chunk in rows.chunks(200) {
+        let mut insert = Query::insert();
+        insert.into_table(songs::Entity).columns(chunk[0].iter().map(|(column, _)| *column));
+        for values in chunk {
+            insert.values_panic(values.iter().map(|(_, value)| value.clone()));
+        }
+        // Same bytes, or the same library path, already there: skipped, and told apart by the returned ids.
+        insert.on_conflict(OnConflict::new().do_nothing().to_owned()).returning_col(S::Id);
+        let statement = StatementBuilder::build(&insert, &txn.get_database_backend());
+        for row in IdRow::find_by_statement(statement).all(txn).await? {
+            inserted.insert(row.id);
+        }
+    }
+    Ok(ids.into_iter().map(|id| inserted.contains(&id).then_some(SongId(id))).collect())
+}
+
+/// An update of one song that bumps its version.
+fn song_update(id: SongId, values: Vec<(songs::Column, SimpleExpr)>) -> UpdateStatement {
+    use songs::Column as S;
+    Query::update()
+        .table(songs::Entity)
+        .values(values)
+        .value(S::Version, Expr::col(S::Version).add(1))
+        .value(S::UpdatedAt, Expr::current_timestamp())
+        .and_where(Expr::col(S::Id).eq(id))
+        .to_owned()
+}
+
+/// A changed library file: new tags and properties, same song (plays, favourites and playlists stay); its
+/// analysis is redone.
+pub async fn update_file(
+    txn: &DatabaseTransaction,
+    resolver: &mut Resolver,
+    id: SongId,
+    new: NewSong,
+) -> Result<(), DbErr> {
+    use songs::Column as S;
+    let (artist, album) = resolver.place(txn, &new.placement, new.cover_path.as_deref()).await?;
+    let mut values = file_values(&new, artist, album);
+    values.extend([
+        (S::AnalysedAt, Expr::value(Option::<DateTime<Utc>>::None)),
+        (S::Peaks, Expr::value(Option::<Vec<u8>>::None)),
+    ]);
+    execute(txn, &song_update(id, values)).await.map(drop)
+}
+
+/// How a tag edit went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edited {
+    Applied,
+    /// The song changed since the version the edit was based on; nothing was changed.
+    Stale,
+}
+
+/// Applies an admin's tag edit: moves the song to other artist and album rows as needed; albums and artists
+/// left empty go. [`Error::NotFound`] when the song does not exist.
+pub async fn edit_tags(db: &impl TransactionTrait, id: SongId, edit: TagEdit) -> Result<Edited> {
+    #[derive(FromQueryResult)]
+    struct Current {
+        title: String,
+        artist: String,
+        album: String,
+        album_artist: String,
+        compilation: bool,
+        track_number: Option<i32>,
+        disc_number: Option<i32>,
+        year: Option<i32>,
+        genre: Option<String>,
+        version: i32,
+    }
+    use super::T;
+    let album_artist = Alias::new("aa");
+    let current = Query::select()
+        .expr_as(Expr::col((T::S, songs::Column::Title)), Alias::new("title"))
+        .expr_as(Expr::col((T::Ar, artists::Column::Name)), Alias::new("artist"))
+        .expr_as(Expr::col((T::Al, albums::Column::Title)), Alias::new("album"))
+        .expr_as(Expr::col((album_artist.clone(), artists::Column::Name)), Alias::new("album_artist"))
+        .expr_as(Expr::col((T::Al, albums::Column::Compilation)), Alias::new("compilation"))
+        .column((T::S, songs::Column::TrackNumber))
+        .column((T::S, songs::Column::DiscNumber))
+        .column((T::S, songs::Column::Year))
+        .column((T::S, songs::Column::Genre))
+        .column((T::S, songs::Column::Version))
+        .from_as(songs::Entity, T::S)
+        .join_as(
+            JoinType::InnerJoin,
+            artists::Entity,
+            T::Ar,
+            Expr::col((T::Ar, artists::Column::Id)).equals((T::S, songs::Column::ArtistId)),
+        )
+        .join_as(
+            JoinType::InnerJoin,
+            albums::Entity,
+            T::Al,
+            Expr::col((T::Al, albums::Column::Id)).equals((T::S, songs::Column::AlbumId)),
+        )
+        .join_as(
+            JoinType::InnerJoin,
+            artists::Entity,
+            album_artist.clone(),
+            Expr::col((album_artist, artists::Column::Id)).equals((T::Al, albums::Column::ArtistId)),
+        )
+        .and_where(Expr::col((T::S, songs::Column::Id)).eq(id))
+        // The song's row stays locked until the edit commits, so two edits of one version cannot both apply.
+        .lock_with_tables(LockType::Update, [T::S])
+        .to_owned();
+    let txn = db.begin().await?;
+    let current: Current = one(&txn, &current).await?.ok_or(Error::NotFound)?;
+    if current.version != edit.version {
+        return Ok(Edited::Stale);
+    }
+    let placement = Placement {
+        title: current.title,
+        artist: current.artist,
+        album: current.album,
+        album_artist: current.album_artist,
+        compilation: current.compilation,
+        track: current.track_number,
+        disc: current.disc_number,
+        year: current.year,
+        genre: current.genre,
+    }
+    .edited(edit);
+    let (artist, album) = Resolver::default().place(&txn, &placement, None).await?;
+    execute(&txn, &song_update(id, placement_values(&placement, artist, album))).await?;
+    prune_orphans(&txn).await?;
+    txn.commit().await?;
+    Ok(Edited::Applied)
+}
+
+/// Deletes one song and the album and artist rows it leaves empty.
+pub async fn delete_song(db: &impl TransactionTrait, id: SongId) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    delete_songs(&txn, &[id]).await?;
+    prune_orphans(&txn).await?;
+    txn.commit().await
+}
+
+/// Deletes songs; their playlist entries, favourites and plays go with them (foreign keys cascade).
+pub async fn delete_songs(db: &impl ConnectionTrait, ids: &[SongId]) -> Result<(), DbErr> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let delete = Query::delete()
+        .from_table(songs::Entity)
+        .and_where(Expr::col(songs::Column::Id).is_in(ids.iter().copied()))
+        .to_owned();
+    execute(db, &delete).await.map(drop)
+}
+
+/// Removes albums without songs, then artists without songs or albums.
+pub async fn prune_orphans(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    let album_songs = Query::select()
+        .expr(Expr::val(1))
+        .from(songs::Entity)
+        .and_where(Expr::col((songs::Entity, songs::Column::AlbumId)).equals((albums::Entity, albums::Column::Id)))
+        .to_owned();
+    let albums = Query::delete().from_table(albums::Entity).and_where(Expr::exists(album_songs).not()).to_owned();
+    execute(db, &albums).await?;
+    let artist_songs = Query::select()
+        .expr(Expr::val(1))
+        .from(songs::Entity)
+        .and_where(Expr::col((songs::Entity, songs::Column::ArtistId)).equals((artists::Entity, artists::Column::Id)))
+        .to_owned();
+    let artist_albums = Query::select()
+        .expr(Expr::val(1))
+        .from(albums::Entity)
+        .and_where(Expr::col((albums::Entity, albums::Column::ArtistId)).equals((artists::Entity, artists::Column::Id)))
+        .to_owned();
+    let artists = Query::delete()
+        .from_table(artists::Entity)
+        .and_where(Expr::exists(artist_songs).not())
+        .and_where(Expr::exists(artist_albums).not())
+        .to_owned();
+    execute(db, &artists).await.map(drop)
+}
+
+/// What the analysis found (`None`: the codec is not decodable; only the time of the attempt is stored).
+pub async fn store_analysis(
+    db: &impl ConnectionTrait,
+    id: SongId,
+    analysis: Option<crate::analysis::Analysis>,
+) -> Result<(), DbErr> {
+    use songs::Column as S;
+    let mut update = Query::update();
+    update.table(songs::Entity).value(S::AnalysedAt, Expr::current_timestamp()).and_where(Expr::col(S::Id).eq(id));
+    if let Some(analysis) = analysis {
+        update.values([
+            (S::DurationMs, analysis.duration_ms.into()),
+            (S::Peaks, analysis.peaks.into()),
+            (S::LoudnessLufs, analysis.loudness_lufs.map(|l| l as f32).into()),
+            (S::TruePeakDb, analysis.true_peak_db.map(|p| p as f32).into()),
+        ]);
+    }
+    execute(db, &update).await.map(drop)
+}

@@ -1,0 +1,173 @@
+//! Listing songs (filters, sorts, keyset pages), and where a song's file is.
+
+use sea_orm::{
+    ConnectionTrait, DbErr, FromQueryResult,
+    sea_query::{Expr, Func, Order, Query, SimpleExpr},
+};
+use uuid::Uuid;
+
+use super::{Derived, Song, T, col, contains, fold, one, song_select};
+use crate::{
+    cursor::{KeyType, Keyset, Page},
+    entities::{albums, artists, songs},
+    error::Result,
+    ids::{SongId, UserId},
+    media::Storage,
+    tags::Codec,
+};
+
+/// What a song listing is sorted by. Each has an index paired with the id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SongSort {
+    #[default]
+    Title,
+    Artist,
+    Album,
+    Added,
+    Plays,
+    Duration,
+}
+
+impl SongSort {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Title => "title",
+            Self::Artist => "artist",
+            Self::Album => "album",
+            Self::Added => "added",
+            Self::Plays => "plays",
+            Self::Duration => "duration",
+        }
+    }
+
+    fn key(self) -> (SimpleExpr, KeyType) {
+        match self {
+            Self::Title => (col(T::S, Derived::TitleFolded), KeyType::Text),
+            Self::Artist => (col(T::Ar, Derived::NameFolded), KeyType::Text),
+            Self::Album => (col(T::Al, Derived::TitleFolded), KeyType::Text),
+            Self::Added => (col(T::S, songs::Column::AddedAt), KeyType::Timestamp),
+            Self::Plays => (col(T::S, songs::Column::PlayCount), KeyType::BigInt),
+            Self::Duration => (col(T::S, songs::Column::DurationMs), KeyType::Integer),
+        }
+    }
+}
+
+/// The filters of a song listing; all given ones must hold.
+#[derive(Debug, Clone, Default)]
+pub struct SongFilter {
+    /// Words anywhere in title, artist or album (accent- and case-insensitive substring).
+    pub text: Option<String>,
+    /// An artist id or exact name (case-insensitive).
+    pub artist: Option<String>,
+    /// An album id or exact title (case-insensitive).
+    pub album: Option<String>,
+    pub genre: Option<String>,
+    pub year: Option<i32>,
+}
+
+/// `id_column = id` when `value` is an id, else `lower(name_column) = lower(value)`.
+fn id_or_name(value: &str, id_column: SimpleExpr, name_column: SimpleExpr) -> SimpleExpr {
+    match value.parse::<Uuid>() {
+        Ok(id) => id_column.eq(id),
+        Err(_) => SimpleExpr::from(Func::lower(name_column)).eq(value.to_lowercase()),
+    }
+}
+
+/// A page of songs as `viewer` sees them. `cursor` is the previous page's `next_cursor`.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    viewer: UserId,
+    filter: &SongFilter,
+    sort: SongSort,
+    order: Order,
+    cursor: Option<&str>,
+    limit: u64,
+) -> Result<Page<Song>> {
+    let direction = if matches!(order, Order::Desc) { "desc" } else { "asc" };
+    let (key, key_type) = sort.key();
+    let keyset = Keyset::new(format!("{}-{direction}", sort.name()), cursor, limit, key_type)?;
+    let mut query = song_select(viewer);
+    if let Some(text) = filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        query.and_where(contains(col(T::S, Derived::SearchFolded), fold(Expr::val(text))));
+    }
+    if let Some(artist) = &filter.artist {
+        query.and_where(id_or_name(artist, col(T::S, songs::Column::ArtistId), col(T::Ar, artists::Column::Name)));
+    }
+    if let Some(album) = &filter.album {
+        query.and_where(id_or_name(album, col(T::S, songs::Column::AlbumId), col(T::Al, albums::Column::Title)));
+    }
+    if let Some(genre) = &filter.genre {
+        query.and_where(SimpleExpr::from(Func::lower(col(T::S, songs::Column::Genre))).eq(genre.to_lowercase()));
+    }
+    if let Some(year) = filter.year {
+        query.and_where(col(T::S, songs::Column::Year).eq(year));
+    }
+    keyset.apply(&mut query, key, key_type, col(T::S, songs::Column::Id), order);
+    Ok(keyset.fetch_as(db, &query).await?)
+}
+
+/// What a stored file needs to be served.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct SongFile {
+    pub storage: Storage,
+    pub path: String,
+    pub codec: Codec,
+    pub content_hash: String,
+    pub size_bytes: i64,
+}
+
+/// Where a song's file is.
+pub async fn file(db: &impl ConnectionTrait, id: SongId) -> Result<Option<SongFile>, DbErr> {
+    use songs::Column as S;
+    let query = Query::select()
+        .columns([S::Storage, S::Path, S::Codec, S::ContentHash, S::SizeBytes])
+        .from(songs::Entity)
+        .and_where(Expr::col(S::Id).eq(id))
+        .to_owned();
+    one(db, &query).await
+}
+
+/// Where a song's file is, read for every stream request, is kept for a second per replica: with sessions
+/// and users cached too, a ranged read then needs no database round trip at all. A second is no worse than
+/// what already holds: a file changed in place is only noticed by the next library scan.
+#[derive(Clone)]
+pub struct FileCache(moka::sync::Cache<SongId, SongFile>);
+
+impl Default for FileCache {
+    fn default() -> Self {
+        Self(moka::sync::Cache::builder().max_capacity(10_000).time_to_live(std::time::Duration::from_secs(1)).build())
+    }
+}
+
+impl FileCache {
+    /// The song's file, from the cache or the database.
+    pub async fn get(&self, db: &impl ConnectionTrait, id: SongId) -> Result<Option<SongFile>, DbErr> {
+        if let Some(file) = self.0.get(&id) {
+            return Ok(Some(file));
+        }
+        let file = file(db, id).await?;
+        if let Some(file) = &file {
+            self.0.insert(id, file.clone());
+        }
+        Ok(file)
+    }
+
+    /// Forgets a deleted song at once on this replica (others within the second).
+    pub fn forget(&self, id: SongId) {
+        self.0.invalidate(&id);
+    }
+}
+
+/// The song holding exactly these bytes, if any.
+pub async fn id_by_hash(db: &impl ConnectionTrait, hash: &str) -> Result<Option<SongId>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        id: SongId,
+    }
+    let query = Query::select()
+        .column(songs::Column::Id)
+        .from(songs::Entity)
+        .and_where(Expr::col(songs::Column::ContentHash).eq(hash))
+        .to_owned();
+    Ok(one::<Row>(db, &query).await?.map(|r| r.id))
+}

@@ -1,0 +1,192 @@
+//! Bringing audio files into the library: uploads (probe, store content-addressed, record in one
+//! transaction), library scans, and the background jobs that follow them.
+
+pub mod scan;
+
+use std::{io::Read, path::Path};
+
+use anyhow::Context;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    analysis,
+    catalog::{
+        ingest::{self, NewSong, StoredFile},
+        songs,
+    },
+    entities::jobs,
+    events::{self, Audience},
+    ids::SongId,
+    jobs as queue,
+    media::{MediaStore, Storage},
+    tags,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Imported {
+    Added(SongId),
+    /// The same bytes are already in the library, as this song.
+    Duplicate(SongId),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{0}")]
+    NotAudio(#[from] tags::ProbeError),
+    #[error(transparent)]
+    Database(#[from] sea_orm::DbErr),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// SHA-256 of a file, hex.
+pub fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 64 * 1024];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Copies `source` into the media store and adds it to the library (what an upload does once its bytes
+/// are on disk). `original_name` feeds the file-name fallbacks for missing tags.
+pub async fn import_copy(
+    db: &DatabaseConnection,
+    store: &MediaStore,
+    source: &Path,
+    original_name: Option<&str>,
+) -> Result<Imported, ImportError> {
+    let temp = store.temp_file()?;
+    std::fs::copy(source, temp.path()).with_context(|| format!("cannot read {}", source.display()))?;
+    let name = original_name.or_else(|| source.file_name().and_then(|n| n.to_str()));
+    import_temp(db, store, temp, name, None).await
+}
+
+/// Adds a fully written temp file to the library. On any refusal or failure the temp file is removed, and
+/// a stored file is removed again unless a song refers to it.
+pub async fn import_temp(
+    db: &DatabaseConnection,
+    store: &MediaStore,
+    temp: tempfile::NamedTempFile,
+    original_name: Option<&str>,
+    known_hash: Option<String>,
+) -> Result<Imported, ImportError> {
+    let path = temp.path().to_owned();
+    let name = original_name.map(str::to_owned);
+    let (hash, meta, size) = tokio::task::spawn_blocking(move || -> Result<_, ImportError> {
+        let meta = tags::read(&path, name.as_deref())?;
+        let hash = match known_hash {
+            Some(hash) => hash,
+            None => hash_file(&path).context("cannot hash the file")?,
+        };
+        let size = std::fs::metadata(&path).context("cannot stat the file")?.len();
+        Ok((hash, meta, size))
+    })
+    .await
+    .context("probe task panicked")??;
+
+    if let Some(existing) = songs::id_by_hash(db, &hash).await? {
+        return Ok(Imported::Duplicate(existing));
+    }
+    let store_clone = store.clone();
+    let (hash_for_task, ext) = (hash.clone(), meta.extension);
+    let cover = meta.cover.clone();
+    let (relative, cover_path) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let relative = store_clone.persist(temp, &hash_for_task, ext)?;
+        let cover_path = cover.map(|c| store_clone.store_cover(&c.data, c.extension)).transpose()?;
+        Ok((relative, cover_path))
+    })
+    .await
+    .context("store task panicked")??;
+
+    let file = StoredFile {
+        content_hash: hash.clone(),
+        storage: Storage::Media,
+        path: relative.clone(),
+        size,
+        mtime: None,
+        cover_path,
+    };
+    let new = NewSong::from_metadata(&meta, file);
+    let txn = db.begin().await?;
+    let inserted = ingest::insert_song(&txn, new).await;
+    match inserted {
+        Ok(Some(id)) => {
+            txn.commit().await?;
+            Ok(Imported::Added(id))
+        }
+        Ok(None) => {
+            // Another upload of the same bytes won the race; its row points at the same file.
+            drop(txn);
+            let existing = songs::id_by_hash(db, &hash).await?.context("duplicate vanished")?;
+            Ok(Imported::Duplicate(existing))
+        }
+        Err(e) => {
+            drop(txn);
+            if songs::id_by_hash(db, &hash).await.ok().flatten().is_none() {
+                let _ = std::fs::remove_file(store.media_dir().join(&relative));
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// The scan job: index `root`, reporting progress as admin events and on the job row, then queue the analysis
+/// of what it added or changed.
+pub async fn run_scan(db: &DatabaseConnection, root: &Path, job: &jobs::Model) -> anyhow::Result<()> {
+    let last = std::sync::Mutex::new(std::time::Instant::now() - std::time::Duration::from_secs(1));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<scan::Progress>();
+    let forward = {
+        let (db, id) = (db.clone(), job.id);
+        tokio::spawn(async move {
+            while let Some(progress) = rx.recv().await {
+                let value = serde_json::to_value(&progress).unwrap_or_default();
+                events::publish(&db, "scan.progress", Audience::Admin, value.clone()).await;
+                let _ = queue::set_progress(&db, id, value).await;
+            }
+        })
+    };
+    let result = scan::scan(db, root, |progress| {
+        let mut last = last.lock().expect("not poisoned");
+        if last.elapsed() >= std::time::Duration::from_millis(250) || progress.done == progress.total {
+            *last = std::time::Instant::now();
+            let _ = tx.send(progress);
+        }
+    })
+    .await;
+    drop(tx);
+    let _ = forward.await;
+    let (report, touched) = result?;
+    queue::enqueue_analysis(db, &touched).await?;
+    let value = serde_json::to_value(&report)?;
+    queue::set_progress(db, job.id, value).await?;
+    events::publish(db, "scan.done", Audience::Admin, report.summary()).await;
+    report.log();
+    Ok(())
+}
+
+/// The analysis job: decode the song, store duration, peaks and loudness.
+pub async fn run_analysis(db: &DatabaseConnection, media: &MediaStore, job: &jobs::Model) -> anyhow::Result<()> {
+    let id: SongId = serde_json::from_value(job.payload.get("song_id").cloned().unwrap_or_default())?;
+    let Some(song) = songs::file(db, id).await? else {
+        return Ok(()); // deleted since
+    };
+    let path = media.resolve(song.storage, &song.path).ok_or_else(|| anyhow::anyhow!("the file is missing"))?;
+    let analysis = if song.codec.decodable() {
+        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_owned();
+        Some(tokio::task::spawn_blocking(move || analysis::analyse(&path, &extension)).await??)
+    } else {
+        tracing::debug!(song = %id, codec = %song.codec, "not analysed: no decoder");
+        None
+    };
+    ingest::store_analysis(db, id, analysis).await?;
+    events::publish(db, "analysis.done", Audience::All, serde_json::json!({"task": "analysis", "song_id": id})).await;
+    Ok(())
+}
