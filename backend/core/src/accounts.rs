@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     catalog::contains,
-    entities::{sessions, users},
+    entities::{server_keys, sessions, users},
     error::{Error, Result},
     ids::UserId,
 };
@@ -163,6 +163,18 @@ pub async fn list(db: &impl ConnectionTrait, q: Option<&str>, offset: u64, limit
         .all(db)
         .await?;
     Ok(UserPage { items, total })
+}
+
+/// A secret every replica must share (e.g. the key that signs known-device cookies): stored under `name` in
+/// `server_keys` by whichever replica gets there first, `fresh` being its offer.
+pub async fn shared_key(db: &impl ConnectionTrait, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>> {
+    use sea_orm::sea_query::OnConflict;
+    let offer = server_keys::ActiveModel { name: Set(name.to_owned()), key: Set(fresh), ..Default::default() };
+    server_keys::Entity::insert(offer)
+        .on_conflict(OnConflict::column(server_keys::Column::Name).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok(server_keys::Entity::find_by_id(name).one(db).await?.ok_or(Error::NotFound)?.key)
 }
 
 /// Changes role and/or disabled. Refuses to leave no active admin; ends the user's sessions when disabled.

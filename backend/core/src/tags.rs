@@ -294,6 +294,27 @@ mod tests {
     }
 
     #[test]
+    fn every_codec_is_served_with_its_content_type() {
+        use sea_orm::{ActiveEnum, Iterable};
+        let cases = [
+            (Codec::Mp3, "mp3", "audio/mpeg"),
+            (Codec::Flac, "flac", "audio/flac"),
+            (Codec::Vorbis, "ogg", "audio/ogg"),
+            (Codec::Opus, "opus", "audio/ogg; codecs=opus"),
+            (Codec::Aac, "m4a", "audio/mp4"),
+            (Codec::Aac, "aac", "audio/aac"),
+            (Codec::Wav, "wav", "audio/wav"),
+            (Codec::Aiff, "aiff", "audio/aiff"),
+        ];
+        for (codec, extension, expected) in cases {
+            assert_eq!(codec.content_type(extension), expected);
+        }
+        for codec in Codec::iter() {
+            assert_eq!(codec.to_value(), codec.as_str(), "the stored name is the shown name");
+        }
+    }
+
+    #[test]
     fn file_name_fallbacks() {
         let m = named("Nina Simone - Feeling Good.mp3");
         assert_eq!(

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::Utc;
 use hmac::{Hmac, Mac};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
+use sea_orm::DatabaseConnection;
 use sha2::Sha256;
 use tower_sessions::cookie::{Cookie, SameSite, time::Duration};
 use uuid::Uuid;
@@ -25,22 +25,11 @@ pub struct DeviceKey(Arc<[u8]>);
 
 impl DeviceKey {
     /// The key from `server_keys`, made (32 random bytes) by whichever replica gets there first.
-    pub async fn load(db: &DatabaseConnection) -> Result<Self, DbErr> {
+    pub async fn load(db: &DatabaseConnection) -> fermata_core::error::Result<Self> {
         use argon2::password_hash::rand_core::{OsRng, RngCore};
         let mut fresh = [0u8; 32];
         OsRng.fill_bytes(&mut fresh);
-        let backend = db.get_database_backend();
-        db.execute(Statement::from_sql_and_values(
-            backend,
-            "INSERT INTO server_keys (name, key) VALUES ('device_cookie', $1) ON CONFLICT (name) DO NOTHING",
-            [fresh.to_vec().into()],
-        ))
-        .await?;
-        let row = db
-            .query_one(Statement::from_string(backend, "SELECT key FROM server_keys WHERE name = 'device_cookie'"))
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound("server_keys.device_cookie".into()))?;
-        Ok(Self(row.try_get::<Vec<u8>>("", "key")?.into()))
+        Ok(Self(fermata_core::accounts::shared_key(db, "device_cookie", fresh.to_vec()).await?.into()))
     }
 
     fn mac(&self, payload: &str) -> Hmac<Sha256> {

@@ -336,7 +336,41 @@ fn remember_failure(marker: &FsPath) {
 
 #[cfg(test)]
 mod tests {
-    use super::{ByteRange, byte_range};
+    use std::time::{Duration, SystemTime};
+
+    use axum::http::HeaderValue;
+
+    use super::{ByteRange, byte_range, etag_matches, if_range_holds};
+
+    #[test]
+    fn if_range_and_if_none_match_follow_rfc_9110() {
+        let etag = HeaderValue::from_static("\"abc\"");
+        // Sun, 06 Nov 1994 08:49:37 GMT, with a fraction of a second the HTTP date cannot carry.
+        let modified = SystemTime::UNIX_EPOCH + Duration::from_millis(784_111_777_250);
+        let if_range = [
+            ("\"abc\"", true, "the strong ETag"),
+            ("\"abd\"", false, "another ETag"),
+            ("W/\"abc\"", false, "a weak ETag never holds for If-Range"),
+            ("Sun, 06 Nov 1994 08:49:37 GMT", true, "Last-Modified to the second"),
+            ("Sun, 06 Nov 1994 08:49:38 GMT", false, "a later date"),
+            ("Sun, 06 Nov 1994 08:49:36 GMT", false, "an earlier date"),
+            ("yesterday", false, "not a date"),
+        ];
+        for (value, holds, why) in if_range {
+            assert_eq!(if_range_holds(&HeaderValue::from_static(value), &etag, modified), holds, "{why}: {value}");
+        }
+        let if_none_match = [
+            ("\"abc\"", true, "the ETag"),
+            ("W/\"abc\"", true, "weak comparison for If-None-Match"),
+            ("\"x\", \"abc\"", true, "one of a list"),
+            ("*", true, "any"),
+            ("\"x\"", false, "another"),
+            ("", false, "empty"),
+        ];
+        for (value, matches, why) in if_none_match {
+            assert_eq!(etag_matches(&HeaderValue::from_static(value), &etag), matches, "{why}: {value}");
+        }
+    }
 
     #[test]
     fn ranges_follow_rfc_9110() {

@@ -22,7 +22,7 @@ use tokio::process::{Child, Command};
 
 use crate::{
     fixtures::{self, Format, Tags},
-    support::{self, ADMIN_PASSWORD, client, error_code, scalar},
+    support::{self, ADMIN_PASSWORD, client, error_code, eventually, scalar},
 };
 
 /// MAX_UPLOAD_BYTES of the replicas and of nginx (`scripts/nginx-config` fills it into nginx's templates).
@@ -158,15 +158,10 @@ fn spawn_backend(dir: &Path, i: usize, port: u16, nginx_port: u16, database_url:
 
 async fn wait_until_ready(port: u16) {
     let url = format!("http://127.0.0.1:{port}/ready");
-    for _ in 0..300 {
-        if let Ok(response) = reqwest::get(&url).await
-            && response.status() == StatusCode::OK
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("replica on port {port} never became ready");
+    eventually(&format!("the replica on port {port} to be ready"), Duration::from_secs(30), || async {
+        reqwest::get(&url).await.is_ok_and(|r| r.status() == StatusCode::OK)
+    })
+    .await;
 }
 
 /// nginx from the same template `scripts/check-nginx` checks, with an upstream of the replicas.
@@ -198,13 +193,15 @@ async fn spawn_nginx(dir: &Path, port: u16, backends: &[u16], media: &Path, fron
         .spawn()
         .expect("nginx is installed (apt-get install nginx-light)");
     let url = format!("http://127.0.0.1:{port}/health");
-    for _ in 0..100 {
-        if reqwest::get(&url).await.is_ok_and(|r| r.status() == StatusCode::OK) {
-            return child;
+    let log = work.join("error.log");
+    let up = tokio::time::timeout(Duration::from_secs(5), async {
+        while !reqwest::get(&url).await.is_ok_and(|r| r.status() == StatusCode::OK) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nginx did not come up: {}", std::fs::read_to_string(work.join("error.log")).unwrap_or_default());
+    })
+    .await;
+    assert!(up.is_ok(), "nginx did not come up: {}", std::fs::read_to_string(log).unwrap_or_default());
+    child
 }
 
 fn nginx_binary() -> PathBuf {
@@ -423,9 +420,11 @@ async fn a_killed_replica_and_a_database_restart_cost_no_failed_reads() {
             failures
         }));
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    eventually("reads to flow", Duration::from_secs(10), || async { done.load(Ordering::Relaxed) >= 50 }).await;
     let before = done.load(Ordering::Relaxed);
     cluster.replicas[0].child.kill().await.unwrap();
+    // Not a wait for something to happen: the window in which every read must succeed while nginx keeps
+    // trying the dead replica (its fail_timeout is 1 s).
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Relaxed);
     let failures: Vec<String> = join_all(workers).await.into_iter().flat_map(|r| r.unwrap()).collect();
@@ -440,22 +439,16 @@ async fn a_killed_replica_and_a_database_restart_cost_no_failed_reads() {
     assert!(response.status().is_server_error(), "the database is down: {}", response.status());
     let pg_dir = cluster.dir.path().to_owned();
     cluster.postgres = Some(tokio::task::spawn_blocking(move || start_postgres(&pg_dir)).await.unwrap());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let status = reader.get(cluster.url("/api/auth/me")).send().await.unwrap().status();
-        if status == StatusCode::OK {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no recovery after the restart: {status}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually("recovery after the restart", Duration::from_secs(30), || async {
+        reader.get(cluster.url("/api/auth/me")).send().await.unwrap().status() == StatusCode::OK
+    })
+    .await;
     // Both surviving replicas answer from the database again, and the session survived the restart.
     for replica in 1..3 {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while reqwest::get(cluster.replica_url(replica, "/ready")).await.unwrap().status() != StatusCode::OK {
-            assert!(tokio::time::Instant::now() < deadline, "replica {replica} never recovered");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        eventually(&format!("replica {replica} to recover"), Duration::from_secs(30), || async {
+            reqwest::get(cluster.replica_url(replica, "/ready")).await.unwrap().status() == StatusCode::OK
+        })
+        .await;
     }
     for _ in 0..20 {
         assert_eq!(reader.get(cluster.url("/api/music/songs")).send().await.unwrap().status(), StatusCode::OK);

@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 
-use crate::support::{TestApp, client, config, empty_database, error_code};
+use crate::support::{TestApp, client, config, empty_database, error_code, eventually};
 
 async fn count(db: &impl ConnectionTrait, sql: &str) -> i64 {
     let row = db.query_one(Statement::from_string(db.get_database_backend(), sql.to_owned())).await.unwrap().unwrap();
@@ -93,15 +93,10 @@ async fn ready_is_503_while_the_database_is_down_and_recovers_by_itself() {
     assert_eq!(app.client.get(app.url("/health")).send().await.unwrap().status(), StatusCode::OK);
 
     let cluster = tokio::task::spawn_blocking(start).await.unwrap();
-    let mut status = StatusCode::SERVICE_UNAVAILABLE;
-    for _ in 0..50 {
-        status = app.client.get(app.url("/ready")).send().await.unwrap().status();
-        if status == StatusCode::OK {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert_eq!(status, StatusCode::OK, "ready again without restarting the app");
+    eventually("ready again without restarting the app", Duration::from_secs(10), || async {
+        app.client.get(app.url("/ready")).send().await.unwrap().status() == StatusCode::OK
+    })
+    .await;
     app.shutdown().await.unwrap();
     tokio::task::spawn_blocking(move || drop(cluster)).await.unwrap();
 }
@@ -115,11 +110,14 @@ async fn graceful_shutdown_lets_a_slow_request_in_flight_finish() {
         app.client.post(app.url("/api/users/register")).header("content-type", "application/json").body(body).send();
     let in_flight = tokio::spawn(request);
     tx.send(Ok(br#"{"username": "slowpoke", "#.to_vec())).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The client has taken the first chunk to send (its headers went before it).
+    eventually("the request to be on its way", Duration::from_secs(5), || async { tx.capacity() == tx.max_capacity() })
+        .await;
 
     // Shut down while the request body is still arriving.
     let address = app.address.clone();
     let shutdown = tokio::spawn(app.shutdown());
+    // Not a wait for something to happen: shutdown must still be waiting half a second on.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!shutdown.is_finished(), "shutdown waits for the request in flight");
     tx.send(Ok(br#""email": "slow@example.com", "password": "slow-but-steady"}"#.to_vec())).await.unwrap();
@@ -339,15 +337,10 @@ async fn the_embedded_default_starts_its_own_database_in_an_empty_dir_and_stops_
         .spawn()
         .unwrap();
     let url = format!("http://127.0.0.1:{port}/ready");
-    let mut ready = false;
-    for _ in 0..300 {
-        if client().get(&url).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "the embedded default became ready");
+    eventually("the embedded default to become ready", Duration::from_secs(30), || async {
+        client().get(&url).send().await.is_ok_and(|r| r.status() == StatusCode::OK)
+    })
+    .await;
     assert!(dir.path().join("postgres/PG_VERSION").exists(), "the cluster lives under DATA_DIR/postgres");
 
     // The healthcheck command agrees.

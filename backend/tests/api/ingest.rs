@@ -1,7 +1,7 @@
 //! Ingest: uploads and their refusals, duplicates, edits, deletion, the library scan, jobs, analysis and
 //! events across instances.
 
-use std::{future::Future, path::Path, time::Duration};
+use std::{path::Path, time::Duration};
 
 use reqwest::{StatusCode, multipart};
 use sea_orm::{ConnectionTrait, Statement};
@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::{
     fixtures::{self, Format, Tags},
-    support::{TestApp, client, error_code, scalar},
+    support::{TestApp, client, error_code, eventually, scalar},
 };
 
 fn form(files: &[(&str, Vec<u8>)]) -> multipart::Form {
@@ -368,21 +368,6 @@ async fn deleting_a_song_cleans_up_everything_it_touched() {
     );
 }
 
-/// Polls `check` until it holds or 20 seconds pass.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    for _ in 0..200 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 #[tokio::test]
 async fn analysis_fills_in_peaks_and_loudness() {
     let app = TestApp::spawn().await;
@@ -390,7 +375,10 @@ async fn analysis_fills_in_peaks_and_loudness() {
     let dir = tempfile::tempdir().unwrap();
     let (_, song) = upload(&app, &admin, &[("a.flac", audio(dir.path(), "a", Format::Flac, "Analysed", 440))]).await;
     let peaks_url = app.url(&format!("/api/music/songs/{}/peaks", song["id"].as_str().unwrap()));
-    eventually("analysis", || async { admin.get(&peaks_url).send().await.unwrap().status() == StatusCode::OK }).await;
+    eventually("analysis", Duration::from_secs(20), || async {
+        admin.get(&peaks_url).send().await.unwrap().status() == StatusCode::OK
+    })
+    .await;
     let peaks: Value = admin.get(&peaks_url).send().await.unwrap().json().await.unwrap();
     let values = peaks["peaks"].as_array().unwrap();
     assert!(values.len() >= 10 && values.len() <= 800);
@@ -419,7 +407,7 @@ async fn a_job_held_by_a_dead_replica_is_taken_up_again() {
         ))
         .await
         .unwrap();
-    eventually("the orphaned job", || async {
+    eventually("the orphaned job", Duration::from_secs(20), || async {
         count(&app, "SELECT count(*) FROM jobs WHERE status = 'done' AND locked_by <> 'dead-replica' AND attempts = 2")
             .await
             == 1
@@ -441,7 +429,7 @@ async fn an_event_raised_on_one_instance_reaches_a_client_of_another() {
     let mut events = listener_of_b.get(b.url("/api/events")).send().await.unwrap();
     assert_eq!(events.headers()["content-type"], "text/event-stream");
     assert_eq!(events.headers()["x-accel-buffering"], "no");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The stream subscribed before it answered: nothing published from here on is missed.
 
     let dir = tempfile::tempdir().unwrap();
     let (status, _) = upload(&a, &admin, &[("e.mp3", audio(dir.path(), "e", Format::Mp3, "Evented", 460))]).await;
@@ -473,6 +461,7 @@ async fn an_event_raised_on_one_instance_reaches_a_client_of_another() {
     let mut head = b"--SLOW\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.wav\"\r\n\r\n".to_vec();
     head.extend_from_slice(first);
     tx.send(Ok(head)).await.unwrap();
+    // Progress is reported at most every 250 ms while bytes arrive; the second half comes after that.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let mut tail = second.to_vec();
     tail.extend_from_slice(b"\r\n--SLOW--\r\n");
@@ -553,7 +542,7 @@ async fn the_scan_indexes_changes_and_removes_and_reports_what_it_skipped() {
     let run_scan = || async {
         let started = admin.post(app.url("/api/admin/scan")).send().await.unwrap();
         assert_eq!(started.status(), StatusCode::ACCEPTED);
-        eventually("the scan", || async {
+        eventually("the scan", Duration::from_secs(20), || async {
             let status: Value = admin.get(app.url("/api/admin/scan")).send().await.unwrap().json().await.unwrap();
             status["job"]["status"] == "done"
         })
@@ -595,7 +584,7 @@ async fn the_scan_indexes_changes_and_removes_and_reports_what_it_skipped() {
         .path()
         .to_owned();
     let format = Format::ALL.into_iter().find(|f| changed_path.extension().unwrap() == f.extension()).unwrap();
-    std::thread::sleep(Duration::from_millis(20));
+    let scanned_mtime = std::fs::metadata(&changed_path).unwrap().modified().unwrap();
     let stem = changed_path.file_stem().unwrap().to_str().unwrap().to_owned();
     fixtures::make(
         changed_path.parent().unwrap(),
@@ -606,6 +595,9 @@ async fn the_scan_indexes_changes_and_removes_and_reports_what_it_skipped() {
         999,
         false,
     );
+    // A changed file is one whose size or mtime moved; set the mtime rather than wait for the clock to tick.
+    let file = std::fs::File::options().write(true).open(&changed_path).unwrap();
+    file.set_modified(scanned_mtime + Duration::from_secs(1)).unwrap();
     let removed = walkdir::WalkDir::new(&root)
         .into_iter()
         .flatten()
@@ -680,7 +672,7 @@ async fn an_upload_cut_short_by_a_crash_leaves_no_row_and_no_file() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let c = client();
-    eventually("the server", || async {
+    eventually("the server", Duration::from_secs(20), || async {
         c.get(format!("{base}/ready")).send().await.is_ok_and(|r| r.status().is_success())
     })
     .await;
@@ -706,7 +698,10 @@ async fn an_upload_cut_short_by_a_crash_leaves_no_row_and_no_file() {
         .unwrap();
     tx.send(Ok(vec![7u8; 256 * 1024])).await.unwrap();
     let tmp = data.path().join("media/tmp");
-    eventually("the temp file", || async { std::fs::read_dir(&tmp).map_or(0, |d| d.count()) > 0 }).await;
+    eventually("the temp file", Duration::from_secs(20), || async {
+        std::fs::read_dir(&tmp).map_or(0, |d| d.count()) > 0
+    })
+    .await;
     server.kill().await.unwrap();
     drop(tx);
     let _ = in_flight.await;

@@ -6,6 +6,7 @@ use std::{
     path::Path,
     process::{Command, Stdio},
     sync::OnceLock,
+    time::{Duration, Instant},
 };
 
 use fermata::{
@@ -361,4 +362,33 @@ pub async fn session_cookie(db: &DatabaseConnection, user: Uuid, signed_in_at: i
     let store = fermata::accounts::session_store::CachedStore::new(db, Default::default());
     store.create(&mut record).await.unwrap();
     format!("fermata_session={}", record.id)
+}
+
+/// Polls `check` every 50 ms until it holds; panics naming `what` once `within` has passed. Tests wait for the
+/// thing they need to have happened, never for a fixed time.
+pub async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out after {within:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends `request` as raw bytes (for what an HTTP client library refuses to send) and returns the status code
+/// of the answer.
+pub async fn raw_status(app: &TestApp, request: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut head = vec![0; 12];
+    stream.read_exact(&mut head).await.unwrap();
+    let text = String::from_utf8_lossy(&head);
+    text.strip_prefix("HTTP/1.1 ").and_then(|rest| rest.parse().ok()).unwrap_or_else(|| panic!("not HTTP: {text}"))
 }

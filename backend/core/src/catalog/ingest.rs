@@ -12,7 +12,6 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::one;
 use crate::{
     entities::{albums, artists, songs},
     error::{Error, Result},
@@ -23,7 +22,7 @@ use crate::{
 };
 
 /// What tags decide about a song's place in the catalogue (what a tag edit changes).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub struct Placement {
     pub title: String,
     pub artist: String,
@@ -389,19 +388,6 @@ pub enum Edited {
 /// Applies an admin's tag edit: moves the song to other artist and album rows as needed; albums and artists
 /// left empty go. [`Error::NotFound`] when the song does not exist.
 pub async fn edit_tags(db: &impl TransactionTrait, id: SongId, edit: TagEdit) -> Result<Edited> {
-    #[derive(FromQueryResult)]
-    struct Current {
-        title: String,
-        artist: String,
-        album: String,
-        album_artist: String,
-        compilation: bool,
-        track_number: Option<i32>,
-        disc_number: Option<i32>,
-        year: Option<i32>,
-        genre: Option<String>,
-        version: i32,
-    }
     use super::T;
     let album_artist = Alias::new("aa");
     let current = Query::select()
@@ -410,8 +396,8 @@ pub async fn edit_tags(db: &impl TransactionTrait, id: SongId, edit: TagEdit) ->
         .expr_as(Expr::col((T::Al, albums::Column::Title)), Alias::new("album"))
         .expr_as(Expr::col((album_artist.clone(), artists::Column::Name)), Alias::new("album_artist"))
         .expr_as(Expr::col((T::Al, albums::Column::Compilation)), Alias::new("compilation"))
-        .column((T::S, songs::Column::TrackNumber))
-        .column((T::S, songs::Column::DiscNumber))
+        .expr_as(Expr::col((T::S, songs::Column::TrackNumber)), Alias::new("track"))
+        .expr_as(Expr::col((T::S, songs::Column::DiscNumber)), Alias::new("disc"))
         .column((T::S, songs::Column::Year))
         .column((T::S, songs::Column::Genre))
         .column((T::S, songs::Column::Version))
@@ -439,22 +425,12 @@ pub async fn edit_tags(db: &impl TransactionTrait, id: SongId, edit: TagEdit) ->
         .lock_with_tables(LockType::Update, [T::S])
         .to_owned();
     let txn = db.begin().await?;
-    let current: Current = one(&txn, &current).await?.ok_or(Error::NotFound)?;
-    if current.version != edit.version {
+    let row =
+        txn.query_one(StatementBuilder::build(&current, &txn.get_database_backend())).await?.ok_or(Error::NotFound)?;
+    if row.try_get::<i32>("", "version")? != edit.version {
         return Ok(Edited::Stale);
     }
-    let placement = Placement {
-        title: current.title,
-        artist: current.artist,
-        album: current.album,
-        album_artist: current.album_artist,
-        compilation: current.compilation,
-        track: current.track_number,
-        disc: current.disc_number,
-        year: current.year,
-        genre: current.genre,
-    }
-    .edited(edit);
+    let placement = Placement::from_query_result(&row, "")?.edited(edit);
     let (artist, album) = Resolver::default().place(&txn, &placement, None).await?;
     execute(&txn, &song_update(id, placement_values(&placement, artist, album))).await?;
     prune_orphans(&txn).await?;
@@ -527,4 +503,68 @@ pub async fn store_analysis(
         ]);
     }
     execute(db, &update).await.map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Placement, TagEdit};
+    use crate::tags::{Codec, Metadata};
+
+    fn placement(artist: &str, album_artist: &str) -> Placement {
+        Placement {
+            title: "Song".into(),
+            artist: artist.into(),
+            album: "Album".into(),
+            album_artist: album_artist.into(),
+            compilation: false,
+            track: Some(1),
+            disc: Some(1),
+            year: Some(1999),
+            genre: Some("Jazz".into()),
+        }
+    }
+
+    #[test]
+    fn an_album_artist_falls_back_to_various_artists_or_the_track_artist() {
+        let cases = [
+            (Some("Label"), false, "Label"),
+            (Some("Label"), true, "Label"),
+            (None, true, "Various Artists"),
+            (None, false, "Singer"),
+        ];
+        for (album_artist, compilation, expected) in cases {
+            let mut meta = Metadata::untagged(Codec::Flac, "flac");
+            meta.artist = "Singer".into();
+            meta.album_artist = album_artist.map(str::to_owned);
+            meta.compilation = compilation;
+            assert_eq!(Placement::from_metadata(&meta).album_artist, expected, "{album_artist:?} {compilation}");
+        }
+    }
+
+    #[test]
+    fn tag_edits_change_what_they_name_and_nothing_else() {
+        let edit = |edit: TagEdit| placement("Singer", "Singer").edited(edit);
+        let unchanged = edit(TagEdit::default());
+        assert_eq!(unchanged, placement("Singer", "Singer"), "an empty edit");
+
+        let renamed = edit(TagEdit { artist: Some("  New Name ".into()), ..TagEdit::default() });
+        assert_eq!(
+            (renamed.artist.as_str(), renamed.album_artist.as_str()),
+            ("New Name", "New Name"),
+            "trimmed; the album follows"
+        );
+
+        let own = placement("Singer", "Label").edited(TagEdit { artist: Some("Other".into()), ..TagEdit::default() });
+        assert_eq!(own.album_artist, "Label", "an album credited to someone else stays theirs");
+
+        let named = edit(TagEdit { artist: Some("A".into()), album_artist: Some("B".into()), ..TagEdit::default() });
+        assert_eq!((named.artist.as_str(), named.album_artist.as_str()), ("A", "B"));
+
+        let cleared = edit(TagEdit { track: Some(None), year: Some(None), genre: Some(None), ..TagEdit::default() });
+        assert_eq!((cleared.track, cleared.year, cleared.genre), (None, None, None), "Some(None) clears");
+        assert_eq!(cleared.disc, Some(1), "absent fields stay");
+
+        let blank_genre = edit(TagEdit { genre: Some(Some("  ".into())), ..TagEdit::default() });
+        assert_eq!(blank_genre.genre, None, "a blank genre is none");
+    }
 }

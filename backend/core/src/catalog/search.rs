@@ -48,19 +48,9 @@ enum Sub {
 /// Songs, albums and artists matching `q`, at most `limit` of each. [`Error::Refused`] when a part would run
 /// past [`STATEMENT_TIMEOUT`] (asking again would cost the same).
 pub async fn search(db: &DatabaseConnection, viewer: UserId, q: &str, limit: u64) -> Result<Results> {
-    #[derive(FromQueryResult)]
-    struct Expanded {
-        tsquery: Option<String>,
-    }
     let q = q.trim();
-    let expand = Query::select()
-        .expr_as(
-            SimpleExpr::from(Func::cust(Alias::new("fermata_search_query")).arg(q)).cast_as(Alias::new("text")),
-            Alias::new("tsquery"),
-        )
-        .to_owned();
     // The query as tsquery text, computed once and passed to the three searches.
-    let expanded = bounded::<Expanded>(db, &expand).await?.pop().and_then(|r| r.tsquery).filter(|t| !t.is_empty());
+    let expanded = bounded::<Expanded>(db, &expansion(q)).await?.pop().and_then(Expanded::text);
     let Some(text) = expanded else {
         // Only punctuation or symbols: nothing can match.
         return Ok(Results::default());
@@ -70,6 +60,34 @@ pub async fn search(db: &DatabaseConnection, viewer: UserId, q: &str, limit: u64
         (songs_matching(viewer, &text, q, limit), albums_matching(&text, q, limit), artists_matching(&text, q, limit));
     let (songs, albums, artists) = tokio::try_join!(bounded(db, &songs), bounded(db, &albums), bounded(db, &artists))?;
     Ok(Results { songs, albums, artists })
+}
+
+#[derive(FromQueryResult)]
+struct Expanded {
+    tsquery: Option<String>,
+}
+
+impl Expanded {
+    fn text(self) -> Option<String> {
+        self.tsquery.filter(|t| !t.is_empty())
+    }
+}
+
+/// `fermata_search_query(q)` as text: the words of `q` (folded; the eight longest), each ORed with the
+/// catalogue words it begins (from two letters) or resembles (from three), the words ANDed.
+fn expansion(q: &str) -> SelectStatement {
+    Query::select()
+        .expr_as(
+            SimpleExpr::from(Func::cust(Alias::new("fermata_search_query")).arg(q)).cast_as(Alias::new("text")),
+            Alias::new("tsquery"),
+        )
+        .to_owned()
+}
+
+/// What `q` searches for, as tsquery text; `None` when it has no words. (The rules are the database
+/// function's, migrations 000004 and 000007; this shows them to tests and tools.)
+pub async fn expand(db: &impl sea_orm::ConnectionTrait, q: &str) -> Result<Option<String>, sea_orm::DbErr> {
+    Ok(crate::run::one::<Expanded>(db, &expansion(q.trim())).await?.and_then(Expanded::text))
 }
 
 /// Runs one part of a search in its own read-only transaction under [`STATEMENT_TIMEOUT`].

@@ -1,5 +1,6 @@
 //! SeaORM entities, one per table, in the shape `sea-orm-cli generate entity` emits. Keep them free of
-//! behaviour: queries live as functions on the feature modules' models, JSON in their view types.
+//! behaviour: queries live in the core's feature modules (`catalog`, `playlists`, `accounts`, `jobs`), JSON in
+//! the server's view types.
 
 pub mod prelude;
 
@@ -10,6 +11,7 @@ pub mod jobs;
 pub mod playlist_entries;
 pub mod playlists;
 pub mod plays;
+pub mod server_keys;
 pub mod sessions;
 pub mod songs;
 pub mod users;

@@ -5,6 +5,7 @@ pub use super::jobs::Entity as Jobs;
 pub use super::playlist_entries::Entity as PlaylistEntries;
 pub use super::playlists::Entity as Playlists;
 pub use super::plays::Entity as Plays;
+pub use super::server_keys::Entity as ServerKeys;
 pub use super::sessions::Entity as Sessions;
 pub use super::songs::Entity as Songs;
 pub use super::users::Entity as Users;
