@@ -22,5 +22,5 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 
-// The domain core's modules under their old paths, so `crate::media` and `fermata::postgres` keep meaning the same.
+// Infrastructure modules of the core the server uses everywhere, under short paths (`crate::media`).
 pub use fermata_core::{covers, entities, media, migration, postgres};

@@ -9,11 +9,6 @@ use std::{
     time::Duration,
 };
 
-use axum::{
-    extract::{Request, State},
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::AppError;
@@ -86,13 +81,5 @@ impl MemoryGuard {
         } else if !high {
             self.warned.store(false, Ordering::Relaxed);
         }
-    }
-}
-
-/// Middleware for heavy routes: `route_layer(from_fn_with_state(guard, memory::heavy))`.
-pub async fn heavy(State(guard): State<Arc<MemoryGuard>>, request: Request, next: Next) -> Response {
-    match guard.admit() {
-        Ok(()) => next.run(request).await,
-        Err(refusal) => refusal.into_response(),
     }
 }

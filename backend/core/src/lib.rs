@@ -2,9 +2,10 @@
 //! It knows no HTTP: `cargo tree -p fermata-core` shows no axum, tower or http, and the server crate
 //! (`backend/`, package `fermata`) depends on it, never the other way round.
 //!
-//! So far: the database (schema migrations, entities, connecting and the private cluster), the media store and
-//! its containment rules, keyset cursors, cover art checks, tag reading, audio analysis, M3U, password hashing and the text
-//! rules. Queries, jobs and events still live in the server crate and move here next (issue #17).
+//! It holds the domain types and rules, every query (sea-query over the generated entities), the job queue,
+//! the cross-replica events and the replica's LISTEN connection, the media store, tag reading, audio analysis,
+//! M3U, password hashing and the text rules. Its errors are [`error::Error`]; each API decides what they
+//! answer. docs/architecture.md walks through it.
 
 pub mod accounts;
 pub mod analysis;

@@ -411,6 +411,8 @@ pub async fn start_scan(
     if state.config.music_dir.is_none() {
         return Err(AppError::Unprocessable("no library folder: set MUSIC_DIR".into()));
     }
+    // Heavy work: refused while memory is short.
+    state.memory.admit()?;
     let job = queue::enqueue_scan(&state.db).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(job.into())))
 }

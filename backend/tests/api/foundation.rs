@@ -1,13 +1,9 @@
 //! The foundation: migrations, start-up, readiness, shutdown, error shapes, the memory guard, the embedded
 //! default.
 
-use std::{os::unix::fs::PermissionsExt, sync::Arc, time::Duration};
+use std::{os::unix::fs::PermissionsExt, time::Duration};
 
-use axum::{Router, middleware, routing::post};
-use fermata::{
-    memory::{self, MemoryGuard},
-    postgres::{self, Durability, EmbeddedPostgres},
-};
+use fermata::postgres::{self, Durability, EmbeddedPostgres};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
@@ -282,24 +278,26 @@ async fn made_up_methods_do_not_grow_the_metrics() {
 
 #[tokio::test]
 async fn the_memory_guard_refuses_heavy_work_past_the_soft_limit() {
-    async fn serve(guard: Arc<MemoryGuard>) -> String {
-        let router = Router::new()
-            .route("/heavy", post(|| async { "done" }))
-            .route_layer(middleware::from_fn_with_state(guard, memory::heavy));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = format!("http://{}/heavy", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        address
+    // 1 MiB: certainly exceeded by any process. Uploads and scans are refused; everything else goes on.
+    let music = tempfile::tempdir().unwrap();
+    let music_dir = format!("--music-dir={}", music.path().display());
+    let app = TestApp::spawn_with(&["--memory-soft-limit-mb=1", &music_dir]).await;
+    let admin = app.admin_client("guarded").await;
+    let form =
+        reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(vec![1; 16]).file_name("a.mp3"));
+    let upload = admin.post(app.url("/api/music/songs")).multipart(form).send().await.unwrap();
+    let scan = admin.post(app.url("/api/admin/scan")).send().await.unwrap();
+    for refused in [upload, scan] {
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE, "{}", refused.url());
+        assert!(refused.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+        let (_, error) = error_code(refused).await;
+        assert_eq!(error["code"], "unavailable");
     }
-    // 1 MiB: certainly exceeded by any process.
-    let refused = client().post(serve(MemoryGuard::new(1)).await).send().await.unwrap();
-    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(refused.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
-    let (_, error) = error_code(refused).await;
-    assert_eq!(error["code"], "unavailable");
+    assert_eq!(admin.get(app.url("/api/music/songs")).send().await.unwrap().status(), StatusCode::OK);
     // A generous limit admits the same work.
-    let admitted = client().post(serve(MemoryGuard::new(64 * 1024)).await).send().await.unwrap();
-    assert_eq!(admitted.status(), StatusCode::OK);
+    let roomy = TestApp::spawn_with(&["--memory-soft-limit-mb=65536", &music_dir]).await;
+    let admin = roomy.admin_client("roomy").await;
+    assert_eq!(admin.post(roomy.url("/api/admin/scan")).send().await.unwrap().status(), StatusCode::ACCEPTED);
 }
 
 #[tokio::test]
