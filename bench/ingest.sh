@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tracks=${1:-2000}
 target=${CARGO_TARGET_DIR:-target}
-bin="$(pwd)/$target/release/fermata"
+# The binary by absolute path (the scan runs from another directory); CARGO_TARGET_DIR may be absolute.
+case "$target" in /*) bin="$target/release/fermata" ;; *) bin="$(pwd)/$target/release/fermata" ;; esac
 [ -x "$bin" ] || cargo build --release -p fermata
 work=$(mktemp -d /tmp/fermata-ingest.XXXXXX)
 chmod 755 "$work"
@@ -40,7 +41,7 @@ export MAX_UPLOAD_BYTES=$((2 * 1024 * 1024 * 1024))
 "$bin" migrate >/dev/null 2>&1
 # Warm the page cache the way a second look at a library would.
 find "$library" -type f -exec cat {} + > /dev/null
-scan() { "$bin" scan 2>&1 | grep '"scan finished"' | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print(r.get("files"), r.get("added"), r.get("unchanged"), r.get("skipped"), r.get("files_per_second"))'; }
+scan() { "$bin" scan 2>&1 | grep 'scan finished"' | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print(r.get("files"), r.get("added"), r.get("unchanged"), r.get("skipped"), r.get("files_per_second"))'; }
 read -r files added unchanged skipped first_rate < <(scan)
 read -r files2 added2 unchanged2 skipped2 rescan_rate < <(scan)
 

@@ -4,7 +4,7 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use sea_orm::{
-    ConnectionTrait, DbErr, FromQueryResult, QueryResult, StatementBuilder,
+    ConnectionTrait, DbErr, FromQueryResult, QueryResult,
     sea_query::{Alias, Expr, Order, SelectStatement, SimpleExpr},
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -141,7 +141,7 @@ impl Keyset {
         query: &SelectStatement,
         read: impl Fn(&QueryResult) -> Result<T, DbErr>,
     ) -> Result<Page<T>, DbErr> {
-        let rows = db.query_all(StatementBuilder::build(query, &db.get_database_backend())).await?;
+        let rows = db.query_all(crate::run::statement(query)).await?;
         let mut items = Vec::with_capacity(rows.len().min(self.limit as usize));
         let mut last = None;
         for row in rows.iter().take(self.limit as usize) {

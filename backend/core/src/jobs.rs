@@ -7,7 +7,6 @@ use std::{collections::BTreeMap, future::Future, pin::Pin, sync::Arc, time::Dura
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryOrder, QuerySelect, SqlErr,
-    StatementBuilder,
     sea_query::{Alias, Asterisk, Expr, Func, LockBehavior, LockType, Order, Query, SimpleExpr},
 };
 use tokio::sync::watch;
@@ -52,6 +51,13 @@ pub enum JobState {
     Done,
     #[sea_orm(string_value = "failed")]
     Failed,
+}
+
+/// A state or kind written into the statement as a constant, not bound: the partial indexes of the queue
+/// (`jobs_ready_idx` on queued jobs, `jobs_lease_idx` on running ones) are only usable by a plan that sees the
+/// value, and a prepared statement's generic plan does not see bound ones.
+fn constant(value: impl sea_orm::ActiveEnum<Value = String>) -> SimpleExpr {
+    SimpleExpr::Constant(value.to_value().into())
 }
 
 /// `now() + seconds`.
@@ -145,13 +151,14 @@ pub async fn enqueue_analysis(db: &impl ConnectionTrait, songs: &[SongId]) -> Re
 pub async fn claim(db: &impl ConnectionTrait, worker: &str, kinds: &[JobKind]) -> Result<Option<jobs::Model>, DbErr> {
     use jobs::Column as J;
     let queued_and_due =
-        Expr::col(J::Status).eq(JobState::Queued).and(Expr::col(J::RunAt).lte(Expr::current_timestamp()));
-    let lease_expired =
-        Expr::col(J::Status).eq(JobState::Running).and(Expr::col(J::LeaseUntil).lt(Expr::current_timestamp()));
+        Expr::col(J::Status).eq(constant(JobState::Queued)).and(Expr::col(J::RunAt).lte(Expr::current_timestamp()));
+    let lease_expired = Expr::col(J::Status)
+        .eq(constant(JobState::Running))
+        .and(Expr::col(J::LeaseUntil).lt(Expr::current_timestamp()));
     let next = Query::select()
         .column(J::Id)
         .from(jobs::Entity)
-        .and_where(Expr::col(J::Kind).is_in(kinds.iter().copied()))
+        .and_where(Expr::col(J::Kind).is_in(kinds.iter().map(|kind| constant(*kind))))
         .and_where(queued_and_due.or(lease_expired))
         .order_by(J::RunAt, Order::Asc)
         .order_by(J::Id, Order::Asc)
@@ -171,7 +178,7 @@ pub async fn claim(db: &impl ConnectionTrait, worker: &str, kinds: &[JobKind]) -
         .and_where(Expr::col(J::Id).in_subquery(next))
         .returning_all()
         .to_owned();
-    jobs::Model::find_by_statement(StatementBuilder::build(&update, &db.get_database_backend())).one(db).await
+    jobs::Model::find_by_statement(crate::run::statement(&update)).one(db).await
 }
 
 async fn renew(db: &impl ConnectionTrait, id: Uuid, worker: &str) -> Result<(), DbErr> {
@@ -181,7 +188,7 @@ async fn renew(db: &impl ConnectionTrait, id: Uuid, worker: &str) -> Result<(), 
         .value(J::LeaseUntil, from_now(LEASE.as_secs_f64()))
         .and_where(Expr::col(J::Id).eq(id))
         .and_where(Expr::col(J::LockedBy).eq(worker))
-        .and_where(Expr::col(J::Status).eq(JobState::Running))
+        .and_where(Expr::col(J::Status).eq(constant(JobState::Running)))
         .to_owned();
     execute(db, &update).await.map(drop)
 }
@@ -346,7 +353,7 @@ pub async fn overview(
         .from(jobs::Entity)
         .group_by_col(jobs::Column::Status)
         .to_owned();
-    let counts = StatusCount::find_by_statement(StatementBuilder::build(&counts, &db.get_database_backend()))
+    let counts = StatusCount::find_by_statement(crate::run::statement(&counts))
         .all(db)
         .await?
         .into_iter()

@@ -6,7 +6,7 @@
 use chrono::{DateTime, FixedOffset, Utc};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, DeriveIden, EntityTrait, FromQueryResult,
-    Set, Statement, StatementBuilder, TransactionTrait,
+    Set, Statement, TransactionTrait,
     sea_query::{
         Alias, Asterisk, Expr, Func, JoinType, LockType, Order, Query, SelectStatement, SimpleExpr, TableRef,
         WindowStatement,
@@ -160,9 +160,10 @@ fn numbered(playlist: PlaylistId) -> SelectStatement {
 
 /// Owned by `viewer`, or public.
 fn visible_to(viewer: UserId) -> SimpleExpr {
+    // `OR p.public` as the bare column (not `= $n`), so the plan can use `playlists_public_idx` (its predicate).
     Expr::col((P::Table, playlists::Column::OwnerId))
         .eq(viewer)
-        .or(Expr::col((P::Table, playlists::Column::Public)).eq(true))
+        .or(Expr::col((P::Table, playlists::Column::Public)).into())
 }
 
 /// The user's own playlists and everyone's public ones, newest first.
@@ -338,7 +339,7 @@ async fn lock_entries(db: &impl TransactionTrait, playlist: PlaylistId) -> Resul
         .and_where(Expr::col(playlists::Column::Id).eq(playlist))
         .lock(LockType::Update)
         .to_owned();
-    txn.query_one(StatementBuilder::build(&lock, &txn.get_database_backend())).await?.ok_or(Error::NotFound)?;
+    txn.query_one(crate::run::statement(&lock)).await?.ok_or(Error::NotFound)?;
     // Positions are unique per playlist; renumbering swaps them, so the check waits for the commit.
     txn.execute_unprepared("SET CONSTRAINTS playlist_entries_position_key DEFERRED").await?;
     let ranked = Alias::new("r");

@@ -275,6 +275,6 @@ pub async fn chart(
         .order_by((Sub::Ranked, Sub::Plays), Order::Desc)
         .order_by((T::S, songs::Column::Id), Order::Asc)
         .to_owned();
-    let rows = db.query_all(sea_orm::StatementBuilder::build(&query, &db.get_database_backend())).await?;
+    let rows = db.query_all(crate::run::statement(&query)).await?;
     rows.iter().map(|row| Ok((row.try_get::<i64>("", "plays")?, Song::from_query_result(row, "")?))).collect()
 }

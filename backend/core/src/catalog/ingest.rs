@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbErr, FromQueryResult, StatementBuilder, TransactionTrait,
+    ConnectionTrait, DatabaseTransaction, DbErr, FromQueryResult, TransactionTrait,
     sea_query::{
         Alias, Expr, Func, InsertStatement, JoinType, LockType, OnConflict, Query, SimpleExpr, UpdateStatement,
     },
@@ -161,7 +161,7 @@ struct IdRow {
 }
 
 async fn returning_id(txn: &DatabaseTransaction, insert: &InsertStatement) -> Result<Uuid, DbErr> {
-    let row = IdRow::find_by_statement(StatementBuilder::build(insert, &txn.get_database_backend())).one(txn).await?;
+    let row = IdRow::find_by_statement(crate::run::statement(insert)).one(txn).await?;
     row.map(|r| r.id).ok_or_else(|| DbErr::RecordNotInserted)
 }
 
@@ -339,7 +339,7 @@ pub async fn insert_songs(
         }
         // Same bytes, or the same library path, already there: skipped, and told apart by the returned ids.
         insert.on_conflict(OnConflict::new().do_nothing().to_owned()).returning_col(S::Id);
-        let statement = StatementBuilder::build(&insert, &txn.get_database_backend());
+        let statement = crate::run::statement(&insert);
         for row in IdRow::find_by_statement(statement).all(txn).await? {
             inserted.insert(row.id);
         }
@@ -425,8 +425,7 @@ pub async fn edit_tags(db: &impl TransactionTrait, id: SongId, edit: TagEdit) ->
         .lock_with_tables(LockType::Update, [T::S])
         .to_owned();
     let txn = db.begin().await?;
-    let row =
-        txn.query_one(StatementBuilder::build(&current, &txn.get_database_backend())).await?.ok_or(Error::NotFound)?;
+    let row = txn.query_one(crate::run::statement(&current)).await?.ok_or(Error::NotFound)?;
     if row.try_get::<i32>("", "version")? != edit.version {
         return Ok(Edited::Stale);
     }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, FixedOffset};
 use sea_orm::{
-    ConnectionTrait, DbErr, DeriveIden, FromQueryResult, StatementBuilder, TransactionTrait,
+    ConnectionTrait, DbErr, DeriveIden, FromQueryResult, TransactionTrait,
     sea_query::{Alias, Expr, JoinType, OnConflict, Order, Query, SelectStatement},
 };
 use uuid::Uuid;
@@ -39,7 +39,7 @@ pub async fn record(db: &impl TransactionTrait, user: UserId, song: SongId) -> R
     let lock = Query::select()
         .expr(Expr::cust_with_values("pg_advisory_xact_lock(hashtextextended($1, 0))", [format!("play:{user}:{song}")]))
         .to_owned();
-    txn.execute(StatementBuilder::build(&lock, &txn.get_database_backend())).await?;
+    txn.execute(crate::run::statement(&lock)).await?;
     let recent = Query::select()
         .expr(Expr::val(1))
         .from(plays::Entity)
@@ -67,24 +67,20 @@ pub async fn record(db: &impl TransactionTrait, user: UserId, song: SongId) -> R
         .columns([plays::Column::Id, plays::Column::UserId, plays::Column::SongId])
         .values_panic([Uuid::now_v7().into(), user.into(), song.into()])
         .to_owned();
-    txn.execute(StatementBuilder::build(&insert, &txn.get_database_backend())).await?;
+    txn.execute(crate::run::statement(&insert)).await?;
     let count = Query::update()
         .table(songs::Entity)
         .value(songs::Column::PlayCount, Expr::col(songs::Column::PlayCount).add(1))
         .and_where(Expr::col(songs::Column::Id).eq(song))
         .returning_col(songs::Column::PlayCount)
         .to_owned();
-    let count = Count::find_by_statement(StatementBuilder::build(&count, &txn.get_database_backend()))
-        .one(&txn)
-        .await?
-        .map_or(0, |c| c.play_count);
+    let count = Count::find_by_statement(crate::run::statement(&count)).one(&txn).await?.map_or(0, |c| c.play_count);
     txn.commit().await?;
     Ok(Some(PlayOutcome { counted: true, play_count: count }))
 }
 
 /// Marks or unmarks a favourite. Returns false when the song does not exist.
 pub async fn set_favourite(db: &impl ConnectionTrait, user: UserId, song: SongId, on: bool) -> Result<bool, DbErr> {
-    let backend = db.get_database_backend();
     if on {
         let exists = Query::select()
             .expr(Expr::val(user))
@@ -99,7 +95,7 @@ pub async fn set_favourite(db: &impl ConnectionTrait, user: UserId, song: SongId
             .map_err(|e| DbErr::Custom(e.to_string()))?
             .on_conflict(OnConflict::new().do_nothing().to_owned())
             .to_owned();
-        let inserted = db.execute(StatementBuilder::build(&insert, &backend)).await?.rows_affected();
+        let inserted = db.execute(crate::run::statement(&insert)).await?.rows_affected();
         if inserted > 0 {
             return Ok(true);
         }
@@ -109,7 +105,7 @@ pub async fn set_favourite(db: &impl ConnectionTrait, user: UserId, song: SongId
             .and_where(Expr::col(favourites::Column::UserId).eq(user))
             .and_where(Expr::col(favourites::Column::SongId).eq(song))
             .to_owned();
-        db.execute(StatementBuilder::build(&delete, &backend)).await?;
+        db.execute(crate::run::statement(&delete)).await?;
     }
     Ok(super::songs::file(db, song).await?.is_some())
 }

@@ -83,7 +83,7 @@ impl ScanReport {
             skipped = self.skipped_count,
             seconds = self.seconds,
             files_per_second = self.files_per_second,
-            "library scan finished"
+            "scan finished"
         );
     }
 
