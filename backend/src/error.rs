@@ -207,13 +207,6 @@ impl From<CoreError> for AppError {
     }
 }
 
-/// A cursor the listing did not write is a 422 on the `cursor` field, like any other bad query parameter.
-impl From<crate::pagination::NotACursor> for AppError {
-    fn from(e: crate::pagination::NotACursor) -> Self {
-        CoreError::from(e).into()
-    }
-}
-
 impl From<validator::ValidationErrors> for AppError {
     fn from(errors: validator::ValidationErrors) -> Self {
         let fields = errors

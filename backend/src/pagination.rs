@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-pub use fermata_core::cursor::{Cursor, NotACursor};
+pub use fermata_core::cursor::Cursor;
 
 /// A page of a listing.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

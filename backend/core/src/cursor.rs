@@ -141,16 +141,18 @@ impl Keyset {
         query: &SelectStatement,
         read: impl Fn(&QueryResult) -> Result<T, DbErr>,
     ) -> Result<Page<T>, DbErr> {
-        let rows = db.query_all(crate::run::statement(query)).await?;
-        let mut items = Vec::with_capacity(rows.len().min(self.limit as usize));
-        let mut last = None;
-        for row in rows.iter().take(self.limit as usize) {
-            items.push(read(row)?);
-            last = Some((row.try_get::<String>("", KEY)?, row.try_get::<Uuid>("", ID)?));
-        }
-        let next_cursor = (rows.len() as u64 > self.limit)
-            .then(|| last.map(|(key, id)| Cursor { sort: self.listing.clone(), key, id }.encode()))
-            .flatten();
+        let mut rows = db.query_all(crate::run::statement(query)).await?;
+        // The extra row only says that there is a next page; the cursor is the key of the page's last row.
+        let more = rows.len() as u64 > self.limit;
+        rows.truncate(self.limit as usize);
+        let next_cursor = match rows.last() {
+            Some(last) if more => {
+                let (key, id) = (last.try_get::<String>("", KEY)?, last.try_get::<Uuid>("", ID)?);
+                Some(Cursor { sort: self.listing.clone(), key, id }.encode())
+            }
+            _ => None,
+        };
+        let items = rows.iter().map(read).collect::<Result<_, _>>()?;
         Ok(Page { items, next_cursor })
     }
 

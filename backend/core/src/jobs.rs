@@ -178,7 +178,7 @@ pub async fn claim(db: &impl ConnectionTrait, worker: &str, kinds: &[JobKind]) -
         .and_where(Expr::col(J::Id).in_subquery(next))
         .returning_all()
         .to_owned();
-    jobs::Model::find_by_statement(crate::run::statement(&update)).one(db).await
+    crate::run::one::<jobs::Model>(db, &update).await
 }
 
 async fn renew(db: &impl ConnectionTrait, id: Uuid, worker: &str) -> Result<(), DbErr> {
@@ -353,12 +353,7 @@ pub async fn overview(
         .from(jobs::Entity)
         .group_by_col(jobs::Column::Status)
         .to_owned();
-    let counts = StatusCount::find_by_statement(crate::run::statement(&counts))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|c| (c.status, c.n))
-        .collect();
+    let counts = crate::run::all::<StatusCount>(db, &counts).await?.into_iter().map(|c| (c.status, c.n)).collect();
     let recent = jobs::Entity::find()
         .order_by_desc(jobs::Column::CreatedAt)
         .order_by_desc(jobs::Column::Id)

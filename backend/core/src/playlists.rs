@@ -22,7 +22,7 @@ use crate::{
     error::{Error, Result},
     ids::{AlbumId, EntryId, PlaylistId, SongId, UserId},
     m3u,
-    run::execute,
+    run::{all, execute, one},
 };
 
 /// The most entries one playlist holds. A playlist is read and rewritten whole by clients (the web player, M3U
@@ -78,9 +78,23 @@ enum P {
     RowNumber,
 }
 
+/// The entries `e` of the outer query's playlist `p`, joined to their songs `s`.
+fn entries_with_songs() -> SelectStatement {
+    Query::select()
+        .from_as(entries::Entity, P::Entries)
+        .join_as(
+            JoinType::InnerJoin,
+            songs::Entity,
+            C::S,
+            Expr::col((C::S, songs::Column::Id)).equals((P::Entries, entries::Column::SongId)),
+        )
+        .and_where(Expr::col((P::Entries, entries::Column::PlaylistId)).equals((P::Table, playlists::Column::Id)))
+        .to_owned()
+}
+
 /// [`Playlist`]'s columns over `playlists p` joined to its owner `u`, its counts `c` and its cover `cv`.
 fn playlist_select() -> SelectStatement {
-    let counts = Query::select()
+    let counts = entries_with_songs()
         .expr_as(Func::count(Expr::col(Asterisk)), P::SongCount)
         .expr_as(
             SimpleExpr::from(Func::coalesce([
@@ -90,31 +104,15 @@ fn playlist_select() -> SelectStatement {
             .cast_as(Alias::new("bigint")),
             P::DurationMs,
         )
-        .from_as(entries::Entity, P::Entries)
-        .join_as(
-            JoinType::InnerJoin,
-            songs::Entity,
-            C::S,
-            Expr::col((C::S, songs::Column::Id)).equals((P::Entries, entries::Column::SongId)),
-        )
-        .and_where(Expr::col((P::Entries, entries::Column::PlaylistId)).equals((P::Table, playlists::Column::Id)))
         .to_owned();
-    let cover = Query::select()
+    let cover = entries_with_songs()
         .expr_as(Expr::col((C::Al, albums::Column::Id)), P::AlbumId)
-        .from_as(entries::Entity, P::Entries)
-        .join_as(
-            JoinType::InnerJoin,
-            songs::Entity,
-            C::S,
-            Expr::col((C::S, songs::Column::Id)).equals((P::Entries, entries::Column::SongId)),
-        )
         .join_as(
             JoinType::InnerJoin,
             albums::Entity,
             C::Al,
             Expr::col((C::Al, albums::Column::Id)).equals((C::S, songs::Column::AlbumId)),
         )
-        .and_where(Expr::col((P::Entries, entries::Column::PlaylistId)).equals((P::Table, playlists::Column::Id)))
         .and_where(Expr::col((C::Al, albums::Column::CoverPath)).is_not_null())
         .order_by((P::Entries, entries::Column::Position), Order::Asc)
         .limit(1)
@@ -192,7 +190,7 @@ pub async fn visible(db: &impl ConnectionTrait, viewer: UserId, id: PlaylistId) 
         .and_where(Expr::col((P::Table, playlists::Column::Id)).eq(id))
         .and_where(visible_to(viewer))
         .to_owned();
-    catalog::one(db, &query).await
+    one(db, &query).await
 }
 
 /// [`visible`], or [`Error::NotFound`].
@@ -358,18 +356,29 @@ async fn lock_entries(db: &impl TransactionTrait, playlist: PlaylistId) -> Resul
         .from(entries::Entity)
         .and_where(Expr::col(entries::Column::PlaylistId).eq(playlist))
         .to_owned();
-    let count = catalog::one::<Count>(&txn, &count).await?.map_or(0, |c| c.n);
+    let count = one::<Count>(&txn, &count).await?.map_or(0, |c| c.n);
     Ok((txn, count))
 }
 
-/// Marks the playlist changed now.
-async fn touch(txn: &DatabaseTransaction, playlist: PlaylistId) -> Result<(), DbErr> {
+/// A change to the entries of a playlist of `user`'s: checks they own it, then [`lock_entries`].
+async fn change(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    user: UserId,
+    playlist: PlaylistId,
+) -> Result<(DatabaseTransaction, i64)> {
+    owned(db, user, playlist).await?;
+    lock_entries(db, playlist).await
+}
+
+/// Ends a [`change`]: marks the playlist changed now and commits.
+async fn commit_change(txn: DatabaseTransaction, playlist: PlaylistId) -> Result<()> {
     let update = Query::update()
         .table(playlists::Entity)
         .value(playlists::Column::UpdatedAt, Expr::current_timestamp())
         .and_where(Expr::col(playlists::Column::Id).eq(playlist))
         .to_owned();
-    execute(txn, &update).await.map(drop)
+    execute(&txn, &update).await?;
+    Ok(txn.commit().await?)
 }
 
 /// Song ids among `ids` that do not exist.
@@ -383,8 +392,7 @@ async fn missing_songs(db: &impl ConnectionTrait, ids: &[SongId]) -> Result<Vec<
         .from(songs::Entity)
         .and_where(Expr::col(songs::Column::Id).is_in(ids.iter().copied()))
         .to_owned();
-    let found: std::collections::HashSet<SongId> =
-        catalog::all::<Id>(db, &query).await?.into_iter().map(|r| r.id).collect();
+    let found: std::collections::HashSet<SongId> = all::<Id>(db, &query).await?.into_iter().map(|r| r.id).collect();
     let mut missing: Vec<SongId> = ids.iter().copied().filter(|id| !found.contains(id)).collect();
     missing.dedup();
     Ok(missing)
@@ -425,13 +433,12 @@ pub async fn add(
     songs: &[SongId],
     position: Option<u32>,
 ) -> Result<()> {
-    owned(db, user, id).await?;
     let missing = missing_songs(db, songs).await?;
     if !missing.is_empty() {
         let list = missing.iter().map(SongId::to_string).collect::<Vec<_>>().join(", ");
         return Err(Error::invalid("song_ids", format!("no such songs: {list}")));
     }
-    let (txn, count) = lock_entries(db, id).await?;
+    let (txn, count) = change(db, user, id).await?;
     if count + songs.len() as i64 > MAX_ENTRIES {
         return Err(Error::invalid(
             "song_ids",
@@ -443,9 +450,7 @@ pub async fn add(
     }
     let position = position.map_or(count, i64::from);
     insert_entries(&txn, id, position, songs).await?;
-    touch(&txn, id).await?;
-    txn.commit().await?;
-    Ok(())
+    commit_change(txn, id).await
 }
 
 /// The position of an entry of this playlist (after [`lock_entries`]).
@@ -456,7 +461,7 @@ async fn entry_position(txn: &DatabaseTransaction, playlist: PlaylistId, entry: 
         .and_where(Expr::col(entries::Column::PlaylistId).eq(playlist))
         .and_where(Expr::col(entries::Column::Id).eq(entry))
         .to_owned();
-    Ok(catalog::one::<Count>(txn, &query).await?.ok_or(Error::NotFound)?.n)
+    Ok(one::<Count>(txn, &query).await?.ok_or(Error::NotFound)?.n)
 }
 
 /// Removes one entry from a playlist of `user`'s; later entries move up.
@@ -467,8 +472,7 @@ pub async fn remove(
     entry: EntryId,
 ) -> Result<()> {
     use entries::Column as E;
-    owned(db, user, id).await?;
-    let (txn, _) = lock_entries(db, id).await?;
+    let (txn, _) = change(db, user, id).await?;
     let position = entry_position(&txn, id, entry).await?;
     let delete = Query::delete().from_table(entries::Entity).and_where(Expr::col(E::Id).eq(entry)).to_owned();
     execute(&txn, &delete).await?;
@@ -479,9 +483,7 @@ pub async fn remove(
         .and_where(Expr::col(E::Position).gt(position))
         .to_owned();
     execute(&txn, &close).await?;
-    touch(&txn, id).await?;
-    txn.commit().await?;
-    Ok(())
+    commit_change(txn, id).await
 }
 
 /// Moves one entry of a playlist of `user`'s to `position`; the entries between shift by one.
@@ -493,8 +495,7 @@ pub async fn move_entry(
     position: u32,
 ) -> Result<()> {
     use entries::Column as E;
-    owned(db, user, id).await?;
-    let (txn, count) = lock_entries(db, id).await?;
+    let (txn, count) = change(db, user, id).await?;
     let from = entry_position(&txn, id, entry).await?;
     let to = i64::from(position);
     if to >= count {
@@ -516,9 +517,7 @@ pub async fn move_entry(
             .to_owned();
         execute(&txn, &moved).await?;
     }
-    touch(&txn, id).await?;
-    txn.commit().await?;
-    Ok(())
+    commit_change(txn, id).await
 }
 
 /// A playlist made from an M3U file, and the lines that named no song in the library.

@@ -5,7 +5,8 @@ use sea_orm::{
     sea_query::{Alias, Asterisk, Expr, Func, JoinType, NullOrdering, Order, Query, SelectStatement, SimpleExpr},
 };
 
-use super::{Derived, Song, T, all, col, one, song_select};
+use super::{Derived, Song, T, col, song_select};
+use crate::run::{all, one};
 use crate::{
     cursor::{KeyType, Keyset, Page},
     entities::{albums, artists, plays, songs},

@@ -161,7 +161,7 @@ struct IdRow {
 }
 
 async fn returning_id(txn: &DatabaseTransaction, insert: &InsertStatement) -> Result<Uuid, DbErr> {
-    let row = IdRow::find_by_statement(crate::run::statement(insert)).one(txn).await?;
+    let row = crate::run::one::<IdRow>(txn, insert).await?;
     row.map(|r| r.id).ok_or_else(|| DbErr::RecordNotInserted)
 }
 
@@ -312,24 +312,17 @@ pub async fn insert_songs(
     songs: Vec<NewSong>,
 ) -> Result<Vec<Option<SongId>>, DbErr> {
     use songs::Column as S;
+    let mut ids = Vec::with_capacity(songs.len());
     let mut rows = Vec::with_capacity(songs.len());
     for song in songs {
         let (artist, album) = resolver.place(txn, &song.placement, song.cover_path.as_deref()).await?;
-        let mut values = vec![
-            (S::Id, Uuid::now_v7().into()),
-            (S::Storage, song.storage.into()),
-            (S::Path, song.path.clone().into()),
-        ];
+        let id = Uuid::now_v7();
+        ids.push(id);
+        let mut values =
+            vec![(S::Id, id.into()), (S::Storage, song.storage.into()), (S::Path, song.path.clone().into())];
         values.extend(file_values(&song, artist, album));
         rows.push(values);
     }
-    let ids: Vec<Uuid> = rows
-        .iter()
-        .map(|values| match &values[0].1 {
-            SimpleExpr::Value(sea_orm::Value::Uuid(Some(id))) => **id,
-            _ => unreachable!("the first value is the id"),
-        })
-        .collect();
     let mut inserted = HashSet::new();
     for chunk in rows.chunks(200) {
         let mut insert = Query::insert();
@@ -339,10 +332,7 @@ pub async fn insert_songs(
         }
         // Same bytes, or the same library path, already there: skipped, and told apart by the returned ids.
         insert.on_conflict(OnConflict::new().do_nothing().to_owned()).returning_col(S::Id);
-        let statement = crate::run::statement(&insert);
-        for row in IdRow::find_by_statement(statement).all(txn).await? {
-            inserted.insert(row.id);
-        }
+        inserted.extend(crate::run::all::<IdRow>(txn, &insert).await?.into_iter().map(|row| row.id));
     }
     Ok(ids.into_iter().map(|id| inserted.contains(&id).then_some(SongId(id))).collect())
 }

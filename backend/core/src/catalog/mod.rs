@@ -18,10 +18,10 @@ use sea_orm::{
     sea_query::{Alias, BinOper, Expr, Func, IntoIden, JoinType, Query, SelectStatement, SimpleExpr},
 };
 
-pub(crate) use crate::run::{all, one};
 use crate::{
     entities::{albums, artists, favourites, songs as song_rows},
     ids::{AlbumId, ArtistId, SongId, UserId},
+    run::one,
     tags::Codec,
 };
 
@@ -95,7 +95,7 @@ pub(crate) fn fold(text: impl Into<SimpleExpr>) -> SimpleExpr {
 
 /// `text` with LIKE's wildcards escaped, in the database: for text transformed there first (folded), as
 /// escaping must come after the transformation, which maps fullwidth ％ ＿ ＼ to the ASCII wildcards.
-pub(crate) fn escape_like(text: SimpleExpr) -> SimpleExpr {
+fn escape_like(text: SimpleExpr) -> SimpleExpr {
     let replace = |text: SimpleExpr, from: &str, to: &str| -> SimpleExpr {
         Func::cust(Alias::new("replace")).args([text, Expr::val(from).into(), Expr::val(to).into()]).into()
     };

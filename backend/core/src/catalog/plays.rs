@@ -7,7 +7,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Song, T, one, song_select};
+use super::{Song, T, song_select};
+use crate::run::one;
 use crate::{
     cursor::{KeyType, Keyset, Page},
     entities::{favourites, plays, songs},
@@ -74,7 +75,7 @@ pub async fn record(db: &impl TransactionTrait, user: UserId, song: SongId) -> R
         .and_where(Expr::col(songs::Column::Id).eq(song))
         .returning_col(songs::Column::PlayCount)
         .to_owned();
-    let count = Count::find_by_statement(crate::run::statement(&count)).one(&txn).await?.map_or(0, |c| c.play_count);
+    let count = one::<Count>(&txn, &count).await?.map_or(0, |c| c.play_count);
     txn.commit().await?;
     Ok(Some(PlayOutcome { counted: true, play_count: count }))
 }

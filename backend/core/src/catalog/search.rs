@@ -4,11 +4,13 @@
 
 use sea_orm::{
     DatabaseConnection, DeriveIden, FromQueryResult,
-    sea_query::{Alias, Expr, Func, Order, Query, SelectStatement, SimpleExpr, UnionType, extension::postgres::PgExpr},
+    sea_query::{
+        Alias, Expr, Func, IntoIden, Order, Query, SelectStatement, SimpleExpr, UnionType, extension::postgres::PgExpr,
+    },
 };
 
 use super::{
-    Derived, Song, T, all,
+    Derived, Song, T,
     browse::{Album, Artist},
     col, fold, song_select,
 };
@@ -17,6 +19,7 @@ use crate::{
     error::{Error, Result},
     ids::UserId,
     postgres::{begin_bounded, is_query_canceled},
+    run::all,
 };
 
 /// Songs ranked per query, at most. A broad query ("love" in a large library) can match a tenth of the
@@ -112,7 +115,6 @@ fn tsquery(text: &str) -> SimpleExpr {
 /// The songs matching, best first: among the most played matches and the exact title matches (see
 /// [`CANDIDATES`]), an exact title first, then a matching title, then text rank, then plays.
 fn songs_matching(viewer: UserId, text: &str, q: &str, limit: u64) -> SelectStatement {
-    let exact = || col(T::S, Derived::TitleFolded).eq(fold(Expr::val(q)));
     let most_played = Query::select()
         .column((T::S, songs::Column::Id))
         .from_as(songs::Entity, T::S)
@@ -124,7 +126,7 @@ fn songs_matching(viewer: UserId, text: &str, q: &str, limit: u64) -> SelectStat
     let exact_titles = Query::select()
         .column((T::S, songs::Column::Id))
         .from_as(songs::Entity, T::S)
-        .and_where(exact())
+        .and_where(title_is(T::S, q))
         .limit(CANDIDATES)
         .to_owned();
     // The first branch goes in a subquery: a union's first part cannot carry its own ORDER BY and LIMIT.
@@ -137,7 +139,7 @@ fn songs_matching(viewer: UserId, text: &str, q: &str, limit: u64) -> SelectStat
         Func::cust(Alias::new("ts_rank")).args([col(T::S, Derived::SearchVector), tsquery(text)]).into();
     song_select(viewer)
         .and_where(Expr::col((T::S, songs::Column::Id)).in_subquery(candidates))
-        .order_by_expr(exact(), Order::Desc)
+        .order_by_expr(title_is(T::S, q), Order::Desc)
         .order_by_expr(col(T::S, Derived::TitleVector).matches(tsquery(text)), Order::Desc)
         .order_by_expr(rank, Order::Desc)
         .order_by((T::S, songs::Column::PlayCount), Order::Desc)
@@ -149,7 +151,6 @@ fn songs_matching(viewer: UserId, text: &str, q: &str, limit: u64) -> SelectStat
 /// Albums whose title matches: an exact title first, then by title. The page is chosen before the song
 /// counts are computed (a broad word matches hundreds of albums).
 fn albums_matching(text: &str, q: &str, limit: u64) -> SelectStatement {
-    let exact = |table| col(table, Derived::TitleFolded).eq(fold(Expr::val(q)));
     let has_songs = Query::select()
         .expr(Expr::val(1))
         .from_as(songs::Entity, T::S)
@@ -160,22 +161,22 @@ fn albums_matching(text: &str, q: &str, limit: u64) -> SelectStatement {
         .from_as(albums::Entity, Sub::X)
         .and_where(Expr::col((Sub::X, Derived::TitleVector)).matches(tsquery(text)))
         .and_where(Expr::exists(has_songs))
-        .order_by_expr(exact_x(q), Order::Desc)
+        .order_by_expr(title_is(Sub::X, q), Order::Desc)
         .order_by((Sub::X, Derived::TitleFolded), Order::Asc)
         .order_by((Sub::X, albums::Column::Id), Order::Asc)
         .limit(limit)
         .to_owned();
     super::browse::album_select()
         .and_where(Expr::col((T::Al, albums::Column::Id)).in_subquery(page))
-        .order_by_expr(exact(T::Al), Order::Desc)
+        .order_by_expr(title_is(T::Al, q), Order::Desc)
         .order_by_expr(col(T::Al, Derived::TitleFolded), Order::Asc)
         .order_by((T::Al, albums::Column::Id), Order::Asc)
         .to_owned()
 }
 
-/// `x.title_folded = fermata_fold(q)`, for the album page's own alias.
-fn exact_x(q: &str) -> SimpleExpr {
-    Expr::col((Sub::X, Derived::TitleFolded)).eq(fold(Expr::val(q)))
+/// `table.title_folded = fermata_fold(q)`: the title is exactly the query.
+fn title_is(table: impl IntoIden + 'static, q: &str) -> SimpleExpr {
+    Expr::col((table, Derived::TitleFolded)).eq(fold(Expr::val(q)))
 }
 
 /// Artists whose name matches (and that have songs or albums): an exact name first, then by name.

@@ -6,7 +6,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Derived, Song, T, col, contains, fold, one, song_select};
+use super::{Derived, Song, T, col, contains, fold, song_select};
+use crate::run::one;
 use crate::{
     cursor::{KeyType, Keyset, Page},
     entities::{albums, artists, songs},
