@@ -33,32 +33,7 @@ sleep 2
 idle_rss=$(rss "$server")
 
 psql_() { psql -q -h "$DATA_DIR/postgres" -U fermata -d fermata -v ON_ERROR_STOP=1 "$@"; }
-echo "seeding $songs songs..." >&2
-psql_ <<SQL
--- Deterministic pseudo-words so titles share words the way real libraries do.
-CREATE TEMP TABLE words AS SELECT w, row_number() OVER () AS n FROM unnest(ARRAY['love','night','blue','river','dream',
- 'fire','heart','rain','summer','road','moon','dance','light','city','home','gold','shadow','wild','song','time',
- 'dvořák','symphony','étude','café','señor','über','nocturne','prelude','suite','waltz']) AS w;
-INSERT INTO artists (id, name) SELECT gen_random_uuid(), 'Artist ' || i || ' ' || (SELECT w FROM words WHERE n = 1 + i % 30)
- FROM generate_series(1, 2000) i;
-INSERT INTO albums (id, title, artist_id, year)
- SELECT gen_random_uuid(), initcap((SELECT w FROM words WHERE n = 1 + (i * 7) % 30)) || ' ' || i, a.id, 1950 + i % 70
- FROM generate_series(1, 10000) i JOIN LATERAL (SELECT id FROM artists ORDER BY name OFFSET (i % 2000) LIMIT 1) a ON true;
-CREATE TEMP TABLE al AS SELECT id, artist_id, row_number() OVER (ORDER BY id) AS n, title FROM albums;
-INSERT INTO songs (id, title, artist_id, album_id, track_number, genre, year, duration_ms, codec, bitrate, size_bytes,
-                   content_hash, storage, path, search_text, play_count)
- SELECT gen_random_uuid(),
-        initcap((SELECT w FROM words WHERE n = 1 + (i * 13) % 30)) || ' ' || (SELECT w FROM words WHERE n = 1 + (i * 17) % 30) || ' ' || i,
-        al.artist_id, al.id, 1 + i % 12, (ARRAY['Rock','Jazz','Classical','Pop','Folk'])[1 + i % 5], 1950 + i % 70,
-        120000 + (i % 240) * 1000, 'mp3', 320, 5000000, md5(i::text) || md5((i + 1)::text), 'media', 'bench/' || i || '.mp3',
-        '', i % 1000
- FROM generate_series(1, $songs) i JOIN al ON al.n = 1 + i % 10000;
-UPDATE songs s SET search_text = s.title || ' ' || ar.name || ' ' || al.title
- FROM artists ar, albums al WHERE ar.id = s.artist_id AND al.id = s.album_id;
-SQL
-# A library in its steady state, as autovacuum leaves it some minutes after a scan: visibility map set (index-only
-# scans without heap visits), GIN pending lists merged, statistics current.
-psql_ -c "VACUUM ANALYZE"
+seed_catalogue "$songs"
 
 # One real 8 MiB file for the range and streaming runs, served by both the backend and nginx.
 hash=$(printf '%064d' 1 | tr 0 f)

@@ -109,6 +109,12 @@ pub struct Config {
     #[arg(skip = std::env::var("FERMATA_ADMIN_PASSWORD").ok().map(SecretString::from))]
     pub admin_password: Option<SecretString>,
 
+    /// The key Subsonic credentials are encrypted under: 32 random bytes, base64 (`openssl rand -base64 32`).
+    /// Environment only (SUBSONIC_CREDENTIAL_KEY), never a flag. Unset: Subsonic access is off. Every replica
+    /// needs the same key; a lost key makes every credential unusable (users create new ones).
+    #[arg(skip = std::env::var("SUBSONIC_CREDENTIAL_KEY").ok().filter(|k| !k.trim().is_empty()).map(SecretString::from))]
+    pub subsonic_credential_key: Option<SecretString>,
+
     /// Largest number of database connections per process.
     #[arg(long, env = "DB_MAX_CONNECTIONS", value_name = "DB_MAX_CONNECTIONS", default_value = "10", value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub db_max_connections: u32,

@@ -20,6 +20,7 @@ pub mod playlists;
 pub mod security;
 pub mod startup;
 pub mod state;
+pub mod subsonic;
 pub mod telemetry;
 
 // Infrastructure modules of the core the server uses everywhere, under short paths (`crate::media`).

@@ -37,6 +37,10 @@ pub struct RateLimits {
     /// Keyed by device cookie: sign-ins from a browser known to the account, with the per-account quota.
     auth_per_device: DefaultKeyedRateLimiter<String>,
     trusted_proxies: Vec<IpNet>,
+    /// Addresses whose failed Subsonic sign-ins ran out of budget, until when. Subsonic clients send their
+    /// credentials with every request, so only failures spend the budget; once it is spent every attempt is
+    /// refused until it refills, a right guess included.
+    subsonic_blocked: moka::sync::Cache<IpAddr, std::time::Instant>,
 }
 
 impl RateLimits {
@@ -56,7 +60,16 @@ impl RateLimits {
             auth_per_account: RateLimiter::keyed(account_quota),
             auth_per_device: RateLimiter::keyed(account_quota),
             trusted_proxies: config.trusted_proxies.clone(),
+            subsonic_blocked: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(auth_period * config.rate_limit_auth_burst.max(1))
+                .build(),
         })
+    }
+
+    /// One request from `ip` against the general API limit.
+    pub fn check_api(&self, ip: IpAddr) -> Result<(), AppError> {
+        self.api.check_key(&ip).map_err(too_many)
     }
 
     /// One sign-in or registration attempt from `ip`.
@@ -72,6 +85,24 @@ impl RateLimits {
     /// One sign-in attempt from a known device (its cookie value), instead of the account's budget.
     pub fn check_auth_device(&self, device: &str) -> Result<(), AppError> {
         self.auth_per_device.check_key(&device.to_owned()).map_err(too_many)
+    }
+
+    /// How long `ip` must still wait after spending its Subsonic sign-in budget, if it has.
+    pub fn subsonic_blocked(&self, ip: IpAddr) -> Option<Duration> {
+        let until = self.subsonic_blocked.get(&ip)?;
+        until.checked_duration_since(std::time::Instant::now())
+    }
+
+    /// One failed Subsonic sign-in from `ip` against `account`, spending both budgets (the sign-in ones). When
+    /// either is spent, how long to wait; an address that spent its own is refused until then.
+    pub fn subsonic_failed(&self, ip: IpAddr, account: &str) -> Result<(), Duration> {
+        let now = DefaultClock::default().now();
+        if let Err(not_until) = self.auth_per_ip.check_key(&ip) {
+            let wait = not_until.wait_time_from(now);
+            self.subsonic_blocked.insert(ip, std::time::Instant::now() + wait);
+            return Err(wait);
+        }
+        self.auth_per_account.check_key(&account.to_lowercase()).map_err(|not_until| not_until.wait_time_from(now))
     }
 
     /// Forgets keys that are back to a full budget, so the maps do not grow without bound.
@@ -142,9 +173,9 @@ impl FromRequestParts<AppState> for ClientIp {
 
 /// The general per-client API limit.
 pub async fn api_rate_limit(State(state): State<AppState>, ip: ClientIp, request: Request, next: Next) -> Response {
-    match state.rate_limits.api.check_key(&ip.0) {
+    match state.rate_limits.check_api(ip.0) {
         Ok(()) => next.run(request).await,
-        Err(not_until) => too_many(not_until).into_response(),
+        Err(refusal) => refusal.into_response(),
     }
 }
 

@@ -71,6 +71,16 @@ impl Application {
         let device_key = accounts::devices::DeviceKey::load(&db).await.context("loading the device-cookie key")?;
         bootstrap_admin(&db, &config, &passwords).await?;
 
+        let credential_key = match &config.subsonic_credential_key {
+            Some(key) => Some(
+                fermata_core::credentials::CredentialKey::from_base64(secrecy::ExposeSecret::expose_secret(key))
+                    .map_err(|e| anyhow::anyhow!("SUBSONIC_CREDENTIAL_KEY: {e}"))?,
+            ),
+            None => {
+                tracing::info!("SUBSONIC_CREDENTIAL_KEY is not set: the Subsonic API (/rest) takes no credentials");
+                None
+            }
+        };
         let media = MediaStore::new(config.media_dir(), config.music_dir.clone())?;
         let stale = media.clean_temp()?;
         if stale > 0 {
@@ -94,6 +104,7 @@ impl Application {
             sessions: SessionCache::new(),
             song_files: fermata_core::catalog::songs::FileCache::default(),
             database_url: database_url.into(),
+            subsonic: fermata_core::credentials::Authenticator::new(credential_key),
         };
 
         let background = CancellationToken::new();
@@ -214,6 +225,7 @@ pub fn router(state: AppState, sessions: tower_sessions::SessionManagerLayer<Cac
         .merge(health::router())
         .merge(openapi::docs_router(doc))
         .merge(api)
+        .merge(crate::subsonic::router())
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed });
     if let Some(dir) = &state.config.frontend_dir {

@@ -39,6 +39,8 @@ pub struct AppState {
     pub jobs_wake: fermata_core::jobs::Wake,
     /// Session records, invalidated across replicas by NOTIFY (see `accounts::session_store`).
     pub sessions: SessionCache,
+    /// Subsonic credentials and who they authenticate (see `fermata_core::credentials`).
+    pub subsonic: fermata_core::credentials::Authenticator,
     /// The database URL in use (DATABASE_URL or the private cluster's), for the LISTEN connection.
     pub database_url: Arc<str>,
 }

@@ -16,6 +16,7 @@ import {
   albumView, albumsView, artistView, artistsView, chartsView, favouritesView, genresView, historyView, songsView, wireSearch,
 } from './views/library.js';
 import { playlistView, playlistsView } from './views/playlists.js';
+import { settingsView } from './views/settings.js';
 
 const ID = '([^/]+)';
 route(/^\/login$/, loginView, { public: true });
@@ -31,6 +32,7 @@ route(/^\/favourites$/, favouritesView);
 route(/^\/history$/, historyView);
 route(/^\/playlists$/, playlistsView);
 route(new RegExp(`^/playlists/${ID}$`), playlistView);
+route(/^\/settings$/, settingsView);
 route(/^\/admin$/, () => adminView('upload'));
 route(new RegExp(`^/admin/songs/${ID}$`), songEditView);
 route(/^\/admin\/(upload|scan|users)$/, adminView);

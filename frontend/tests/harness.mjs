@@ -64,6 +64,8 @@ export function makeAudio(dir, name, { title, artist, album, seconds = 20, hz = 
 
 /** MAX_UPLOAD_BYTES of the backend and of nginx in front: small, so a test can send a file over it. */
 export const UPLOAD_LIMIT = 8 * 1024 * 1024;
+/** SUBSONIC_CREDENTIAL_KEY of the test stack (32 bytes, base64). */
+export const SUBSONIC_KEY = Buffer.alloc(32, 7).toString('base64');
 
 export async function startStack() {
   const dir = mkdtempSync(path.join(tmpdir(), 'fermata-e2e-'));
@@ -91,6 +93,7 @@ export async function startStack() {
       FERMATA_ADMIN_USERNAME: ADMIN.username,
       FERMATA_ADMIN_PASSWORD: ADMIN.password,
       RATE_LIMIT_AUTH_BURST: '1000',
+      SUBSONIC_CREDENTIAL_KEY: SUBSONIC_KEY,
       RATE_LIMIT_API_BURST: '1000000',
       SHUTDOWN_TIMEOUT_SECS: '2',
       RUST_LOG: 'warn',

@@ -660,6 +660,39 @@ describe('the web player', () => {
     await shot(page, 'songs-100k');
   });
 
+  it('connects a Subsonic app: a password shown once that works through nginx until it is revoked', async () => {
+    const { page } = listener;
+    await page.goto('/settings');
+    await page.getByRole('heading', { name: 'Subsonic apps' }).waitFor();
+    await page.getByRole('button', { name: 'Create password' }).click();
+    await page.locator('[data-field-error="name"]').filter({ hasText: /./ }).waitFor();
+    await page.getByLabel('App or device').fill('Phone <Symfonium> & "friends"');
+    await page.getByRole('button', { name: 'Create password' }).click();
+    const secret = (await page.locator('[data-secret]').textContent()).trim();
+    assert.match(secret, /^[A-Za-z0-9_-]{24}$/);
+    assert.equal(await page.locator('[data-new-secret] h2').textContent(), '“Phone <Symfonium> & "friends"” is ready', 'user text stays text');
+    await shot(page, 'subsonic-password');
+    const ping = async () => {
+      const response = await page.request.get(`/rest/ping.view?f=json&c=e2e&v=1.16.1&u=clara&p=${secret}`);
+      assert.equal(response.status(), 200);
+      return (await response.json())['subsonic-response'].status;
+    };
+    assert.equal(await ping(), 'ok');
+    const albums = await page.request.get(`/rest/getAlbumList2?type=newest&u=clara&p=${secret}`);
+    assert.match(await albums.text(), /<subsonic-response[^>]+status="ok"/, 'XML through nginx, not the web page');
+    // Shown once: a reload lists the app, not its password.
+    await page.reload();
+    const row = page.locator('[data-credential]');
+    await row.waitFor();
+    assert.equal(await page.locator('[data-secret]').count(), 0);
+    assert.match(await row.textContent(), /Phone <Symfonium>/);
+    assert.doesNotMatch(await page.locator('[data-main]').textContent(), new RegExp(secret));
+    page.once('dialog', (dialog) => dialog.accept());
+    await page.getByRole('button', { name: /Revoke Phone/ }).click();
+    await page.getByText('No app is connected yet.').waitFor();
+    assert.equal(await ping(), 'failed');
+  });
+
   it('signs out and forgets the player', async () => {
     const { page } = listener;
     await page.goto('/');

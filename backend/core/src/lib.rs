@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod analysis;
 pub mod catalog;
 pub mod covers;
+pub mod credentials;
 pub mod cursor;
 pub mod entities;
 pub mod error;

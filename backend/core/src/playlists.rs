@@ -340,6 +340,12 @@ async fn lock_entries(db: &impl TransactionTrait, playlist: PlaylistId) -> Resul
     txn.query_one(crate::run::statement(&lock)).await?.ok_or(Error::NotFound)?;
     // Positions are unique per playlist; renumbering swaps them, so the check waits for the commit.
     txn.execute_unprepared("SET CONSTRAINTS playlist_entries_position_key DEFERRED").await?;
+    let count = renumber(&txn, playlist).await?;
+    Ok((txn, count))
+}
+
+/// Makes the playlist's positions dense again (0, 1, 2… in their order); the number of entries.
+async fn renumber(txn: &DatabaseTransaction, playlist: PlaylistId) -> Result<i64> {
     let ranked = Alias::new("r");
     let numbered = numbered(playlist).column(entries::Column::Id).to_owned();
     let dense: SimpleExpr = Expr::col((ranked.clone(), P::RowNumber)).sub(1);
@@ -350,14 +356,13 @@ async fn lock_entries(db: &impl TransactionTrait, playlist: PlaylistId) -> Resul
         .and_where(Expr::col((entries::Entity, entries::Column::Id)).equals((ranked, entries::Column::Id)))
         .and_where(Expr::col((entries::Entity, entries::Column::Position)).ne(dense))
         .to_owned();
-    execute(&txn, &renumber).await?;
+    execute(txn, &renumber).await?;
     let count = Query::select()
         .expr_as(Func::count(Expr::col(Asterisk)), Alias::new("n"))
         .from(entries::Entity)
         .and_where(Expr::col(entries::Column::PlaylistId).eq(playlist))
         .to_owned();
-    let count = one::<Count>(&txn, &count).await?.map_or(0, |c| c.n);
-    Ok((txn, count))
+    Ok(one::<Count>(txn, &count).await?.map_or(0, |c| c.n))
 }
 
 /// A change to the entries of a playlist of `user`'s: checks they own it, then [`lock_entries`].
@@ -521,6 +526,61 @@ pub async fn move_entry(
 }
 
 /// A playlist made from an M3U file, and the lines that named no song in the library.
+/// Which entries [`edit_entries`] removes.
+#[derive(Debug, Clone, Copy)]
+pub enum Removal<'a> {
+    /// The entries at these 0-based positions (as they are before the edit).
+    Positions(&'a [i64]),
+    /// Every entry (the playlist's songs are being replaced).
+    All,
+}
+
+/// Removes entries and appends songs in one change (the Subsonic API's way of editing a playlist). Positions
+/// out of range or songs that do not exist refuse the whole edit; the song cap holds after it.
+pub async fn edit_entries(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    user: UserId,
+    id: PlaylistId,
+    remove: Removal<'_>,
+    append: &[SongId],
+) -> Result<()> {
+    use entries::Column as E;
+    let missing = missing_songs(db, append).await?;
+    if !missing.is_empty() {
+        let list = missing.iter().map(SongId::to_string).collect::<Vec<_>>().join(", ");
+        return Err(Error::invalid("songIdToAdd", format!("no such songs: {list}")));
+    }
+    let (txn, count) = change(db, user, id).await?;
+    let delete = Query::delete().from_table(entries::Entity).and_where(Expr::col(E::PlaylistId).eq(id)).to_owned();
+    let remaining = match remove {
+        Removal::All => {
+            execute(&txn, &delete).await?;
+            0
+        }
+        Removal::Positions([]) => count,
+        Removal::Positions(positions) => {
+            if let Some(bad) = positions.iter().find(|p| !(0..count).contains(*p)) {
+                return Err(Error::invalid("songIndexToRemove", format!("{bad} is not between 0 and {}", count - 1)));
+            }
+            let delete =
+                delete.to_owned().and_where(Expr::col(E::Position).is_in(positions.iter().copied())).to_owned();
+            execute(&txn, &delete).await?;
+            renumber(&txn, id).await?
+        }
+    };
+    if remaining + append.len() as i64 > MAX_ENTRIES {
+        return Err(Error::invalid(
+            "songIdToAdd",
+            format!(
+                "a playlist holds at most {MAX_ENTRIES} songs; this one would have {}",
+                remaining + append.len() as i64
+            ),
+        ));
+    }
+    insert_entries(&txn, id, remaining, append).await?;
+    commit_change(txn, id).await
+}
+
 #[derive(Debug)]
 pub struct Imported {
     pub id: PlaylistId,

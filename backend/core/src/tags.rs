@@ -49,6 +49,19 @@ impl Codec {
         self != Self::Opus
     }
 
+    /// The usual file extension of the format (what a client names a downloaded copy).
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Self::Mp3 => "mp3",
+            Self::Flac => "flac",
+            Self::Vorbis => "ogg",
+            Self::Opus => "opus",
+            Self::Aac => "m4a",
+            Self::Wav => "wav",
+            Self::Aiff => "aiff",
+        }
+    }
+
     /// The Content-Type a stored song is served with (`extension` tells MP4 from raw AAC).
     pub fn content_type(self, extension: &str) -> &'static str {
         match (self, extension) {

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod credentials;
 pub mod devices;
 pub mod session;
 pub mod session_store;
@@ -27,4 +28,6 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(auth::change_password))
         .routes(routes!(admin::list_users))
         .routes(routes!(admin::update_user))
+        .routes(routes!(credentials::list, credentials::create))
+        .routes(routes!(credentials::revoke))
 }

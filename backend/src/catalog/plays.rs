@@ -23,7 +23,7 @@ pub async fn play(
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> AppResult<axum::Json<PlayResult>> {
-    let outcome = plays::record(&state.db, user.id(), id.into()).await?.ok_or(AppError::NotFound)?;
+    let outcome = plays::record(&state.db, user.id(), id.into(), None).await?.ok_or(AppError::NotFound)?;
     Ok(axum::Json(PlayResult { counted: outcome.counted, play_count: outcome.play_count }))
 }
 

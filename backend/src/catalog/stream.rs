@@ -57,6 +57,12 @@ pub async fn stream(
     Path(id): Path<Uuid>,
     request_headers: HeaderMap,
 ) -> AppResult<Response> {
+    serve_song(&state, id, &request_headers).await
+}
+
+/// A song's bytes for a caller already authorised (the REST stream, the Subsonic `stream` and `download`): the
+/// file with RFC 9110 ranges and validators, or an X-Accel-Redirect when nginx asked for one.
+pub(crate) async fn serve_song(state: &AppState, id: Uuid, request_headers: &HeaderMap) -> AppResult<Response> {
     let song = state.song_files.get(&state.db, id.into()).await?.ok_or(AppError::NotFound)?;
     // Opened (and contained in its folder) before anything is promised, in both delivery modes.
     let media = state.media.clone();
@@ -232,7 +238,7 @@ pub async fn album_cover(
     cover(&state, cover_path, query.size, &headers).await
 }
 
-async fn cover(
+pub(crate) async fn cover(
     state: &AppState,
     cover_path: Option<String>,
     size: Option<u32>,

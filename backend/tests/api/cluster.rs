@@ -146,6 +146,7 @@ fn spawn_backend(dir: &Path, i: usize, port: u16, nginx_port: u16, database_url:
         .env("DB_MAX_CONNECTIONS", "20")
         .env("RATE_LIMIT_API_BURST", "1000000")
         .env("RATE_LIMIT_AUTH_BURST", "1000")
+        .env("SUBSONIC_CREDENTIAL_KEY", support::SUBSONIC_KEY)
         .env("SHUTDOWN_TIMEOUT_SECS", "2")
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
@@ -733,4 +734,55 @@ async fn a_real_world_library_streams_through_nginx_and_nothing_outside_it_is_se
     assert_eq!(original.headers()[header::CONTENT_TYPE], "image/png");
     let size = std::fs::metadata(library.join("Big/cover.png")).unwrap().len();
     assert_eq!(original.headers()[header::CONTENT_LENGTH], size.to_string().as_str());
+}
+
+/// The Subsonic client session (py-opensonic and py-sonic, every answer checked against the spec) through nginx
+/// to three replicas: requests of one session land on different replicas, play counts stay exact.
+#[tokio::test]
+async fn subsonic_clients_work_through_nginx_and_three_replicas() {
+    let cluster = Cluster::start(3).await;
+    let (admin, _) = cluster.admin("subsonic-admin").await;
+    let files = tempfile::tempdir().unwrap();
+    let songs = [
+        ("Real Opening", Format::Mp3, true),
+        ("Real Middle", Format::Flac, false),
+        ("Real Closing", Format::Vorbis, false),
+    ];
+    for (i, (title, format, cover)) in songs.into_iter().enumerate() {
+        let tags = Tags { track: Some(["1", "2", "3"][i]), ..Tags::song(title, "Real Band", "Real Album") };
+        let path = fixtures::make(files.path(), &format!("s{i}"), format, &tags, 1.5, 330 + 30 * i as u32, cover);
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(std::fs::read(&path).unwrap())
+                .file_name(format!("s{i}.{}", format.extension())),
+        );
+        let response = admin.post(cluster.url("/api/music/songs")).multipart(form).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let library = super::subsonic::seed_catalogue(&cluster.db, 1500).await;
+    let before = replica_requests(&cluster, 0, None, "/rest/{method}").await
+        + replica_requests(&cluster, 1, None, "/rest/{method}").await
+        + replica_requests(&cluster, 2, None, "/rest/{method}").await;
+    assert_eq!(before, 0.0);
+    let listener = client();
+    let registered = listener
+        .post(cluster.url("/api/users/register"))
+        .json(&serde_json::json!({"username": "roamer", "email": "roamer@example.com", "password": "roamer-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let response = listener
+        .post(cluster.url("/api/auth/login"))
+        .json(&serde_json::json!({"username": "roamer", "password": "roamer-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let secret = super::subsonic::credential_at(&listener, &cluster.url("/api/me/subsonic-credentials"), "Phone").await;
+    super::subsonic::run_clients(&cluster.url(""), "roamer", &secret, library).await;
+    for replica in 0..3 {
+        let served = replica_requests(&cluster, replica, None, "/rest/{method}").await;
+        assert!(served > 10.0, "replica {replica} answered {served} Subsonic requests");
+    }
 }

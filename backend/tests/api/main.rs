@@ -8,4 +8,5 @@ mod fixtures;
 mod foundation;
 mod ingest;
 mod playlists;
+mod subsonic;
 mod support;

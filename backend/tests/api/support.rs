@@ -160,8 +160,13 @@ pub fn config(database_url: &str, data_dir: &Path, extra: &[&str]) -> Config {
         "--memory-soft-limit-mb=0".to_owned(),
     ];
     args.extend(extra.iter().map(|s| (*s).to_owned()));
-    <Args as clap::Parser>::try_parse_from(args).expect("test config parses").config
+    let mut config = <Args as clap::Parser>::try_parse_from(args).expect("test config parses").config;
+    config.subsonic_credential_key = Some(SUBSONIC_KEY.into());
+    config
 }
+
+/// SUBSONIC_CREDENTIAL_KEY of the test apps (32 bytes, base64).
+pub const SUBSONIC_KEY: &str = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0=";
 
 /// A running application and a client for it (with its own cookie jar).
 pub struct TestApp {
@@ -202,21 +207,29 @@ impl TestApp {
     pub async fn spawn_on(database_url: &str, extra: &[&str]) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let config = config(database_url, data_dir.path(), extra);
+        Self::start(config, data_dir).await
+    }
+
+    /// An instance with a configuration made by the test (its database and data folder as given there).
+    pub async fn spawn_config(config: Config) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let config = Config { data_dir: data_dir.path().to_owned(), ..config };
+        Self::start(config, data_dir).await
+    }
+
+    async fn start(config: Config, data_dir: tempfile::TempDir) -> Self {
+        let database_url = config
+            .database_url
+            .as_ref()
+            .map(|u| secrecy::ExposeSecret::expose_secret(u).to_owned())
+            .unwrap_or_default();
         let app = Application::build(config).await.expect("application builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         let db = app.db().clone();
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         let server = tokio::spawn(app.run_until_stopped(async move { stopped.cancelled().await }));
-        Self {
-            address,
-            db,
-            database_url: database_url.to_owned(),
-            client: client(),
-            stop,
-            server: Some(server),
-            data_dir,
-        }
+        Self { address, db, database_url, client: client(), stop, server: Some(server), data_dir }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,5 +1,6 @@
 //! Albums, artists, genres and charts.
 
+use chrono::{DateTime, FixedOffset};
 use sea_orm::{
     ConnectionTrait, DbErr, DeriveIden, FromQueryResult,
     sea_query::{Alias, Asterisk, Expr, Func, JoinType, NullOrdering, Order, Query, SelectStatement, SimpleExpr},
@@ -27,6 +28,9 @@ pub struct Album {
     pub artist_name: String,
     pub song_count: i64,
     pub duration_ms: i64,
+    /// Plays of its songs, all listeners.
+    pub play_count: i64,
+    pub created_at: DateTime<FixedOffset>,
 }
 
 /// An artist with their album count (as album artist) and song count (as track artist).
@@ -43,6 +47,8 @@ pub struct Genre {
     /// As first written (genres group without regard to case).
     pub name: String,
     pub song_count: i64,
+    /// Albums with a song of this genre.
+    pub album_count: i64,
 }
 
 /// Aliases of the browse selects' subqueries.
@@ -57,6 +63,7 @@ enum Sub {
     Ranked,
     SongCount,
     DurationMs,
+    PlayCount,
     AlbumCount,
     SortKey,
     Plays,
@@ -80,6 +87,14 @@ pub(super) fn album_select() -> SelectStatement {
             .cast_as(Alias::new("bigint")),
             Sub::DurationMs,
         )
+        .expr_as(
+            SimpleExpr::from(Func::coalesce([
+                Func::sum(col(T::S, songs::Column::PlayCount)).into(),
+                Expr::val(0).into(),
+            ]))
+            .cast_as(Alias::new("bigint")),
+            Sub::PlayCount,
+        )
         .from_as(songs::Entity, T::S)
         .and_where(Expr::col((T::S, songs::Column::AlbumId)).equals((T::Al, albums::Column::Id)))
         .to_owned();
@@ -93,6 +108,8 @@ pub(super) fn album_select() -> SelectStatement {
         .expr_as(col(T::Ar, artists::Column::Name), Alias::new("artist_name"))
         .column((Sub::C, Sub::SongCount))
         .column((Sub::C, Sub::DurationMs))
+        .column((Sub::C, Sub::PlayCount))
+        .column((T::Al, albums::Column::CreatedAt))
         .from_as(albums::Entity, T::Al)
         .join_as(
             JoinType::InnerJoin,
@@ -206,6 +223,7 @@ pub async fn genres(db: &impl ConnectionTrait, offset: u64, limit: u64) -> Resul
     let query = Query::select()
         .expr_as(Func::min(Expr::col(songs::Column::Genre)), Alias::new("name"))
         .expr_as(count_all(), Sub::SongCount)
+        .expr_as(Func::count_distinct(Expr::col(songs::Column::AlbumId)), Sub::AlbumCount)
         .from(songs::Entity)
         .and_where(Expr::col(songs::Column::Genre).is_not_null())
         .add_group_by([lower.clone()])
@@ -278,4 +296,160 @@ pub async fn chart(
         .to_owned();
     let rows = db.query_all(crate::run::statement(&query)).await?;
     rows.iter().map(|row| Ok((row.try_get::<i64>("", "plays")?, Song::from_query_result(row, "")?))).collect()
+}
+
+/// The album lists Subsonic clients page through (offset paging, as their protocol asks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlbumList {
+    Random,
+    /// Newest in the library first.
+    Newest,
+    /// The viewer's most recently played first.
+    Recent,
+    /// Most played (everyone's plays) first.
+    Frequent,
+    /// The viewer's best rated (mean of their song ratings) first.
+    Highest,
+    ByName,
+    ByArtist,
+    /// The viewer's starred albums, most recently starred first.
+    Starred,
+    /// Years `from` to `to`, in that direction (`from > to` lists newest first).
+    ByYear {
+        from: i32,
+        to: i32,
+    },
+    /// Albums with a song of this genre (case-insensitive).
+    ByGenre(String),
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum L {
+    #[sea_orm(iden = "l")]
+    Table,
+    AlbumId,
+    At,
+    Score,
+}
+
+/// A page of an [`AlbumList`] for `viewer`: `limit` albums from `offset` (a random list ignores `offset`).
+/// Albums without songs are never listed.
+pub async fn album_list(
+    db: &impl ConnectionTrait,
+    viewer: UserId,
+    list: &AlbumList,
+    offset: u64,
+    limit: u64,
+) -> Result<Vec<Album>, DbErr> {
+    use crate::entities::{album_favourites, ratings};
+    let mut query = album_select();
+    query.and_where(Expr::col((Sub::C, Sub::SongCount)).gt(0));
+    let by_title = |query: &mut SelectStatement| {
+        query
+            .order_by_expr(col(T::Al, Derived::TitleFolded), Order::Asc)
+            .order_by_expr(col(T::Al, albums::Column::Id), Order::Asc);
+    };
+    // `l(album_id, at/score)`: the viewer's own ordering of albums, joined in.
+    let join_own = |query: &mut SelectStatement, own: SelectStatement| {
+        query.join_subquery(
+            JoinType::InnerJoin,
+            own,
+            L::Table,
+            Expr::col((L::Table, L::AlbumId)).equals((T::Al, albums::Column::Id)),
+        );
+    };
+    match list {
+        AlbumList::Random => {
+            query.order_by_expr(Func::random().into(), Order::Asc);
+        }
+        AlbumList::Newest => {
+            query
+                .order_by_expr(col(T::Al, albums::Column::CreatedAt), Order::Desc)
+                .order_by_expr(col(T::Al, albums::Column::Id), Order::Desc);
+        }
+        AlbumList::Frequent => {
+            query
+                .order_by((Sub::C, Sub::PlayCount), Order::Desc)
+                .order_by_expr(col(T::Al, albums::Column::Id), Order::Asc);
+        }
+        AlbumList::ByName => by_title(&mut query),
+        AlbumList::ByArtist => {
+            query.order_by_expr(col(T::Ar, Derived::NameFolded), Order::Asc);
+            by_title(&mut query);
+        }
+        AlbumList::Recent => {
+            let recent = Query::select()
+                .expr_as(Expr::col((songs::Entity, songs::Column::AlbumId)), L::AlbumId)
+                .expr_as(Func::max(Expr::col((plays::Entity, plays::Column::PlayedAt))), L::At)
+                .from(plays::Entity)
+                .inner_join(
+                    songs::Entity,
+                    Expr::col((songs::Entity, songs::Column::Id)).equals((plays::Entity, plays::Column::SongId)),
+                )
+                .and_where(Expr::col((plays::Entity, plays::Column::UserId)).eq(viewer))
+                .group_by_col((songs::Entity, songs::Column::AlbumId))
+                .to_owned();
+            join_own(&mut query, recent);
+            query.order_by((L::Table, L::At), Order::Desc).order_by_expr(col(T::Al, albums::Column::Id), Order::Asc);
+        }
+        AlbumList::Highest => {
+            let rated = Query::select()
+                .expr_as(Expr::col((songs::Entity, songs::Column::AlbumId)), L::AlbumId)
+                .expr_as(Func::avg(Expr::col((ratings::Entity, ratings::Column::Rating))), L::Score)
+                .from(ratings::Entity)
+                .inner_join(
+                    songs::Entity,
+                    Expr::col((songs::Entity, songs::Column::Id)).equals((ratings::Entity, ratings::Column::SongId)),
+                )
+                .and_where(Expr::col((ratings::Entity, ratings::Column::UserId)).eq(viewer))
+                .group_by_col((songs::Entity, songs::Column::AlbumId))
+                .to_owned();
+            join_own(&mut query, rated);
+            query.order_by((L::Table, L::Score), Order::Desc);
+            by_title(&mut query);
+        }
+        AlbumList::Starred => {
+            let starred = Query::select()
+                .expr_as(Expr::col(album_favourites::Column::AlbumId), L::AlbumId)
+                .expr_as(Expr::col(album_favourites::Column::CreatedAt), L::At)
+                .from(album_favourites::Entity)
+                .and_where(Expr::col(album_favourites::Column::UserId).eq(viewer))
+                .to_owned();
+            join_own(&mut query, starred);
+            query.order_by((L::Table, L::At), Order::Desc).order_by_expr(col(T::Al, albums::Column::Id), Order::Asc);
+        }
+        AlbumList::ByYear { from, to } => {
+            let (low, high, order) = if from <= to { (*from, *to, Order::Asc) } else { (*to, *from, Order::Desc) };
+            query.and_where(Expr::col((T::Al, albums::Column::Year)).between(low, high));
+            query.order_by_expr(col(T::Al, albums::Column::Year), order);
+            by_title(&mut query);
+        }
+        AlbumList::ByGenre(genre) => {
+            let lower: SimpleExpr = Func::lower(Expr::col((songs::Entity, songs::Column::Genre))).into();
+            let has_genre = Query::select()
+                .expr(Expr::val(1))
+                .from(songs::Entity)
+                .and_where(Expr::col((songs::Entity, songs::Column::AlbumId)).equals((T::Al, albums::Column::Id)))
+                .and_where(lower.eq(genre.to_lowercase()))
+                .to_owned();
+            query.and_where(Expr::exists(has_genre));
+            by_title(&mut query);
+        }
+    }
+    if !matches!(list, AlbumList::Random) {
+        query.offset(offset);
+    }
+    query.limit(limit);
+    all(db, &query).await
+}
+
+/// Artists by name, `limit` from `offset` (offset paging, for the Subsonic API's index and search sync).
+pub async fn artists_from(db: &impl ConnectionTrait, offset: u64, limit: u64) -> Result<Vec<Artist>, DbErr> {
+    let query = listed_artists(artist_select())
+        .order_by((Sub::A, Sub::SortKey), Order::Asc)
+        .order_by((Sub::A, Alias::new("id")), Order::Asc)
+        .offset(offset)
+        .limit(limit)
+        .to_owned();
+    all(db, &query).await
 }

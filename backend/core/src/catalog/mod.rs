@@ -9,8 +9,10 @@
 pub mod browse;
 pub mod ingest;
 pub mod plays;
+pub mod queue;
 pub mod search;
 pub mod songs;
+pub mod stars;
 
 use chrono::{DateTime, FixedOffset};
 use sea_orm::{
@@ -19,7 +21,7 @@ use sea_orm::{
 };
 
 use crate::{
-    entities::{albums, artists, favourites, songs as song_rows},
+    entities::{albums, artists, favourites, ratings, songs as song_rows},
     ids::{AlbumId, ArtistId, SongId, UserId},
     run::one,
     tags::Codec,
@@ -54,6 +56,13 @@ pub struct Song {
     /// Bumped by every change; a tag edit names the version it was based on.
     pub version: i32,
     pub favourite: bool,
+    /// When the viewer marked it a favourite.
+    pub favourited_at: Option<DateTime<FixedOffset>>,
+    /// The viewer's rating, 1 to 5.
+    pub rating: Option<i16>,
+    /// The file's size in bytes.
+    pub size_bytes: i64,
+    pub channels: Option<i16>,
 }
 
 /// Table aliases of the catalog's selects.
@@ -67,6 +76,8 @@ pub(crate) enum T {
     Al,
     #[sea_orm(iden = "f")]
     F,
+    #[sea_orm(iden = "r")]
+    R,
 }
 
 /// Columns PostgreSQL generates from others (folded text for sorting and matching, full-text vectors; see the
@@ -134,9 +145,13 @@ pub(crate) fn song_select(viewer: UserId) -> SelectStatement {
             col(T::S, S::LoudnessLufs),
             col(T::S, S::TruePeakDb),
             col(T::S, S::Version),
+            col(T::S, S::SizeBytes),
+            col(T::S, S::Channels),
         ])
         .expr_as(Expr::col((T::Al, albums::Column::CoverPath)).is_not_null(), Alias::new("has_cover"))
         .expr_as(Expr::col((T::F, favourites::Column::UserId)).is_not_null(), Alias::new("favourite"))
+        .expr_as(col(T::F, favourites::Column::CreatedAt), Alias::new("favourited_at"))
+        .expr_as(col(T::R, ratings::Column::Rating), Alias::new("rating"))
         .from_as(song_rows::Entity, T::S)
         .join_as(
             JoinType::InnerJoin,
@@ -157,6 +172,14 @@ pub(crate) fn song_select(viewer: UserId) -> SelectStatement {
             Expr::col((T::F, favourites::Column::SongId))
                 .equals((T::S, S::Id))
                 .and(Expr::col((T::F, favourites::Column::UserId)).eq(viewer)),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            ratings::Entity,
+            T::R,
+            Expr::col((T::R, ratings::Column::SongId))
+                .equals((T::S, S::Id))
+                .and(Expr::col((T::R, ratings::Column::UserId)).eq(viewer)),
         )
         .to_owned()
 }

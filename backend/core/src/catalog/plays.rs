@@ -1,6 +1,6 @@
 //! Plays, listening history and favourites.
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, Utc};
 use sea_orm::{
     ConnectionTrait, DbErr, DeriveIden, FromQueryResult, TransactionTrait,
     sea_query::{Alias, Expr, JoinType, OnConflict, Order, Query, SelectStatement},
@@ -23,10 +23,25 @@ pub struct PlayOutcome {
     pub play_count: i64,
 }
 
-/// Counts one play unless the same user played the same song within half its duration; `None` when the song
-/// does not exist. Exact under concurrency and across replicas: the count is an atomic increment, and a
+/// Counts one play unless the same user played the same song within half its duration of it; `None` when the
+/// song does not exist. `at` is when it was played (a client submitting plays made offline), now when `None`;
+/// never later than now. Exact under concurrency and across replicas: the count is an atomic increment, and a
 /// transaction-scoped advisory lock on (user, song) serialises the repeat check of one listener.
-pub async fn record(db: &impl TransactionTrait, user: UserId, song: SongId) -> Result<Option<PlayOutcome>, DbErr> {
+pub async fn record(
+    db: &impl TransactionTrait,
+    user: UserId,
+    song: SongId,
+    at: Option<DateTime<Utc>>,
+) -> Result<Option<PlayOutcome>, DbErr> {
+    let at = at.filter(|at| *at < Utc::now());
+    // The play's time, in the database's clock unless the client named one.
+    let when = || Expr::cust_with_values("coalesce($1::timestamptz, now())", [at]);
+    let half = || {
+        Expr::cust_with_exprs(
+            "make_interval(secs => $1 / 2000.0)",
+            [Expr::col((songs::Entity, songs::Column::DurationMs)).into()],
+        )
+    };
     #[derive(FromQueryResult)]
     struct State {
         play_count: i64,
@@ -46,10 +61,8 @@ pub async fn record(db: &impl TransactionTrait, user: UserId, song: SongId) -> R
         .from(plays::Entity)
         .and_where(Expr::col(plays::Column::UserId).eq(user))
         .and_where(Expr::col((plays::Entity, plays::Column::SongId)).equals((songs::Entity, songs::Column::Id)))
-        .and_where(Expr::col(plays::Column::PlayedAt).gt(Expr::cust_with_exprs(
-            "now() - make_interval(secs => $1 / 2000.0)",
-            [Expr::col((songs::Entity, songs::Column::DurationMs)).into()],
-        )))
+        .and_where(Expr::col(plays::Column::PlayedAt).gt(when().sub(half())))
+        .and_where(Expr::col(plays::Column::PlayedAt).lt(when().add(half())))
         .to_owned();
     let state = Query::select()
         .column(songs::Column::PlayCount)
@@ -65,8 +78,8 @@ pub async fn record(db: &impl TransactionTrait, user: UserId, song: SongId) -> R
     }
     let insert = Query::insert()
         .into_table(plays::Entity)
-        .columns([plays::Column::Id, plays::Column::UserId, plays::Column::SongId])
-        .values_panic([Uuid::now_v7().into(), user.into(), song.into()])
+        .columns([plays::Column::Id, plays::Column::UserId, plays::Column::SongId, plays::Column::PlayedAt])
+        .values_panic([Uuid::now_v7().into(), user.into(), song.into(), when()])
         .to_owned();
     txn.execute(crate::run::statement(&insert)).await?;
     let count = Query::update()

@@ -172,3 +172,85 @@ pub async fn id_by_hash(db: &impl ConnectionTrait, hash: &str) -> Result<Option<
         .to_owned();
     Ok(one::<Row>(db, &query).await?.map(|r| r.id))
 }
+
+#[derive(sea_orm::DeriveIden, Clone, Copy)]
+enum Window {
+    #[sea_orm(iden = "w")]
+    Table,
+    Id,
+}
+
+/// Every song, `limit` from `offset`, in a stable order (by id: songs keep their ids across rescans), for
+/// clients that copy the whole library page by page. The page's ids are picked from the primary key alone and
+/// only they are joined, so a deep page costs an index walk, not the joins of every song before it.
+pub async fn all_from(db: &impl ConnectionTrait, viewer: UserId, offset: u64, limit: u64) -> Result<Vec<Song>, DbErr> {
+    let window = Query::select()
+        .column(songs::Column::Id)
+        .from(songs::Entity)
+        .order_by(songs::Column::Id, Order::Asc)
+        .offset(offset)
+        .limit(limit)
+        .to_owned();
+    let query = song_select(viewer)
+        .join_subquery(
+            sea_orm::sea_query::JoinType::InnerJoin,
+            window,
+            Window::Table,
+            Expr::col((Window::Table, Window::Id)).equals((T::S, songs::Column::Id)),
+        )
+        .order_by_expr(col(T::S, songs::Column::Id), Order::Asc)
+        .to_owned();
+    crate::run::all(db, &query).await
+}
+
+/// Up to `limit` songs picked at random, within an optional genre and year range.
+pub async fn random(
+    db: &impl ConnectionTrait,
+    viewer: UserId,
+    genre: Option<&str>,
+    years: (Option<i32>, Option<i32>),
+    limit: u64,
+) -> Result<Vec<Song>, DbErr> {
+    let mut query = song_select(viewer);
+    if let Some(genre) = genre {
+        query.and_where(SimpleExpr::from(Func::lower(col(T::S, songs::Column::Genre))).eq(genre.to_lowercase()));
+    }
+    if let Some(from) = years.0 {
+        query.and_where(Expr::col((T::S, songs::Column::Year)).gte(from));
+    }
+    if let Some(to) = years.1 {
+        query.and_where(Expr::col((T::S, songs::Column::Year)).lte(to));
+    }
+    query.order_by_expr(Func::random().into(), Order::Asc).limit(limit);
+    crate::run::all(db, &query).await
+}
+
+/// Songs of a genre (case-insensitive) by title, `limit` from `offset`.
+pub async fn by_genre(
+    db: &impl ConnectionTrait,
+    viewer: UserId,
+    genre: &str,
+    offset: u64,
+    limit: u64,
+) -> Result<Vec<Song>, DbErr> {
+    let query = song_select(viewer)
+        .and_where(SimpleExpr::from(Func::lower(col(T::S, songs::Column::Genre))).eq(genre.to_lowercase()))
+        .order_by_expr(col(T::S, Derived::TitleFolded), Order::Asc)
+        .order_by_expr(col(T::S, songs::Column::Id), Order::Asc)
+        .offset(offset)
+        .limit(limit)
+        .to_owned();
+    crate::run::all(db, &query).await
+}
+
+/// Songs by id as `viewer` sees them, in the order asked (ids not found are left out).
+pub async fn by_ids(db: &impl ConnectionTrait, viewer: UserId, ids: &[SongId]) -> Result<Vec<Song>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let query =
+        song_select(viewer).and_where(Expr::col((T::S, songs::Column::Id)).is_in(ids.iter().copied())).to_owned();
+    let found: std::collections::HashMap<SongId, Song> =
+        crate::run::all::<Song>(db, &query).await?.into_iter().map(|s| (s.id, s)).collect();
+    Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+}

@@ -4,14 +4,21 @@
 
 pub mod prelude;
 
+pub mod album_favourites;
 pub mod albums;
+pub mod artist_favourites;
 pub mod artists;
 pub mod favourites;
 pub mod jobs;
+pub mod now_playing;
+pub mod play_queue_entries;
+pub mod play_queues;
 pub mod playlist_entries;
 pub mod playlists;
 pub mod plays;
+pub mod ratings;
 pub mod server_keys;
 pub mod sessions;
 pub mod songs;
+pub mod subsonic_credentials;
 pub mod users;

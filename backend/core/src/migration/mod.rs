@@ -12,6 +12,7 @@ mod m20261122_000006_folded_names;
 mod m20261201_000007_bounded_search;
 mod m20261201_000008_session_notify_hash;
 mod m20261202_000009_server_keys;
+mod m20261202_000010_subsonic;
 
 pub struct Migrator;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_bounded_search::MIGRATION),
             Box::new(m20261201_000008_session_notify_hash::MIGRATION),
             Box::new(m20261202_000009_server_keys::MIGRATION),
+            Box::new(m20261202_000010_subsonic::MIGRATION),
         ]
     }
 }
