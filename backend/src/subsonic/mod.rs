@@ -238,7 +238,8 @@ impl From<Envelope> for Reply {
     }
 }
 
-/// The largest form body taken (the router's JSON_BODY_LIMIT also applies).
+/// A form POST (the `formPost` extension) carries its parameters in this kind of body; its size is bounded by
+/// the router's JSON_BODY_LIMIT (1 MiB), as every body but uploads.
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 
 async fn dispatch(

@@ -330,6 +330,39 @@ enum L {
     AlbumId,
     At,
     Score,
+    Plays,
+}
+
+/// The page of an offset listing: ids picked by a cheap select (`w.id`, `w.rank`), before the costly columns
+/// (an album's counts, an artist's) are computed for those rows only. A deep page then costs an index walk,
+/// not the counts of every row before it.
+#[derive(DeriveIden, Clone, Copy)]
+enum W {
+    #[sea_orm(iden = "w")]
+    Table,
+    Id,
+    Rank,
+}
+
+/// `window` ordered by `order`, `limit` rows from `offset`, each with its rank in that order.
+fn ranked_window(
+    mut window: SelectStatement,
+    order: Vec<(SimpleExpr, Order)>,
+    offset: Option<u64>,
+    limit: u64,
+) -> SelectStatement {
+    let mut over = sea_orm::sea_query::WindowStatement::new();
+    for (expr, direction) in &order {
+        over.order_by_expr(expr.clone(), direction.clone());
+    }
+    window.expr_window_as(Func::cust(Alias::new("row_number")), over, W::Rank);
+    for (expr, direction) in order {
+        window.order_by_expr(expr, direction);
+    }
+    if let Some(offset) = offset {
+        window.offset(offset);
+    }
+    window.limit(limit).to_owned()
 }
 
 /// A page of an [`AlbumList`] for `viewer`: `limit` albums from `offset` (a random list ignores `offset`).
@@ -342,71 +375,76 @@ pub async fn album_list(
     limit: u64,
 ) -> Result<Vec<Album>, DbErr> {
     use crate::entities::{album_favourites, ratings};
-    let mut query = album_select();
-    query.and_where(Expr::col((Sub::C, Sub::SongCount)).gt(0));
-    let by_title = |query: &mut SelectStatement| {
-        query
-            .order_by_expr(col(T::Al, Derived::TitleFolded), Order::Asc)
-            .order_by_expr(col(T::Al, albums::Column::Id), Order::Asc);
-    };
-    // `l(album_id, at/score)`: the viewer's own ordering of albums, joined in.
-    let join_own = |query: &mut SelectStatement, own: SelectStatement| {
-        query.join_subquery(
+    let has_songs = Query::select()
+        .expr(Expr::val(1))
+        .from(songs::Entity)
+        .and_where(Expr::col((songs::Entity, songs::Column::AlbumId)).equals((T::Al, albums::Column::Id)))
+        .to_owned();
+    let mut window = Query::select()
+        .expr_as(col(T::Al, albums::Column::Id), W::Id)
+        .from_as(albums::Entity, T::Al)
+        .and_where(Expr::exists(has_songs))
+        .to_owned();
+    let id = || col(T::Al, albums::Column::Id);
+    let title = || col(T::Al, Derived::TitleFolded);
+    // `l(album_id, …)`: a per-album ordering of the viewer's (or of everyone's plays), joined in.
+    let join_own = |window: &mut SelectStatement, own: SelectStatement| {
+        window.join_subquery(
             JoinType::InnerJoin,
             own,
             L::Table,
             Expr::col((L::Table, L::AlbumId)).equals((T::Al, albums::Column::Id)),
         );
     };
-    match list {
-        AlbumList::Random => {
-            query.order_by_expr(Func::random().into(), Order::Asc);
-        }
-        AlbumList::Newest => {
-            query
-                .order_by_expr(col(T::Al, albums::Column::CreatedAt), Order::Desc)
-                .order_by_expr(col(T::Al, albums::Column::Id), Order::Desc);
+    let by_album = |table: sea_orm::sea_query::DynIden, song_column: sea_orm::sea_query::DynIden| {
+        Query::select()
+            .expr_as(Expr::col((songs::Entity, songs::Column::AlbumId)), L::AlbumId)
+            .from(table.clone())
+            .inner_join(songs::Entity, Expr::col((songs::Entity, songs::Column::Id)).equals((table, song_column)))
+            .group_by_col((songs::Entity, songs::Column::AlbumId))
+            .to_owned()
+    };
+    use sea_orm::sea_query::IntoIden;
+    let order: Vec<(SimpleExpr, Order)> = match list {
+        AlbumList::Random => vec![(Func::random().into(), Order::Asc)],
+        // The order of `albums_created_at_idx` (created_at DESC, id): the walk stops at the page.
+        AlbumList::Newest => vec![(col(T::Al, albums::Column::CreatedAt), Order::Desc), (id(), Order::Asc)],
+        // The order of `albums_title_sort_idx`.
+        AlbumList::ByName => vec![(title(), Order::Asc), (id(), Order::Asc)],
+        AlbumList::ByArtist => {
+            window.join_as(
+                JoinType::InnerJoin,
+                artists::Entity,
+                T::Ar,
+                Expr::col((T::Ar, artists::Column::Id)).equals((T::Al, albums::Column::ArtistId)),
+            );
+            vec![(col(T::Ar, Derived::NameFolded), Order::Asc), (title(), Order::Asc), (id(), Order::Asc)]
         }
         AlbumList::Frequent => {
-            query
-                .order_by((Sub::C, Sub::PlayCount), Order::Desc)
-                .order_by_expr(col(T::Al, albums::Column::Id), Order::Asc);
-        }
-        AlbumList::ByName => by_title(&mut query),
-        AlbumList::ByArtist => {
-            query.order_by_expr(col(T::Ar, Derived::NameFolded), Order::Asc);
-            by_title(&mut query);
+            let plays = Query::select()
+                .expr_as(Expr::col(songs::Column::AlbumId), L::AlbumId)
+                .expr_as(Func::sum(Expr::col(songs::Column::PlayCount)), L::Plays)
+                .from(songs::Entity)
+                .group_by_col(songs::Column::AlbumId)
+                .to_owned();
+            join_own(&mut window, plays);
+            vec![(Expr::col((L::Table, L::Plays)).into(), Order::Desc), (id(), Order::Asc)]
         }
         AlbumList::Recent => {
-            let recent = Query::select()
-                .expr_as(Expr::col((songs::Entity, songs::Column::AlbumId)), L::AlbumId)
+            let recent = by_album(plays::Entity.into_iden(), plays::Column::SongId.into_iden())
                 .expr_as(Func::max(Expr::col((plays::Entity, plays::Column::PlayedAt))), L::At)
-                .from(plays::Entity)
-                .inner_join(
-                    songs::Entity,
-                    Expr::col((songs::Entity, songs::Column::Id)).equals((plays::Entity, plays::Column::SongId)),
-                )
                 .and_where(Expr::col((plays::Entity, plays::Column::UserId)).eq(viewer))
-                .group_by_col((songs::Entity, songs::Column::AlbumId))
                 .to_owned();
-            join_own(&mut query, recent);
-            query.order_by((L::Table, L::At), Order::Desc).order_by_expr(col(T::Al, albums::Column::Id), Order::Asc);
+            join_own(&mut window, recent);
+            vec![(Expr::col((L::Table, L::At)).into(), Order::Desc), (id(), Order::Asc)]
         }
         AlbumList::Highest => {
-            let rated = Query::select()
-                .expr_as(Expr::col((songs::Entity, songs::Column::AlbumId)), L::AlbumId)
+            let rated = by_album(ratings::Entity.into_iden(), ratings::Column::SongId.into_iden())
                 .expr_as(Func::avg(Expr::col((ratings::Entity, ratings::Column::Rating))), L::Score)
-                .from(ratings::Entity)
-                .inner_join(
-                    songs::Entity,
-                    Expr::col((songs::Entity, songs::Column::Id)).equals((ratings::Entity, ratings::Column::SongId)),
-                )
                 .and_where(Expr::col((ratings::Entity, ratings::Column::UserId)).eq(viewer))
-                .group_by_col((songs::Entity, songs::Column::AlbumId))
                 .to_owned();
-            join_own(&mut query, rated);
-            query.order_by((L::Table, L::Score), Order::Desc);
-            by_title(&mut query);
+            join_own(&mut window, rated);
+            vec![(Expr::col((L::Table, L::Score)).into(), Order::Desc), (title(), Order::Asc), (id(), Order::Asc)]
         }
         AlbumList::Starred => {
             let starred = Query::select()
@@ -415,14 +453,13 @@ pub async fn album_list(
                 .from(album_favourites::Entity)
                 .and_where(Expr::col(album_favourites::Column::UserId).eq(viewer))
                 .to_owned();
-            join_own(&mut query, starred);
-            query.order_by((L::Table, L::At), Order::Desc).order_by_expr(col(T::Al, albums::Column::Id), Order::Asc);
+            join_own(&mut window, starred);
+            vec![(Expr::col((L::Table, L::At)).into(), Order::Desc), (id(), Order::Asc)]
         }
         AlbumList::ByYear { from, to } => {
-            let (low, high, order) = if from <= to { (*from, *to, Order::Asc) } else { (*to, *from, Order::Desc) };
-            query.and_where(Expr::col((T::Al, albums::Column::Year)).between(low, high));
-            query.order_by_expr(col(T::Al, albums::Column::Year), order);
-            by_title(&mut query);
+            let (low, high, direction) = if from <= to { (*from, *to, Order::Asc) } else { (*to, *from, Order::Desc) };
+            window.and_where(Expr::col((T::Al, albums::Column::Year)).between(low, high));
+            vec![(col(T::Al, albums::Column::Year), direction), (title(), Order::Asc), (id(), Order::Asc)]
         }
         AlbumList::ByGenre(genre) => {
             let lower: SimpleExpr = Func::lower(Expr::col((songs::Entity, songs::Column::Genre))).into();
@@ -432,24 +469,56 @@ pub async fn album_list(
                 .and_where(Expr::col((songs::Entity, songs::Column::AlbumId)).equals((T::Al, albums::Column::Id)))
                 .and_where(lower.eq(genre.to_lowercase()))
                 .to_owned();
-            query.and_where(Expr::exists(has_genre));
-            by_title(&mut query);
+            window.and_where(Expr::exists(has_genre));
+            vec![(title(), Order::Asc), (id(), Order::Asc)]
         }
-    }
-    if !matches!(list, AlbumList::Random) {
-        query.offset(offset);
-    }
-    query.limit(limit);
+    };
+    let offset = (!matches!(list, AlbumList::Random)).then_some(offset);
+    let window = ranked_window(window, order, offset, limit);
+    let query = album_select()
+        .join_subquery(
+            JoinType::InnerJoin,
+            window,
+            W::Table,
+            Expr::col((W::Table, W::Id)).equals((T::Al, albums::Column::Id)),
+        )
+        .order_by((W::Table, W::Rank), Order::Asc)
+        .to_owned();
     all(db, &query).await
 }
 
-/// Artists by name, `limit` from `offset` (offset paging, for the Subsonic API's index and search sync).
+/// Artists by name, `limit` from `offset` (offset paging, for the Subsonic API's index and search sync): track
+/// artists and album artists alike.
 pub async fn artists_from(db: &impl ConnectionTrait, offset: u64, limit: u64) -> Result<Vec<Artist>, DbErr> {
-    let query = listed_artists(artist_select())
-        .order_by((Sub::A, Sub::SortKey), Order::Asc)
-        .order_by((Sub::A, Alias::new("id")), Order::Asc)
-        .offset(offset)
-        .limit(limit)
+    let with = |table: sea_orm::sea_query::DynIden, column: sea_orm::sea_query::DynIden| {
+        Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(table.clone())
+                .and_where(Expr::col((table, column)).equals((T::Ar, artists::Column::Id)))
+                .to_owned(),
+        )
+    };
+    use sea_orm::sea_query::IntoIden;
+    let window = Query::select()
+        .expr_as(col(T::Ar, artists::Column::Id), W::Id)
+        .from_as(artists::Entity, T::Ar)
+        .and_where(
+            with(songs::Entity.into_iden(), songs::Column::ArtistId.into_iden())
+                .or(with(albums::Entity.into_iden(), albums::Column::ArtistId.into_iden())),
+        )
+        .to_owned();
+    // The order of `artists_name_sort_idx`.
+    let order = vec![(col(T::Ar, Derived::NameFolded), Order::Asc), (col(T::Ar, artists::Column::Id), Order::Asc)];
+    let window = ranked_window(window, order, Some(offset), limit);
+    let query = artist_select()
+        .join_subquery(
+            JoinType::InnerJoin,
+            window,
+            W::Table,
+            Expr::col((W::Table, W::Id)).equals((T::Ar, artists::Column::Id)),
+        )
+        .order_by((W::Table, W::Rank), Order::Asc)
         .to_owned();
     all(db, &query).await
 }
