@@ -12,6 +12,7 @@ the containers' logs. Figures (image sizes, build and start times, memory) go to
 $CONTAINERS_REPORT when set. Standard library only.
 """
 
+import base64
 import concurrent.futures
 import contextlib
 import hashlib
@@ -297,6 +298,17 @@ def smoke(stack, client, library, workdir, first_run):
         "GET", f"/api/music/songs/{uploaded_id}/stream")
     check(status == 401, f"streaming without a session: {status}")
 
+    # A Subsonic app through nginx: an app password from the listener's settings, then /rest with it.
+    created = listener.json("POST", "/api/me/subsonic-credentials", 201, {"name": "container check"})
+    secret = created["secret"]
+    query = f"u={LISTENER[0]}&p={secret}&c=check&v=1.16.1"
+    status, _, data = client.fresh().request("GET", f"/rest/ping.view?{query}&f=json")
+    check(status == 200 and json.loads(data)["subsonic-response"]["status"] == "ok", f"subsonic ping: {status} {data[:200]!r}")
+    status, headers, data = client.fresh().request("GET", f"/rest/getAlbumList2?{query}&type=newest")
+    check(status == 200 and b'status="ok"' in data and "xml" in headers["Content-Type"], f"subsonic XML: {data[:200]!r}")
+    status, _, data = client.fresh().request("GET", f"/rest/stream?{query}&id={uploaded_id}", headers={"Range": "bytes=0-9"})
+    check(status == 206 and len(data) == 10, f"subsonic stream with a range through nginx: {status}")
+
     # Plays counted.
     first = listener.json("POST", f"/api/music/{uploaded_id}/play", 200)
     check(first["counted"], f"a play counts: {first}")
@@ -411,7 +423,8 @@ def default_stack(workdir, music, library):
     override(os.path.join(workdir, "check.yml"), music)
     stack = Stack([os.path.join(REPO, "docker-compose.yml"), os.path.join(workdir, "check.yml")],
                   {"FERMATA_HTTP_PORT": str(port), "PUBLIC_URL": f"http://127.0.0.1:{port}",
-                   "POSTGRES_PASSWORD": "check-" + uuid.uuid4().hex[:12]})
+                   "POSTGRES_PASSWORD": "check-" + uuid.uuid4().hex[:12],
+                   "SUBSONIC_CREDENTIAL_KEY": base64.b64encode(os.urandom(32)).decode()})
     with running(stack):
         timed("build (cold or as cached on this machine)", lambda: stack.compose("build", "--quiet"))
         timed("build again (cached)", lambda: stack.compose("build", "--quiet"))
@@ -457,7 +470,8 @@ def production_stack(workdir, music, library):
                    os.path.join(workdir, "check-prod.yml")],
                   {"FERMATA_HTTP_PORT": str(http_port), "FERMATA_HTTPS_PORT": str(https_port),
                    "PUBLIC_URL": f"https://localhost:{https_port}",
-                   "POSTGRES_PASSWORD": "check-" + uuid.uuid4().hex[:12]})
+                   "POSTGRES_PASSWORD": "check-" + uuid.uuid4().hex[:12],
+                   "SUBSONIC_CREDENTIAL_KEY": base64.b64encode(os.urandom(32)).decode()})
     with running(stack):
         client = Client(f"https://localhost:{https_port}", cafile=os.path.join(certs, "fullchain.pem"))
         timed("up to healthy (production override, three replicas)",
