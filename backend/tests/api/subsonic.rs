@@ -517,7 +517,11 @@ pub async fn run_clients(url: &str, username: &str, secret: &str, library: (i64,
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/subsonic_clients.py");
     let output = tokio::process::Command::new("python3")
         .arg(script)
-        .args(["--url", url, "--username", username, "--secret", secret, "--timeout", "60"])
+        // `--name=value`: a secret may begin with `-`, which argparse would take for an option.
+        .arg(format!("--url={url}"))
+        .arg(format!("--username={username}"))
+        .arg(format!("--secret={secret}"))
+        .arg("--timeout=300")
         .args([
             "--songs",
             &library.0.to_string(),
