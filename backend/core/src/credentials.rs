@@ -37,8 +37,8 @@ pub const MAX_PER_USER: u64 = 20;
 /// Random bytes in a secret: 144 bits, 24 characters of URL-safe base64 (no padding, nothing to escape).
 const SECRET_BYTES: usize = 18;
 /// How long a looked-up user or credential is reused. Revoking a credential or disabling a user takes effect
-/// on every replica within this time.
-const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+/// on every replica within this time (the bound is a second; a request in flight adds milliseconds).
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_millis(800);
 /// `last_used_at` is written at most this often per credential (it is for people deciding what to revoke).
 const TOUCH_EVERY: &str = "1 hour";
 

@@ -214,7 +214,7 @@ async fn revoking_a_credential_or_disabling_its_user_takes_effect_on_every_repli
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let revoked = std::time::Instant::now();
     assert_eq!(error(&rest(&first, &secret, "ping", "").await), 44, "at once where it was revoked");
-    eventually("the other replica refuses the revoked credential", Duration::from_millis(1500), || async {
+    eventually("the other replica refuses the revoked credential", Duration::from_secs(1), || async {
         rest(&second, &secret, "ping", "").await["status"] == "failed"
     })
     .await;
@@ -233,7 +233,7 @@ async fn revoking_a_credential_or_disabling_its_user_takes_effect_on_every_repli
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    eventually("a disabled user's credential stops working everywhere", Duration::from_millis(1500), || async {
+    eventually("a disabled user's credential stops working everywhere", Duration::from_secs(1), || async {
         rest(&second, &other, "ping", "").await["status"] == "failed"
             && rest(&first, &other, "ping", "").await["status"] == "failed"
     })
