@@ -56,3 +56,32 @@ SQL
   # scans without heap visits), GIN pending lists merged, statistics current.
   psql_ -c "VACUUM ANALYZE"
 }
+
+# start_backend: the release binary (built if missing) serving on a free loopback port, with a private database
+# under a scratch directory that is removed on exit. Sets bin, work, port, server (its pid) and pids (processes
+# killed on exit; add yours). Settings for the backend are exported before the call.
+start_backend() {
+  local target=${CARGO_TARGET_DIR:-target}
+  bin="$target/release/fermata"
+  [ -x "$bin" ] || cargo build --release -p fermata
+  work=$(mktemp -d /tmp/fermata-bench.XXXXXX)
+  chmod 755 "$work"
+  port=$(free_port)
+  pids=()
+  trap cleanup EXIT
+  export DATA_DIR="$work/data" BIND="127.0.0.1:$port" MEMORY_SOFT_LIMIT_MB=0 LOG_FORMAT=text RUST_LOG=warn
+  # As the container image and scripts/run set it: two glibc malloc arenas instead of up to 8 per core.
+  export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
+  export RATE_LIMIT_API_BURST=100000000 RATE_LIMIT_API_PER_SEC=100000000
+  "$bin" serve & pids+=($!)
+  server=${pids[0]}
+  for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
+}
+
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+
+# rss PID: resident memory in MiB.
+rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$1/status"; }
+
+# psql_: psql on the backend's private database.
+psql_() { psql -q -h "$DATA_DIR/postgres" -U fermata -d fermata -v ON_ERROR_STOP=1 "$@"; }

@@ -12,28 +12,12 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 songs=${1:-100000}
 seconds=${2:-10}
-target=${CARGO_TARGET_DIR:-target}
-bin="$target/release/fermata"
-[ -x "$bin" ] || cargo build --release -p fermata
-work=$(mktemp -d /tmp/fermata-bench.XXXXXX)
-chmod 755 "$work"
-port=$(free_port)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-export DATA_DIR="$work/data" BIND="127.0.0.1:$port" MEMORY_SOFT_LIMIT_MB=0 LOG_FORMAT=text RUST_LOG=warn
-export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
-export RATE_LIMIT_API_BURST=100000000 RATE_LIMIT_API_PER_SEC=100000000
+# The key the app password is stored under (docs/subsonic.md).
 SUBSONIC_CREDENTIAL_KEY=$(openssl rand -base64 32)
 export SUBSONIC_CREDENTIAL_KEY
-"$bin" serve & pids+=($!)
-server=${pids[0]}
-for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
-rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$1/status"; }
+start_backend
 base="http://127.0.0.1:$port"
 
-psql_() { psql -q -h "$DATA_DIR/postgres" -U fermata -d fermata -v ON_ERROR_STOP=1 "$@"; }
 seed_catalogue "$songs"
 # One real cover for every album (thumbnails are made once, then served from the cache like any cover).
 mkdir -p "$DATA_DIR/media/covers"
