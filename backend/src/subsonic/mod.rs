@@ -249,9 +249,18 @@ async fn dispatch(
     http_method: Method,
     uri: axum::http::Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let name = method.strip_suffix(".view").unwrap_or(&method).to_owned();
+    let body = match body {
+        Ok(body) => body,
+        // Past the 1 MiB body limit (or a broken body): refused in the protocol's shape, in the format the query
+        // asked for (the body was not read, so its `f` is unknown).
+        Err(rejection) => {
+            let format = Format::parse(Params::parse(uri.query(), None).get("f"));
+            return Failure::new(code::GENERIC, rejection.body_text()).with_status(rejection.status()).render(format);
+        }
+    };
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

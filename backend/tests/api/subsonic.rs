@@ -167,6 +167,17 @@ async fn the_protocol_answers_in_xml_by_default_by_get_and_form_post_with_and_wi
         .unwrap();
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["subsonic-response"]["license"]["valid"], true, "{body}");
+    // A body past the 1 MiB limit is refused in the protocol's shape too.
+    let response = client()
+        .post(app.url("/rest/savePlayQueue.view?f=json"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("apiKey={secret}&{}", "id=x&".repeat(300_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["subsonic-response"]["status"], "failed", "{body}");
     // Errors are HTTP 200 in the requested format; the extensions need no credentials.
     let body: Value = client().get(app.url("/rest/getAlbum?f=json")).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["subsonic-response"]["error"]["code"], 10);
