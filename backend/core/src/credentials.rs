@@ -40,7 +40,7 @@ const SECRET_BYTES: usize = 18;
 /// on every replica within this time (the bound is a second; a request in flight adds milliseconds).
 const CACHE_TTL: std::time::Duration = std::time::Duration::from_millis(800);
 /// `last_used_at` is written at most this often per credential (it is for people deciding what to revoke).
-const TOUCH_EVERY: &str = "1 hour";
+const TOUCH_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 /// The server's credential keys, from SUBSONIC_CREDENTIAL_KEY (32 random bytes, base64).
 #[derive(Clone)]
@@ -250,21 +250,20 @@ impl Authenticator {
                 };
                 let Some(row) = row else { return Ok(Err(Refusal::InvalidApiKey)) };
                 match self.user_by_id(db, row.user_id).await? {
-                    Some(user) => (user, row.id),
+                    Some(user) => (user, row),
                     None => return Ok(Err(Refusal::InvalidApiKey)),
                 }
             }
             Presented::Token { username, token, salt } => {
-                let Some(user) = self.user_by_name(db, username).await? else {
-                    return Ok(Err(Refusal::WrongCredentials));
-                };
                 let token = token.to_ascii_lowercase();
-                let matched = self.secrets_of(db, key, user.id).await?.into_iter().find(|(_, secret)| {
+                let matches = |secret: &str| {
                     let expected = hex::encode(Md5::digest(format!("{secret}{salt}").as_bytes()));
                     bool::from(expected.as_bytes().ct_eq(token.as_bytes()))
-                });
-                let Some((id, _)) = matched else { return Ok(Err(Refusal::WrongCredentials)) };
-                (user, id)
+                };
+                match self.secret_matching(db, key, username, matches).await? {
+                    Some(found) => found,
+                    None => return Ok(Err(Refusal::WrongCredentials)),
+                }
             }
             Presented::Password { username, password } => {
                 let password = match password.strip_prefix("enc:") {
@@ -274,22 +273,17 @@ impl Authenticator {
                     },
                     None => password.to_owned(),
                 };
-                let Some(user) = self.user_by_name(db, username).await? else {
-                    return Ok(Err(Refusal::WrongCredentials));
-                };
-                let matched = self
-                    .secrets_of(db, key, user.id)
-                    .await?
-                    .into_iter()
-                    .find(|(_, secret)| bool::from(secret.as_bytes().ct_eq(password.as_bytes())));
-                let Some((id, _)) = matched else { return Ok(Err(Refusal::WrongCredentials)) };
-                (user, id)
+                let matches = |secret: &str| bool::from(secret.as_bytes().ct_eq(password.as_bytes()));
+                match self.secret_matching(db, key, username, matches).await? {
+                    Some(found) => found,
+                    None => return Ok(Err(Refusal::WrongCredentials)),
+                }
             }
         };
         if user.disabled {
             return Ok(Err(Refusal::WrongCredentials));
         }
-        self.touch(db, credential).await?;
+        self.touch(db, &credential).await?;
         Ok(Ok(user))
     }
 
@@ -312,34 +306,41 @@ impl Authenticator {
         Ok(user)
     }
 
-    /// The user's live secrets, decrypted (rows that do not decrypt under this key are skipped).
-    async fn secrets_of(
+    /// `username` (if active or not: the caller checks) and the first of their credentials whose secret (decrypted;
+    /// rows that do not decrypt under this key are skipped) `matches`.
+    async fn secret_matching(
         &self,
         db: &impl ConnectionTrait,
         key: &CredentialKey,
-        user: Uuid,
-    ) -> Result<Vec<(Uuid, String)>> {
-        let rows = match self.by_user.get(&user) {
+        username: &str,
+        matches: impl Fn(&str) -> bool,
+    ) -> Result<Option<(users::Model, rows::Model)>> {
+        let Some(user) = self.user_by_name(db, username).await? else { return Ok(None) };
+        let rows = match self.by_user.get(&user.id) {
             Some(rows) => rows,
             None => {
-                let rows = Arc::new(rows::Entity::find().filter(rows::Column::UserId.eq(user)).all(db).await?);
-                self.by_user.insert(user, rows.clone());
+                let rows = Arc::new(rows::Entity::find().filter(rows::Column::UserId.eq(user.id)).all(db).await?);
+                self.by_user.insert(user.id, rows.clone());
                 rows
             }
         };
-        Ok(rows.iter().filter_map(|row| Some((row.id, key.open(row)?))).collect())
+        let found = rows.iter().find(|row| key.open(row).is_some_and(|secret| matches(&secret))).cloned();
+        Ok(found.map(|row| (user, row)))
     }
 
-    /// Records the use (at most every [`TOUCH_EVERY`], so steady traffic does not write).
-    async fn touch(&self, db: &impl ConnectionTrait, id: Uuid) -> Result<()> {
+    /// Records the use, at most every [`TOUCH_EVERY`]: decided on the (cached) row first, so steady traffic
+    /// neither writes nor queries; the statement's own condition keeps replicas from writing twice.
+    async fn touch(&self, db: &impl ConnectionTrait, row: &rows::Model) -> Result<()> {
+        let fresh = row.last_used_at.is_some_and(|at| chrono::Utc::now().signed_duration_since(at) < TOUCH_EVERY);
+        if fresh {
+            return Ok(());
+        }
+        let stale = Expr::col(rows::Column::LastUsedAt)
+            .lt(Expr::cust_with_values("now() - make_interval(secs => $1)", [TOUCH_EVERY.num_seconds()]));
         rows::Entity::update_many()
             .col_expr(rows::Column::LastUsedAt, Expr::current_timestamp().into())
-            .filter(rows::Column::Id.eq(id))
-            .filter(
-                rows::Column::LastUsedAt
-                    .is_null()
-                    .or(Expr::col(rows::Column::LastUsedAt).lt(Expr::cust(format!("now() - interval '{TOUCH_EVERY}'")))),
-            )
+            .filter(rows::Column::Id.eq(row.id))
+            .filter(rows::Column::LastUsedAt.is_null().or(stale))
             .exec(db)
             .await?;
         Ok(())

@@ -18,7 +18,7 @@ use axum::{
     body::Bytes,
     extract::{Path, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
-    response::{IntoResponse, Response},
+    response::Response,
     routing::any,
 };
 use fermata_core::{
@@ -337,11 +337,5 @@ fn too_many(wait: Duration) -> Failure {
         retry_after: Some(secs.max(1)),
         ..Failure::new(code::WRONG_CREDENTIALS, "too many failed sign-ins; wait before trying again")
             .with_status(StatusCode::TOO_MANY_REQUESTS)
-    }
-}
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        self.render(Format::Xml)
     }
 }

@@ -9,7 +9,7 @@ use fermata_core::{
         Song,
         browse::{Album, Artist},
     },
-    ids::{AlbumId, ArtistId, PlaylistId, SongId},
+    ids::{AlbumId, ArtistId, SongId},
     playlists::Playlist,
 };
 use uuid::Uuid;
@@ -170,14 +170,10 @@ pub fn artist_folder(artist: &Artist, starred: Option<DateTime<FixedOffset>>) ->
     Element::new().attr("id", artist_id(artist.id)).attr("name", artist.name.as_str()).opt("starred", starred.map(time))
 }
 
-pub fn playlist_id(id: PlaylistId) -> String {
-    id.to_string()
-}
-
 /// A playlist, without its entries.
 pub fn playlist(playlist: &Playlist) -> Element {
     Element::new()
-        .attr("id", playlist_id(playlist.id))
+        .attr("id", playlist.id.to_string())
         .attr("name", playlist.name.as_str())
         .opt("comment", playlist.description.as_deref())
         .attr("owner", playlist.owner_name.as_str())
