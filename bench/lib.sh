@@ -85,3 +85,92 @@ rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$1/status"; }
 
 # psql_: psql on the backend's private database.
 psql_() { psql -q -h "$DATA_DIR/postgres" -U fermata -d fermata -v ON_ERROR_STOP=1 "$@"; }
+
+# nginx_stack REPLICAS: release backends behind nginx in the native test topology (the shared locations,
+# MEDIA_DELIVERY=x-accel), plus a plain static nginx server on the same media folder, and a signed-in user.
+# Sets bin, work, nginx_port, static_port, ports, pids, cookie; MEDIA_DIR is $work/media. The first replica owns
+# the embedded PostgreSQL; the others share it over its unix socket. Settings are exported before the call.
+nginx_stack() {
+  local replicas=$1 target=${CARGO_TARGET_DIR:-target} upstreams="" port shared_db
+  bin="$target/release/fermata"
+  [ -x "$bin" ] || cargo build --release -p fermata
+  work=$(mktemp -d /tmp/fermata-bench.XXXXXX)
+  chmod 755 "$work"
+  nginx_port=$(free_port)
+  static_port=$(free_port)
+  pids=()
+  ports=()
+  trap cleanup EXIT
+  export MEDIA_DIR="$work/media" MEDIA_DELIVERY=x-accel MEMORY_SOFT_LIMIT_MB=0 RUST_LOG=warn
+  export RATE_LIMIT_API_BURST=100000000 RATE_LIMIT_API_PER_SEC=100000000 PUBLIC_URL="http://127.0.0.1:$nginx_port"
+  export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" DATA_DIR="$work/data"
+  for i in $(seq 1 "$replicas"); do
+    port=$(free_port); ports+=("$port")
+    upstreams+="server 127.0.0.1:$port; "
+    if [ "$i" -eq 1 ]; then
+      BIND="127.0.0.1:$port" "$bin" serve & pids+=($!)
+      for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
+      shared_db="postgres://fermata@localhost/fermata?host=$work/data/postgres"
+    else
+      DATABASE_URL="$shared_db" DATA_DIR="$work/data-$i" BIND="127.0.0.1:$port" "$bin" serve & pids+=($!)
+      for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
+    fi
+  done
+  server=${pids[0]}
+  mkdir -p "$work/frontend" "$MEDIA_DIR"
+  scripts/nginx-config "$work/nginx" "$nginx_port" "$MEDIA_DIR" "$work/library" "$work/frontend" "$upstreams"
+  sed -i -e 's|access_log .*;|access_log off;|' -e '$d' "$work/nginx/nginx.conf"
+  cat >> "$work/nginx/nginx.conf" <<NGINX
+    server {
+        listen 127.0.0.1:$static_port;
+        root $MEDIA_DIR;
+        tcp_nopush on;
+    }
+}
+NGINX
+  nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" & pids+=($!)
+  sleep 1
+  echo "bench-password-1" | "$bin" user create bencher >/dev/null
+  cookie=$(curl -fs -c - -H 'content-type: application/json' -d '{"username":"bencher","password":"bench-password-1"}' \
+    "http://127.0.0.1:$nginx_port/api/auth/login" | awk '/fermata_session/ {print "fermata_session=" $7}')
+}
+
+# add_song FILE CODEC KBPS SECONDS: a song row for FILE, moved into MEDIA_DIR at its content-addressed place; its id.
+add_song() {
+  local hash dir
+  hash=$(sha256sum "$1" | cut -d' ' -f1)
+  dir="$MEDIA_DIR/${hash:0:2}/${hash:2:2}"
+  mkdir -p "$dir"
+  mv "$1" "$dir/$hash.$2"
+  chmod 644 "$dir/$hash.$2"
+  psql_ -At <<SQL | head -n1
+INSERT INTO artists (id, name) VALUES (gen_random_uuid(), 'Bench') ON CONFLICT DO NOTHING;
+INSERT INTO albums (id, title, artist_id) SELECT gen_random_uuid(), 'Bench', id FROM artists LIMIT 1;
+INSERT INTO songs (id, title, artist_id, album_id, duration_ms, codec, bitrate, size_bytes, content_hash, storage, path, search_text)
+  SELECT gen_random_uuid(), 'Bench file', artist_id, id, $4 * 1000, '$2', $3, $(stat -c %s "$dir/$hash.$2"), '$hash', 'media',
+         '${hash:0:2}/${hash:2:2}/$hash.$2', 'bench file'
+  FROM albums LIMIT 1 RETURNING id;
+SQL
+}
+
+# versus_static NAME FILE URL [HEADER...]: 64 KiB ranges of FILE (relative to MEDIA_DIR) from the plain static
+# nginx, and of URL through the Fermata nginx with the cookie and HEADERs, two rounds interleaved; prints the
+# table and the median ratio.
+versus_static() {
+  local name=$1 file=$2 url=$3 range="Range: bytes=0-65535" round; shift 3
+  echo
+  echo "| case | req/s | p50 | p99 | errors |"
+  echo "|---|---|---|---|---|"
+  for round in 1 2; do
+    run "nginx-static-64k-$round" "http://127.0.0.1:$static_port/$file" "$range"
+    run "$name-64k-$round" "$url" "$range" "Cookie: $cookie" "$@"
+  done
+  python3 - "$work" "$name" <<'PY'
+import statistics, sys
+work, name = sys.argv[1], sys.argv[2]
+read = lambda n: float(open(f"{work}/rps-{n}").read())
+static = statistics.median(read(f"nginx-static-64k-{r}") for r in (1, 2))
+ours = statistics.median(read(f"{name}-64k-{r}") for r in (1, 2))
+print(f"\n{name} / nginx static, 64 KiB ranges (median of 2 rounds): **{ours / static:.2f}×**")
+PY
+}

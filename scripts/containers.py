@@ -298,6 +298,20 @@ def smoke(stack, client, library, workdir, first_run):
         "GET", f"/api/music/songs/{uploaded_id}/stream")
     check(status == 401, f"streaming without a session: {status}")
 
+    # A transcode in the backend image's ffmpeg: streamed while it is made, then a cached file nginx serves.
+    url = f"/api/music/songs/{uploaded_id}/stream?format=mp3&max_bitrate=32"
+    status, headers, data = listener.request("GET", url)
+    check(status == 200 and headers["Content-Type"] == "audio/mpeg" and len(data) > 1000,
+          f"a transcode through nginx: {status} {headers.get('Content-Type')} {len(data)} bytes")
+    deadline = time.time() + 30
+    while True:
+        status, headers, part = listener.request("GET", url, headers={"Range": "bytes=0-99"})
+        if status == 206 or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    check(status == 206 and len(part) == 100 and headers["Content-Range"].endswith(f"/{len(data)}"),
+          f"the finished transcode served with ranges: {status} {headers.get('Content-Range')}")
+
     # A Subsonic app through nginx: an app password from the listener's settings, then /rest with it.
     created = listener.json("POST", "/api/me/subsonic-credentials", 201, {"name": "container check"})
     secret = created["secret"]
@@ -308,6 +322,8 @@ def smoke(stack, client, library, workdir, first_run):
     check(status == 200 and b'status="ok"' in data and "xml" in headers["Content-Type"], f"subsonic XML: {data[:200]!r}")
     status, _, data = client.fresh().request("GET", f"/rest/stream?{query}&id={uploaded_id}", headers={"Range": "bytes=0-9"})
     check(status == 206 and len(data) == 10, f"subsonic stream with a range through nginx: {status}")
+    status, headers, data = client.fresh().request("GET", f"/rest/stream?{query}&id={uploaded_id}&maxBitRate=48")
+    check(status == 200 and headers["Content-Type"] == "audio/mpeg", f"subsonic maxBitRate: {status} {headers}")
 
     # Plays counted.
     first = listener.json("POST", f"/api/music/{uploaded_id}/play", 200)

@@ -21,6 +21,7 @@ import http.server
 import json
 import pathlib
 import socketserver
+import subprocess
 import sys
 import threading
 import time
@@ -282,7 +283,7 @@ async def opensonic_session(base, port, args, api_key: bool):
         expect(await conn.ping(), "ping")
         extensions = await conn.get_open_subsonic_extensions()
         names = {e.name for e in extensions}
-        expect({"formPost", "apiKeyAuthentication"} <= names, f"extensions: {names}")
+        expect({"formPost", "apiKeyAuthentication", "transcodeOffset"} <= names, f"extensions: {names}")
         user = await conn.get_user(args.username)
         expect(user.username == args.username and user.stream_role, "getUser")
 
@@ -307,6 +308,7 @@ async def opensonic_session(base, port, args, api_key: bool):
         expect(image[:3] == b"\xff\xd8\xff", "getCoverArt with a size is a JPEG thumbnail")
         streamed = await conn.stream(song.id, byte_range="bytes=0-99")
         expect(streamed.status == 206 and len(await streamed.read()) == 100, f"ranged stream: {streamed.status}")
+        await transcodes(conn, album)
 
         await conn.star(sids=[song.id], album_ids=[album.id], artist_ids=[artist.id])
         starred = await conn.get_starred2()
@@ -348,6 +350,32 @@ async def opensonic_session(base, port, args, api_key: bool):
         await conn.get_license()
     finally:
         await conn.cleanup() if hasattr(conn, "cleanup") else None
+
+
+def probe(data: bytes) -> dict:
+    """ffprobe's view of audio bytes: codec and bit rate (bit/s)."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name:format=bit_rate,duration",
+                          "-of", "json", "-"], input=data, capture_output=True, check=True)
+    info = json.loads(out.stdout)
+    return {"codec": info["streams"][0]["codec_name"], "bit_rate": float(info["format"].get("bit_rate", 0)),
+            "duration": float(info["format"].get("duration", 0))}
+
+
+async def transcodes(conn, album):
+    """maxBitRate honoured (MP3 by default), a format asked for, a transcode from timeOffset, and raw."""
+    lossless = next((s for s in album.song if s.suffix == "flac"), None)
+    expect(lossless is not None, "the real album holds a FLAC")
+    capped = await conn.stream(lossless.id, max_bit_rate=96)
+    data = await capped.read()
+    expect(capped.status == 200 and capped.headers["Content-Type"] == "audio/mpeg", f"maxBitRate: {capped.headers}")
+    heard = probe(data)
+    expect(heard["codec"] == "mp3" and heard["bit_rate"] <= 96_000 * 1.1, f"maxBitRate=96 gave {heard}")
+    opus = await conn.stream(lossless.id, max_bit_rate=64, tformat="opus", time_offset=1)
+    heard = probe(await opus.read())
+    expect(heard["codec"] == "opus", f"format=opus with timeOffset gave {heard}")
+    raw = await conn.stream(lossless.id, tformat="raw", max_bit_rate=96)
+    expect(raw.headers["Content-Type"] == "audio/flac", f"format=raw: {raw.headers['Content-Type']}")
+    await raw.read()
 
 
 async def sync_opensonic(conn):

@@ -184,6 +184,36 @@ pub struct Config {
         global = true
     )]
     pub rate_limit_auth_period_secs: u64,
+
+    /// The ffmpeg binary transcodes run with (a name looked up in PATH, or a path).
+    #[arg(long, env = "FFMPEG", value_name = "FFMPEG", default_value = "ffmpeg", global = true)]
+    pub ffmpeg: PathBuf,
+
+    /// ffmpeg processes one replica runs at once; unset: one per CPU core.
+    #[arg(long, env = "TRANSCODE_MAX_PROCESSES", value_name = "TRANSCODE_MAX_PROCESSES", value_parser = clap::value_parser!(u32).range(1..=256), global = true)]
+    pub transcode_max_processes: Option<u32>,
+
+    /// ffmpeg processes one user's requests may run at once on a replica.
+    #[arg(long, env = "TRANSCODE_MAX_PER_USER", value_name = "TRANSCODE_MAX_PER_USER", default_value = "2", value_parser = clap::value_parser!(u32).range(1..=256), global = true)]
+    pub transcode_max_per_user: u32,
+
+    /// Bytes the finished transcodes on the media volume are kept under (least recently used go first).
+    #[arg(
+        long,
+        env = "TRANSCODE_CACHE_BYTES",
+        value_name = "TRANSCODE_CACHE_BYTES",
+        default_value = "1073741824",
+        global = true
+    )]
+    pub transcode_cache_bytes: u64,
+
+    /// kbit/s of a transcode when a client names a format but no bitrate.
+    #[arg(long, env = "TRANSCODE_DEFAULT_BITRATE", value_name = "TRANSCODE_DEFAULT_BITRATE", default_value = "160", value_parser = clap::value_parser!(u32).range(32..=320), global = true)]
+    pub transcode_default_bitrate: u32,
+
+    /// The format a Subsonic app gets when it only sends maxBitRate (MP3: every app plays it).
+    #[arg(long, env = "TRANSCODE_SUBSONIC_FORMAT", value_name = "TRANSCODE_SUBSONIC_FORMAT", default_value = "mp3", value_parser = parse_format, global = true)]
+    pub transcode_subsonic_format: fermata_core::transcode::Format,
 }
 
 impl Config {
@@ -205,6 +235,17 @@ impl Config {
         Duration::from_secs(self.shutdown_timeout_secs)
     }
 
+    /// The transcoder's settings (the process limit defaults to the CPU cores).
+    pub fn transcode_settings(&self) -> fermata_core::transcode::Settings {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        fermata_core::transcode::Settings {
+            ffmpeg: self.ffmpeg.clone(),
+            max_processes: self.transcode_max_processes.map_or(cores, |n| n as usize),
+            max_per_user: self.transcode_max_per_user as usize,
+            cache_bytes: self.transcode_cache_bytes,
+        }
+    }
+
     /// Whether cookies must be Secure (`__Host-` prefixed): the public URL is https.
     pub fn secure_cookies(&self) -> bool {
         self.public_url.scheme() == "https"
@@ -214,6 +255,10 @@ impl Config {
     pub fn public_origin(&self) -> String {
         self.public_url.origin().ascii_serialization()
     }
+}
+
+fn parse_format(text: &str) -> Result<fermata_core::transcode::Format, String> {
+    fermata_core::transcode::Format::parse(text).ok_or_else(|| format!("'{text}' is not one of opus, mp3, aac"))
 }
 
 fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {

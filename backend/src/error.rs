@@ -42,6 +42,9 @@ pub enum AppError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("{message}")]
     Unavailable { message: String, retry_after_secs: u64 },
+    /// A bounded resource is all in use (transcoding processes): 429 with the reason and Retry-After.
+    #[error("{message}")]
+    Busy { message: String, retry_after_secs: u64 },
     #[error(transparent)]
     Database(#[from] sea_orm::DbErr),
     #[error(transparent)]
@@ -90,7 +93,7 @@ impl AppError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) | Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests { .. } | Self::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } | Self::Database(sea_orm::DbErr::ConnectionAcquire(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -111,6 +114,7 @@ impl AppError {
             Self::Validation(_) => "validation_failed",
             Self::Unprocessable(_) => "unprocessable",
             Self::TooManyRequests { .. } => "rate_limited",
+            Self::Busy { .. } => "busy",
             Self::Unavailable { .. } | Self::Database(sea_orm::DbErr::ConnectionAcquire(_)) => "unavailable",
             Self::Database(_) | Self::Internal(_) => "internal_error",
         }
@@ -136,9 +140,9 @@ impl IntoResponse for AppError {
             self.to_string()
         };
         let retry_after = match &self {
-            Self::TooManyRequests { retry_after_secs } | Self::Unavailable { retry_after_secs, .. } => {
-                Some(*retry_after_secs)
-            }
+            Self::TooManyRequests { retry_after_secs }
+            | Self::Unavailable { retry_after_secs, .. }
+            | Self::Busy { retry_after_secs, .. } => Some(*retry_after_secs),
             _ if saturated => Some(2),
             _ => None,
         };
@@ -201,6 +205,7 @@ impl From<CoreError> for AppError {
             CoreError::Conflict { code, message } => Self::Conflict { code, message },
             CoreError::Invalid { field, message } => Self::field(field, message),
             CoreError::Refused(message) => Self::Unprocessable(message),
+            CoreError::Busy { message, retry_after_secs } => Self::Busy { message, retry_after_secs },
             CoreError::Database(e) => Self::Database(e),
             CoreError::Internal(e) => Self::Internal(e),
         }

@@ -50,6 +50,11 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("db_pool_connections", "state" => "idle").set(pool.num_idle() as f64);
     metrics::gauge!("db_pool_connections_max").set(f64::from(state.config.db_max_connections));
     metrics::gauge!("process_resident_memory_bytes").set(MemoryGuard::rss_bytes() as f64);
+    let transcodes = state.transcoder.stats();
+    metrics::gauge!("transcode_processes").set(transcodes.running as f64);
+    metrics::gauge!("transcodes_started_total").set(transcodes.started as f64);
+    metrics::gauge!("transcodes_joined_total").set(transcodes.joined as f64);
+    metrics::gauge!("transcodes_failed_total").set(transcodes.failed as f64);
     let handle: &PrometheusHandle = &state.metrics;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle.render())
 }

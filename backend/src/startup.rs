@@ -86,6 +86,9 @@ impl Application {
         if stale > 0 {
             tracing::info!(files = stale, "removed temp files left by an interrupted upload");
         }
+        let transcoder =
+            fermata_core::transcode::Transcoder::new(config.transcode_settings(), db.clone(), media.media_dir())
+                .context("cannot make the transcode folders on the media volume (MEDIA_DIR)")?;
         let config = Arc::new(config);
         let state = AppState {
             db: db.clone(),
@@ -105,6 +108,7 @@ impl Application {
             song_files: fermata_core::catalog::songs::FileCache::default(),
             database_url: database_url.into(),
             subsonic: fermata_core::credentials::Authenticator::new(credential_key),
+            transcoder,
         };
 
         let background = CancellationToken::new();

@@ -41,6 +41,8 @@ pub struct AppState {
     pub sessions: SessionCache,
     /// Subsonic credentials and who they authenticate (see `fermata_core::credentials`).
     pub subsonic: fermata_core::credentials::Authenticator,
+    /// The replica's ffmpeg processes and the shared cache of finished transcodes.
+    pub transcoder: fermata_core::transcode::Transcoder,
     /// The database URL in use (DATABASE_URL or the private cluster's), for the LISTEN connection.
     pub database_url: Arc<str>,
 }

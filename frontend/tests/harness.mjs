@@ -56,7 +56,13 @@ async function waitFor(url, what, log) {
 /** Tagged audio files made by ffmpeg: `seconds` of a tone, unique per file. */
 export function makeAudio(dir, name, { title, artist, album, seconds = 20, hz = 440, ext = 'mp3', track = 1 }) {
   const file = path.join(dir, `${name}.${ext}`);
-  const codec = { mp3: ['-c:a', 'libmp3lame', '-b:a', '64k'], flac: ['-c:a', 'flac'], ogg: ['-c:a', 'libvorbis', '-q:a', '0'] }[ext];
+  const codec = {
+    mp3: ['-c:a', 'libmp3lame', '-b:a', '64k'],
+    flac: ['-c:a', 'flac'],
+    ogg: ['-c:a', 'libvorbis', '-q:a', '0'],
+    // Apple Lossless: what Chromium cannot decode.
+    m4a: ['-c:a', 'alac'],
+  }[ext];
   execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `sine=frequency=${hz}:duration=${seconds}`, '-ac', '2', ...codec,
     '-metadata', `title=${title}`, '-metadata', `artist=${artist}`, '-metadata', `album=${album}`, '-metadata', `track=${track}`, file]);
   return file;

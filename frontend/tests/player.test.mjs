@@ -692,6 +692,40 @@ describe('the web player', () => {
     assert.equal(await ping(), 'failed');
   });
 
+  it('plays Apple Lossless, which Chromium cannot decode, through a transcode, and streams at the chosen quality', async () => {
+    const alac = makeAudio(stack.fixtures, 'lullaby', { title: 'Lossless Lullaby', artist: 'Apple Quartet', album: 'Lossless', hz: 610, ext: 'm4a' });
+    await admin.page.getByRole('link', { name: 'Admin' }).click();
+    await admin.page.locator('[data-upload-input]').setInputFiles([alac]);
+    await admin.page.locator('[data-upload-file="lullaby.m4a"][data-outcome="added"]').waitFor({ timeout: 15000 });
+
+    const { page } = listener;
+    assert.equal(await page.evaluate(() => new Audio().canPlayType('audio/mp4; codecs="alac"')), '', 'Chromium has no ALAC decoder');
+    const streams = [];
+    page.on('response', (r) => r.url().includes('/stream') && streams.push([r.url(), r.status(), r.headers()['content-type']]));
+    await page.goto('/?q=lullaby');
+    await page.getByRole('button', { name: 'Play Lossless Lullaby', exact: true }).click();
+    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 1 && a.currentSrc.includes('format=')), null, { timeout: 15000 });
+    const transcoded = streams.find(([url]) => url.includes('format=opus'));
+    assert.ok(transcoded, `streams: ${JSON.stringify(streams)}`);
+    assert.equal(transcoded[1], 200);
+    assert.match(transcoded[2], /^audio\/ogg/);
+    await shot(page, 'transcoded-alac');
+
+    // Low quality: a 64k MP3 still goes as stored, a FLAC is transcoded under 96 kbit/s.
+    await page.goto('/settings');
+    await page.getByLabel('Streaming quality').selectOption('low');
+    await page.goto('/?q=largo');
+    await page.getByRole('button', { name: 'Play Largo', exact: true }).click();
+    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 1 && a.currentSrc.includes('max_bitrate=96')), null, { timeout: 15000 });
+    await page.goto('/?q=allegro');
+    await page.getByRole('button', { name: 'Play Allegro con brio', exact: true }).click();
+    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 0.5 && /\/stream$/.test(a.currentSrc)), null, { timeout: 15000 });
+    await page.reload();
+    await page.goto('/settings');
+    assert.equal(await page.getByLabel('Streaming quality').inputValue(), 'low', 'remembered in this browser');
+    await page.getByLabel('Streaming quality').selectOption('original');
+  });
+
   it('signs out and forgets the player', async () => {
     const { page } = listener;
     await page.goto('/');

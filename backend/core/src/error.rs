@@ -21,6 +21,9 @@ pub enum Error {
     /// Well-formed, but refused as it stands (a search that would take too long, a cap reached).
     #[error("{0}")]
     Refused(String),
+    /// A bounded resource (transcoding processes) is all in use: try again after `retry_after_secs`.
+    #[error("{message}")]
+    Busy { message: String, retry_after_secs: u64 },
     #[error(transparent)]
     Database(#[from] sea_orm::DbErr),
     #[error(transparent)]

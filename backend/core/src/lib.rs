@@ -28,3 +28,4 @@ pub mod postgres;
 mod run;
 pub mod tags;
 pub mod text;
+pub mod transcode;

@@ -28,6 +28,11 @@ pub enum Codec {
     Wav,
     #[sea_orm(string_value = "aiff")]
     Aiff,
+    /// Apple Lossless, in MP4. Browsers other than Safari cannot play it: the web player asks for a transcode.
+    #[sea_orm(string_value = "alac")]
+    Alac,
+    #[sea_orm(string_value = "wavpack")]
+    WavPack,
 }
 
 impl Codec {
@@ -40,13 +45,20 @@ impl Codec {
             Self::Aac => "aac",
             Self::Wav => "wav",
             Self::Aiff => "aiff",
+            Self::Alac => "alac",
+            Self::WavPack => "wavpack",
         }
     }
 
-    /// Whether the analysis decoder (symphonia) reads it. It has no Opus decoder: an Opus song keeps its
+    /// Whether the analysis decoder (symphonia) reads it. It has no Opus or WavPack decoder: such a song keeps its
     /// tag-derived duration and plays unnormalised.
     pub fn decodable(self) -> bool {
-        self != Self::Opus
+        !matches!(self, Self::Opus | Self::WavPack)
+    }
+
+    /// Whether it is stored without loss (a transcode of it never fits a bitrate ceiling).
+    pub fn lossless(self) -> bool {
+        matches!(self, Self::Flac | Self::Wav | Self::Aiff | Self::Alac | Self::WavPack)
     }
 
     /// The usual file extension of the format (what a client names a downloaded copy).
@@ -59,6 +71,8 @@ impl Codec {
             Self::Aac => "m4a",
             Self::Wav => "wav",
             Self::Aiff => "aiff",
+            Self::Alac => "m4a",
+            Self::WavPack => "wv",
         }
     }
 
@@ -73,6 +87,8 @@ impl Codec {
             (Self::Aac, _) => "audio/aac",
             (Self::Wav, _) => "audio/wav",
             (Self::Aiff, _) => "audio/aiff",
+            (Self::Alac, _) => "audio/mp4",
+            (Self::WavPack, _) => "audio/x-wavpack",
         }
     }
 }
@@ -157,7 +173,10 @@ pub enum ProbeError {
 pub fn read(path: &Path, original_name: Option<&str>) -> Result<Metadata, ProbeError> {
     let probe = Probe::open(path).map_err(|e| ProbeError::Corrupt(e.to_string()))?.guess_file_type()?;
     let file_type = probe.file_type().ok_or(ProbeError::UnknownFormat)?;
-    let (codec, extension) = codec_of(file_type).ok_or(ProbeError::UnknownFormat)?;
+    let (mut codec, extension) = codec_of(file_type).ok_or(ProbeError::UnknownFormat)?;
+    if file_type == FileType::Mp4 && mp4_is_alac(path) {
+        codec = Codec::Alac;
+    }
     let tagged = probe.read().map_err(|e| ProbeError::Corrupt(e.to_string()))?;
     let properties = tagged.properties();
     let duration = properties.duration();
@@ -193,8 +212,18 @@ fn codec_of(file_type: FileType) -> Option<(Codec, &'static str)> {
         FileType::Aac => (Codec::Aac, "aac"),
         FileType::Wav => (Codec::Wav, "wav"),
         FileType::Aiff => (Codec::Aiff, "aiff"),
+        FileType::WavPack => (Codec::WavPack, "wv"),
         _ => return None,
     })
+}
+
+/// Whether an MP4 file holds Apple Lossless rather than AAC (the generic properties do not say).
+fn mp4_is_alac(path: &Path) -> bool {
+    use lofty::{config::ParseOptions, mp4::Mp4File};
+    let read = std::fs::File::open(path)
+        .ok()
+        .and_then(|mut file| Mp4File::read_from(&mut file, ParseOptions::new().read_tags(false)).ok());
+    read.is_some_and(|mp4| mp4.properties().codec() == Some(lofty::mp4::Mp4Codec::ALAC))
 }
 
 fn clean(text: &str) -> Option<String> {

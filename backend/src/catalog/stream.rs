@@ -14,9 +14,9 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 use uuid::Uuid;
 
-use fermata_core::catalog;
+use fermata_core::{catalog, catalog::songs::SongFile, media::Storage, tags::Codec, transcode};
 
-use super::views::CoverQuery;
+use super::views::{CoverQuery, StreamQuery};
 use crate::{
     accounts::session::CurrentUser,
     config::MediaDelivery,
@@ -43,43 +43,157 @@ const ACCEL_FILE: &str = "x-fermata-file";
 /// Characters left as they are in an X-Accel-Redirect path.
 const PATH_SAFE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.');
 
-/// The song's audio. Ranges per RFC 9110: `a-b`, `a-`, `-n`; an end past the length is clamped; an
-/// unsatisfiable range is 416 with `Content-Range: bytes */len`; If-Range with the strong ETag or the exact
-/// Last-Modified (a mismatch sends the whole file); several ranges get the whole file (200). Never buffered:
-/// bytes go from the file to the socket a chunk at a time.
-#[utoipa::path(get, path = "/api/music/songs/{id}/stream", tag = "streaming", params(("id" = Uuid, Path)), responses(
-    (status = 200, description = "the whole file"), (status = 206, description = "the requested range"),
+/// The song's audio: the stored file, or a transcode when the query asks for one it does not already fit
+/// (`format`, `max_bitrate`, `offset`; docs/api.md). The stored file and finished transcodes have ranges per RFC
+/// 9110: `a-b`, `a-`, `-n`; an end past the length is clamped; an unsatisfiable range is 416 with
+/// `Content-Range: bytes */len`; If-Range with the strong ETag or the exact Last-Modified (a mismatch sends the
+/// whole file); several ranges get the whole file (200). A transcode still being made streams without a length
+/// or ranges. Never buffered: bytes go from the file to the socket a chunk at a time.
+#[utoipa::path(get, path = "/api/music/songs/{id}/stream", tag = "streaming", params(("id" = Uuid, Path), StreamQuery), responses(
+    (status = 200, description = "the whole file, or a transcode being made"), (status = 206, description = "the requested range"),
     (status = 304), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 416),
+    (status = 422, body = ErrorBody, description = "a bad parameter, or a file ffmpeg cannot read"),
+    (status = 429, body = ErrorBody, description = "every transcoding slot is taken (Retry-After)"),
 ))]
 pub async fn stream(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     Path(id): Path<Uuid>,
+    ValidQuery(query): ValidQuery<StreamQuery>,
     request_headers: HeaderMap,
 ) -> AppResult<Response> {
-    serve_song(&state, id, &request_headers).await
+    let request = transcode::Request {
+        format: query.format.as_deref().and_then(transcode::Choice::parse),
+        max_bitrate: query.max_bitrate,
+        offset_secs: query.offset.unwrap_or(0),
+    };
+    serve_song(&state, user.id().0, id, &request, transcode::Format::Opus, &request_headers).await
 }
 
 /// A song's bytes for a caller already authorised (the REST stream, the Subsonic `stream` and `download`): the
-/// file with RFC 9110 ranges and validators, or an X-Accel-Redirect when nginx asked for one.
-pub(crate) async fn serve_song(state: &AppState, id: Uuid, request_headers: &HeaderMap) -> AppResult<Response> {
+/// stored file or a transcode, as [`transcode::plan`] decides (`default_format` when only a ceiling was given).
+pub(crate) async fn serve_song(
+    state: &AppState,
+    user: Uuid,
+    id: Uuid,
+    request: &transcode::Request,
+    default_format: transcode::Format,
+    request_headers: &HeaderMap,
+) -> AppResult<Response> {
     let song = state.song_files.get(&state.db, id.into()).await?.ok_or(AppError::NotFound)?;
-    // Opened (and contained in its folder) before anything is promised, in both delivery modes.
+    let source_kbps = song.bitrate.and_then(|b| u32::try_from(b).ok());
+    let plan =
+        transcode::plan(song.codec, source_kbps, request, default_format, state.config.transcode_default_bitrate);
+    match plan {
+        transcode::Plan::Original => {
+            let stored = Stored { storage: song.storage, relative: song.path.clone(), codec: Some(song.codec) };
+            serve_file(state, id, stored, &song.content_hash, request_headers).await
+        }
+        transcode::Plan::Transcode(rendition) => {
+            request.check(song.duration_ms)?;
+            serve_transcode(state, user, id, &song, rendition, request.offset_secs, request_headers).await
+        }
+    }
+}
+
+/// A transcode: the finished file when it is cached, otherwise the one being made (joined or started).
+async fn serve_transcode(
+    state: &AppState,
+    user: Uuid,
+    id: Uuid,
+    song: &SongFile,
+    rendition: transcode::Rendition,
+    offset_secs: u32,
+    request_headers: &HeaderMap,
+) -> AppResult<Response> {
+    // The tag names the source and the rendition: a changed source or another bitrate is another file.
+    let tag = format!("{}-{}-{}", song.content_hash, rendition.format, rendition.bitrate);
+    let cached = |relative| Stored { storage: Storage::Media, relative, codec: None };
+    if offset_secs == 0
+        && let Some(relative) = state.transcoder.cached(&song.content_hash, rendition).await
+    {
+        return serve_file(state, id, cached(relative), &tag, request_headers).await;
+    }
+    if accel_requested(state, request_headers) {
+        // nginx's authorisation subrequest: nothing to redirect to yet. A 200 without X-Accel-Redirect sends the
+        // request itself to the backend (@stream_backend), which starts or joins the transcode; the subrequest
+        // must not start one.
+        return Ok((StatusCode::OK, [(header::CACHE_CONTROL, HeaderValue::from_static("private"))]).into_response());
+    }
+    // Heavy work: refused while memory is short.
+    state.memory.admit()?;
     let media = state.media.clone();
     let (storage, relative) = (song.storage, song.path.clone());
-    let opened = tokio::task::spawn_blocking(move || media.open(storage, &relative))
+    let path = tokio::task::spawn_blocking(move || media.resolve(storage, &relative))
         .await
         .map_err(anyhow::Error::from)?
         .ok_or_else(|| {
-            tracing::warn!(song = %id, path = %song.path, "song file missing, unreadable or outside its folder");
+            tracing::warn!(song = %id, path = %song.path, "song file missing or outside its folder");
             AppError::NotFound
         })?;
-    let extension = FsPath::new(&opened.real_relative).extension().and_then(|e| e.to_str()).unwrap_or_default();
-    let content_type = HeaderValue::from_static(song.codec.content_type(extension));
-    let etag = HeaderValue::from_str(&format!("\"{}\"", song.content_hash)).map_err(anyhow::Error::from)?;
+    let source = transcode::Source { path, codec: song.codec, content_hash: song.content_hash.clone() };
+    match state.transcoder.open(user, source, rendition, offset_secs).await? {
+        transcode::Output::Cached { relative, .. } => {
+            serve_file(state, id, cached(relative), &tag, request_headers).await
+        }
+        transcode::Output::Live { content_type, body } => Ok((
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+                (header::CACHE_CONTROL, HeaderValue::from_static("private, no-store")),
+                (header::ACCEPT_RANGES, HeaderValue::from_static("none")),
+            ],
+            Body::from_stream(body),
+        )
+            .into_response()),
+    }
+}
 
-    if state.config.media_delivery == MediaDelivery::XAccel
-        && request_headers.get(ACCEL_REQUEST).is_some_and(|v| v == "1")
+/// A file to serve: where it is stored, and the codec of a song's own file (a transcode's type comes from its
+/// extension, as nginx's does).
+struct Stored {
+    storage: Storage,
+    relative: String,
+    codec: Option<Codec>,
+}
+
+/// Whether this is nginx's authorisation subrequest in X-Accel mode.
+fn accel_requested(state: &AppState, request_headers: &HeaderMap) -> bool {
+    state.config.media_delivery == MediaDelivery::XAccel && request_headers.get(ACCEL_REQUEST).is_some_and(|v| v == "1")
+}
+
+/// A stored file with RFC 9110 ranges and validators, or an X-Accel-Redirect when nginx asked for one.
+async fn serve_file(
+    state: &AppState,
+    id: Uuid,
+    stored: Stored,
+    tag: &str,
+    request_headers: &HeaderMap,
+) -> AppResult<Response> {
+    // Opened (and contained in its folder) before anything is promised, in both delivery modes.
+    let media = state.media.clone();
+    let Stored { storage, relative, codec } = stored;
+    let opened = tokio::task::spawn_blocking(move || {
+        let opened = media.open(storage, &relative);
+        if opened.is_none() {
+            tracing::warn!(song = %id, path = %relative, "file missing, unreadable or outside its folder");
+        }
+        opened
+    })
+    .await
+    .map_err(anyhow::Error::from)?
+    .ok_or(AppError::NotFound)?;
+    let extension = FsPath::new(&opened.real_relative).extension().and_then(|e| e.to_str()).unwrap_or_default();
+    let content_type = match codec {
+        Some(codec) => codec.content_type(extension),
+        None => transcode::Format::ALL
+            .into_iter()
+            .find(|f| f.suffix() == extension)
+            .map_or("application/octet-stream", transcode::Format::content_type),
+    };
+    let content_type = HeaderValue::from_static(content_type);
+    let etag = HeaderValue::from_str(&format!("\"{tag}\"")).map_err(anyhow::Error::from)?;
+
+    if accel_requested(state, request_headers)
         && let Ok(file) = HeaderValue::from_bytes(opened.real_relative.as_bytes())
     {
         // nginx serves the bytes (sendfile, ranges) from its internal location once we have authorised. The
@@ -87,7 +201,7 @@ pub(crate) async fn serve_song(state: &AppState, id: Uuid, request_headers: &Hea
         // percent-encoded name would not be found, and `?` or `%` in a name have no safe place in a URI. The
         // URI only carries the extension, for nginx's Content-Type. Names with control characters cannot be a
         // header value; those songs are sent by the backend itself.
-        let target = format!("/internal/{}/{id}.{}", song.storage.as_str(), utf8_percent_encode(extension, PATH_SAFE));
+        let target = format!("/internal/{}/{id}.{}", storage.as_str(), utf8_percent_encode(extension, PATH_SAFE));
         let mut response = StatusCode::OK.into_response();
         let headers = response.headers_mut();
         headers.insert("x-accel-redirect", HeaderValue::from_str(&target).map_err(anyhow::Error::from)?);

@@ -346,6 +346,35 @@ pub struct CoverQuery {
     pub size: Option<u32>,
 }
 
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// `opus`, `mp3`, `aac` for a transcode (unless the stored file already is that format within
+    /// `max_bitrate`), `raw` for the stored file whatever else is asked. Absent: the stored file, or Opus when
+    /// it is over `max_bitrate`.
+    #[validate(custom(function = "stream_format"))]
+    #[param(max_length = 4, pattern = "^(opus|mp3|aac|raw)$")]
+    pub format: Option<String>,
+    /// Highest bitrate wanted, kbit/s (0: no ceiling). A transcode is made at the nearest of 32, 48, 64, 96, 112,
+    /// 128, 160, 192, 224, 256, 320 at or below it.
+    #[validate(range(max = 100_000))]
+    #[param(minimum = 0, maximum = 100_000)]
+    pub max_bitrate: Option<u32>,
+    /// Seconds into the song a transcode starts at (a seek before the transcode is finished). Ignored for the
+    /// stored file, which has ranges.
+    #[validate(range(max = 86_400))]
+    #[param(minimum = 0, maximum = 86_400)]
+    pub offset: Option<u32>,
+}
+
+/// The REST API takes the four names it documents, exactly (Subsonic apps get the lenient parse).
+fn stream_format(format: &str) -> Result<(), validator::ValidationError> {
+    match format {
+        "opus" | "mp3" | "aac" | "raw" => Ok(()),
+        _ => Err(validator::ValidationError::new("format").with_message("must be opus, mp3, aac or raw".into())),
+    }
+}
+
 pub const COVER_SIZES: [u32; 4] = [64, 128, 300, 600];
 
 fn cover_size(size: u32) -> Result<(), validator::ValidationError> {

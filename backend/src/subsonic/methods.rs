@@ -13,6 +13,7 @@ use fermata_core::{
     ids::{AlbumId, ArtistId, PlaylistId, SongId},
     jobs::{self, JobState},
     playlists::{self, Removal},
+    transcode,
 };
 use sea_orm::sea_query::Order;
 use uuid::Uuid;
@@ -39,7 +40,12 @@ pub fn extensions() -> Envelope {
     let extension = |name: &str| Element::new().attr("name", name).values("versions", [1]);
     Envelope::with_list(
         "openSubsonicExtensions",
-        [extension("apiKeyAuthentication"), extension("formPost"), extension("songLyrics")],
+        [
+            extension("apiKeyAuthentication"),
+            extension("formPost"),
+            extension("songLyrics"),
+            extension("transcodeOffset"),
+        ],
     )
 }
 
@@ -579,10 +585,28 @@ async fn scrobble(call: &Call) -> Answer {
 
 async fn stream(call: &Call, download: bool) -> Answer {
     let id = song_id(call.params.required("id")?)?;
-    // Transcoding does not exist yet: `format`, `maxBitRate` and `timeOffset` are not offered (the
-    // `transcodeOffset` extension is not advertised) and every request gets the file as stored, which the
-    // protocol allows.
-    let mut response = crate::catalog::stream::serve_song(&call.state, id.0, &call.headers).await?;
+    // `download` is the stored file. A `format` Fermata does not make (`flac`, a client's own name) is treated
+    // as none, so the app still plays something rather than nothing; `maxBitRate` alone gets
+    // TRANSCODE_SUBSONIC_FORMAT.
+    let request = if download {
+        transcode::Request { format: Some(transcode::Choice::Raw), ..transcode::Request::default() }
+    } else {
+        transcode::Request {
+            format: call.params.get("format").and_then(transcode::Choice::parse),
+            max_bitrate: call.params.number("maxBitRate", 0..=100_000)?,
+            offset_secs: call.params.number("timeOffset", 0..=86_400)?.unwrap_or(0),
+        }
+    };
+    let default_format = call.state.config.transcode_subsonic_format;
+    let mut response = crate::catalog::stream::serve_song(
+        &call.state,
+        call.user_id().0,
+        id.0,
+        &request,
+        default_format,
+        &call.headers,
+    )
+    .await?;
     if download && response.status().is_success() {
         let song =
             catalog::song(&call.state.db, call.user_id(), id).await?.ok_or_else(|| Failure::not_found("song"))?;

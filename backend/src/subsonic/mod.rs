@@ -104,6 +104,7 @@ impl From<CoreError> for Failure {
             CoreError::Forbidden(message) => Self::new(code::NOT_AUTHORISED, message),
             CoreError::Invalid { field, message } => Self::invalid(field, message),
             CoreError::Conflict { message, .. } | CoreError::Refused(message) => Self::new(code::GENERIC, message),
+            CoreError::Busy { message, retry_after_secs } => AppError::Busy { message, retry_after_secs }.into(),
             CoreError::Database(e) => AppError::Database(e).into(),
             CoreError::Internal(e) => AppError::Internal(e).into(),
         }
@@ -123,8 +124,10 @@ impl From<AppError> for Failure {
         match error {
             AppError::NotFound => Self::not_found("file"),
             AppError::Forbidden(message) => Self::new(code::NOT_AUTHORISED, message),
-            AppError::TooManyRequests { retry_after_secs } | AppError::Unavailable { retry_after_secs, .. } => {
-                let status = if matches!(error, AppError::TooManyRequests { .. }) {
+            AppError::TooManyRequests { retry_after_secs }
+            | AppError::Unavailable { retry_after_secs, .. }
+            | AppError::Busy { retry_after_secs, .. } => {
+                let status = if matches!(error, AppError::TooManyRequests { .. } | AppError::Busy { .. }) {
                     StatusCode::TOO_MANY_REQUESTS
                 } else {
                     StatusCode::SERVICE_UNAVAILABLE

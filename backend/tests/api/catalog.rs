@@ -60,7 +60,10 @@ async fn every_format_is_read_with_its_tags_and_properties() {
         assert_eq!(song["title"], "Tone", "{ctx}");
         assert_eq!(song["artist"]["name"], "Fixture Band", "{ctx}");
         assert_eq!(song["album"]["name"], "Formats", "{ctx}");
-        assert_eq!(song["year"], 2001, "{ctx}");
+        // ffmpeg's WavPack muxer writes the date under its own APE key, not APE's "Year".
+        if format != Format::WavPack {
+            assert_eq!(song["year"], 2001, "{ctx}");
+        }
         assert_eq!(song["genre"], "Test", "{ctx}");
         // ffmpeg writes no track number into RIFF/AIFF chunks; every other container carries it.
         if !matches!(format, Format::Wav | Format::Aiff) {
@@ -70,10 +73,10 @@ async fn every_format_is_read_with_its_tags_and_properties() {
         assert!((1.8..2.3).contains(&duration), "{ctx}");
         assert_eq!(song["stream_url"], format!("/api/music/songs/{id}/stream"));
     }
-    // One album row for all seven.
+    // One album row for all of them.
     let albums = get(&c, &app, "/api/music/albums").await;
     assert_eq!(albums["items"].as_array().unwrap().len(), 1);
-    assert_eq!(albums["items"][0]["song_count"], 7);
+    assert_eq!(albums["items"][0]["song_count"], Format::ALL.len());
 }
 
 #[tokio::test]
@@ -580,6 +583,8 @@ async fn each_format_streams_with_its_content_type() {
         (Format::M4a, "audio/mp4"),
         (Format::Wav, "audio/wav"),
         (Format::Aiff, "audio/aiff"),
+        (Format::Alac, "audio/mp4"),
+        (Format::WavPack, "audio/x-wavpack"),
     ];
     for (i, (format, content_type)) in expected.into_iter().enumerate() {
         let path = fixtures::make(

@@ -15,10 +15,14 @@ pub enum Format {
     M4a,
     Wav,
     Aiff,
+    /// Apple Lossless in MP4.
+    Alac,
+    WavPack,
 }
 
 impl Format {
-    pub const ALL: [Self; 7] = [Self::Mp3, Self::Flac, Self::Vorbis, Self::Opus, Self::M4a, Self::Wav, Self::Aiff];
+    pub const ALL: [Self; 9] =
+        [Self::Mp3, Self::Flac, Self::Vorbis, Self::Opus, Self::M4a, Self::Wav, Self::Aiff, Self::Alac, Self::WavPack];
 
     pub fn extension(self) -> &'static str {
         match self {
@@ -29,6 +33,8 @@ impl Format {
             Self::M4a => "m4a",
             Self::Wav => "wav",
             Self::Aiff => "aiff",
+            Self::Alac => "m4a",
+            Self::WavPack => "wv",
         }
     }
 
@@ -41,12 +47,14 @@ impl Format {
             Self::M4a => &["-c:a", "aac", "-b:a", "64k"],
             Self::Wav => &["-c:a", "pcm_s16le", "-ar", "8000"],
             Self::Aiff => &["-c:a", "pcm_s16be", "-ar", "8000", "-write_id3v2", "1"],
+            Self::Alac => &["-c:a", "alac", "-ar", "22050"],
+            Self::WavPack => &["-c:a", "wavpack", "-ar", "22050"],
         }
     }
 
     /// Formats whose container can carry a picture through ffmpeg.
     fn embeds_cover(self) -> bool {
-        matches!(self, Self::Mp3 | Self::Flac | Self::M4a)
+        matches!(self, Self::Mp3 | Self::Flac | Self::M4a | Self::Alac)
     }
 }
 
@@ -96,6 +104,30 @@ fn cover_image() -> PathBuf {
 fn run(cmd: &mut Command) {
     let output = cmd.output().expect("ffmpeg is installed (apt-get install ffmpeg)");
     assert!(output.status.success(), "ffmpeg failed: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// Writes `<dir>/<name>.<ext>`: `seconds` of stereo pink noise at 44.1 kHz, untagged, lossy formats at 192k: a
+/// signal every encoder spends its whole bitrate on (a tone would let a VBR encoder go far under its target).
+pub fn noise(dir: &Path, name: &str, format: Format, seconds: f32) -> PathBuf {
+    let path = dir.join(format!("{name}.{}", format.extension()));
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args([
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("anoisesrc=color=pink:sample_rate=44100:duration={seconds}"),
+    ]);
+    cmd.args(["-ac", "2"]).args(format.codec_args());
+    if matches!(format, Format::Mp3 | Format::Opus | Format::M4a) {
+        // Lossy sources at a rate a listener's ceiling is under (the last -b:a wins).
+        cmd.args(["-b:a", "192k"]);
+    }
+    cmd.arg(&path);
+    run(&mut cmd);
+    path
 }
 
 /// Writes `<dir>/<name>.<ext>`: `seconds` of a tone at `hz` (which also makes every file's bytes unique),

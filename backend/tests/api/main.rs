@@ -10,3 +10,4 @@ mod ingest;
 mod playlists;
 mod subsonic;
 mod support;
+mod transcode;

@@ -10,6 +10,39 @@ const STORAGE_KEY = 'fermata.player.v1';
 const TARGET_LUFS = -14;
 const MAX_TRUE_PEAK_DB = -1;
 const REPEATS = ['off', 'all', 'one'];
+/** Streaming quality → the bitrate ceiling asked of the server (kbit/s); `original` sends files as stored. */
+export const QUALITIES = { original: null, high: 256, normal: 160, low: 96 };
+/** What the browser is asked whether it plays, per stored codec (the server's `codec` names). */
+const CODEC_TYPES = {
+  mp3: 'audio/mpeg',
+  flac: 'audio/flac',
+  vorbis: 'audio/ogg; codecs="vorbis"',
+  opus: 'audio/ogg; codecs="opus"',
+  aac: 'audio/mp4; codecs="mp4a.40.2"',
+  wav: 'audio/wav',
+  aiff: 'audio/aiff',
+  alac: 'audio/mp4; codecs="alac"',
+  wavpack: 'audio/x-wavpack',
+};
+/** Transcode formats in order of preference, and how to ask the browser about each. */
+const TARGETS = [['opus', 'audio/ogg; codecs="opus"'], ['aac', 'audio/mp4; codecs="mp4a.40.2"'], ['mp3', 'audio/mpeg']];
+const probe = new Audio();
+
+/**
+ * The address a song is played from: the stored file when this browser plays its codec and it is within the
+ * quality's ceiling, otherwise a transcode to the best format the browser plays (the server passes the file
+ * through anyway when it already fits). A song stored before codecs were kept (an old saved queue) is assumed
+ * playable.
+ */
+export function playUrl(song, quality) {
+  const type = CODEC_TYPES[song.codec];
+  const playable = !song.codec || (type !== undefined && probe.canPlayType(type) !== '');
+  const ceiling = QUALITIES[quality] ?? null;
+  if (playable && (ceiling === null || (song.bitrate && song.bitrate <= ceiling))) return song.stream_url;
+  const format = TARGETS.find(([, t]) => probe.canPlayType(t) !== '')?.[0] ?? 'mp3';
+  const query = new URLSearchParams({ format, max_bitrate: String(ceiling ?? QUALITIES.high) });
+  return `${song.stream_url}?${query}`;
+}
 
 /** The fields the player needs of a song; stored queues stay small. */
 const slim = (s) => ({
@@ -20,6 +53,8 @@ const slim = (s) => ({
   duration: s.duration,
   cover_url: s.cover_url,
   stream_url: s.stream_url,
+  codec: s.codec,
+  bitrate: s.bitrate ?? null,
   loudness_lufs: s.loudness_lufs ?? null,
   true_peak_db: s.true_peak_db ?? null,
 });
@@ -41,6 +76,8 @@ class PlayerStore extends EventTarget {
   volume = 0.8;
   muted = false;
   normalise = true;
+  /** Streaming quality, a key of QUALITIES. */
+  quality = 'original';
   /** The queue's order before shuffle was switched on (song ids), restored when it is switched off. */
   #unshuffled = null;
 
@@ -242,6 +279,18 @@ class PlayerStore extends EventTarget {
     this.#changed();
   }
 
+  /** Changes the streaming quality: the next track (and the preloaded one) is fetched at it. */
+  setQuality(quality) {
+    if (!(quality in QUALITIES)) return;
+    this.quality = quality;
+    const spare = this.#spare;
+    if (spare.dataset.songId) {
+      delete spare.dataset.songId;
+      this.#preloadNext();
+    }
+    this.#changed();
+  }
+
   setNormalise(on) {
     this.normalise = on;
     this.#applyVolume();
@@ -259,7 +308,7 @@ class PlayerStore extends EventTarget {
     if (this.#spare.dataset.songId === song.id && position === 0) {
       this.#current = 1 - this.#current;
     } else {
-      this.audio.src = song.stream_url;
+      this.audio.src = playUrl(song, this.quality);
       this.audio.dataset.songId = song.id;
     }
     this.index = i;
@@ -295,7 +344,7 @@ class PlayerStore extends EventTarget {
       return;
     }
     if (spare.dataset.songId !== next.id) {
-      spare.src = next.stream_url;
+      spare.src = playUrl(next, this.quality);
       spare.dataset.songId = next.id;
     } else if (spare.currentTime) {
       spare.currentTime = 0;
@@ -442,6 +491,7 @@ class PlayerStore extends EventTarget {
       volume: this.volume,
       muted: this.muted,
       normalise: this.normalise,
+      quality: this.quality,
       unshuffled: this.#unshuffled,
     };
     try {
@@ -465,6 +515,7 @@ class PlayerStore extends EventTarget {
     this.volume = Number.isFinite(state.volume) ? Math.min(1, Math.max(0, state.volume)) : 0.8;
     this.muted = !!state.muted;
     this.normalise = state.normalise !== false;
+    this.quality = state.quality in QUALITIES ? state.quality : 'original';
     this.#unshuffled = Array.isArray(state.unshuffled) ? state.unshuffled : null;
     const index = Number.isInteger(state.index) ? state.index : -1;
     if (index >= 0 && index < this.queue.length) this.#load(index, false, Number(state.position) || 0);

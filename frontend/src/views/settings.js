@@ -1,7 +1,8 @@
-// Settings: the Subsonic apps a listener connects (Symfonium, DSub, Feishin…). Each app gets its own generated
-// credential, shown once; the account password never goes to an app.
+// Settings: streaming quality in this browser, and the Subsonic apps a listener connects (Symfonium, DSub,
+// Feishin…). Each app gets its own generated credential, shown once; the account password never goes to an app.
 import { api } from '../api.js';
 import { h, replace } from '../dom.js';
+import { player, QUALITIES } from '../stores/player.js';
 import { session } from '../stores/session.js';
 import { errorBox, showFieldErrors, toast } from '../ui/feedback.js';
 import { from } from '../ui/motion.js';
@@ -34,10 +35,33 @@ function secretCard(created, onDone) {
       h('button', { type: 'button', class: 'button primary', onclick: onDone }, 'Done')));
 }
 
+const QUALITY_LABELS = {
+  original: 'Original (as stored)',
+  high: 'High (256 kbit/s)',
+  normal: 'Normal (160 kbit/s)',
+  low: 'Low (96 kbit/s, for mobile data)',
+};
+
+/** Streaming quality: kept with the player's state in this browser. */
+function playbackSection() {
+  const select = h('select', { id: 'quality', name: 'quality', dataset: { quality: '' } },
+    ...Object.keys(QUALITIES).map((key) => h('option', { value: key, selected: player.quality === key }, QUALITY_LABELS[key])));
+  select.addEventListener('change', () => {
+    player.setQuality(select.value);
+    toast(`Streaming quality: ${QUALITY_LABELS[select.value]}`);
+  });
+  return h('section', { class: 'settings', dataset: { playbackSettings: '' } },
+    h('h2', {}, 'Playback'),
+    h('div', { class: 'field' }, h('label', { for: 'quality' }, 'Streaming quality'), select),
+    h('p', { class: 'sub' },
+      'Songs over this bitrate are converted on the server before they are sent, which saves data on a slow ',
+      'connection. Formats this browser cannot play (Apple Lossless in Chrome, WavPack) are always converted.'));
+}
+
 export async function settingsView() {
   const root = main();
   const section = h('section', { class: 'settings', dataset: { subsonicSettings: '' } });
-  replace(root, h('h1', {}, 'Settings'), section);
+  replace(root, h('h1', {}, 'Settings'), playbackSection(), section);
   let created = null;
 
   const draw = async () => {

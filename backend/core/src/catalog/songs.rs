@@ -115,13 +115,16 @@ pub struct SongFile {
     pub codec: Codec,
     pub content_hash: String,
     pub size_bytes: i64,
+    /// kbit/s, when known (what a transcode decision compares with a client's ceiling).
+    pub bitrate: Option<i32>,
+    pub duration_ms: i32,
 }
 
 /// Where a song's file is.
 pub async fn file(db: &impl ConnectionTrait, id: SongId) -> Result<Option<SongFile>, DbErr> {
     use songs::Column as S;
     let query = Query::select()
-        .columns([S::Storage, S::Path, S::Codec, S::ContentHash, S::SizeBytes])
+        .columns([S::Storage, S::Path, S::Codec, S::ContentHash, S::SizeBytes, S::Bitrate, S::DurationMs])
         .from(songs::Entity)
         .and_where(Expr::col(S::Id).eq(id))
         .to_owned();

@@ -21,4 +21,5 @@ pub mod server_keys;
 pub mod sessions;
 pub mod songs;
 pub mod subsonic_credentials;
+pub mod transcodes;
 pub mod users;

@@ -15,4 +15,5 @@ pub use super::server_keys::Entity as ServerKeys;
 pub use super::sessions::Entity as Sessions;
 pub use super::songs::Entity as Songs;
 pub use super::subsonic_credentials::Entity as SubsonicCredentials;
+pub use super::transcodes::Entity as Transcodes;
 pub use super::users::Entity as Users;

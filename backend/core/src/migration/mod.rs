@@ -13,6 +13,7 @@ mod m20261201_000007_bounded_search;
 mod m20261201_000008_session_notify_hash;
 mod m20261202_000009_server_keys;
 mod m20261202_000010_subsonic;
+mod m20261203_000011_transcodes;
 
 pub struct Migrator;
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_session_notify_hash::MIGRATION),
             Box::new(m20261202_000009_server_keys::MIGRATION),
             Box::new(m20261202_000010_subsonic::MIGRATION),
+            Box::new(m20261203_000011_transcodes::MIGRATION),
         ]
     }
 }
