@@ -92,7 +92,7 @@ psql_() { psql -q -h "$DATA_DIR/postgres" -U fermata -d fermata -v ON_ERROR_STOP
 # the embedded PostgreSQL; the others share it over its unix socket. Settings are exported before the call.
 nginx_stack() {
   local replicas=$1 target=${CARGO_TARGET_DIR:-target} upstreams="" port shared_db
-  bin="$target/release/fermata"
+  bin="${FERMATA_BIN:-$target/release/fermata}"
   [ -x "$bin" ] || cargo build --release -p fermata
   work=$(mktemp -d /tmp/fermata-bench.XXXXXX)
   chmod 755 "$work"
