@@ -8,7 +8,10 @@ use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 
-use crate::support::{TestApp, client, config, empty_database, error_code, eventually};
+use crate::{
+    fixtures::{self, Format, Tags},
+    support::{TestApp, client, config, empty_database, error_code, eventually},
+};
 
 async fn count(db: &impl ConnectionTrait, sql: &str) -> i64 {
     let row = db.query_one(Statement::from_string(db.get_database_backend(), sql.to_owned())).await.unwrap().unwrap();
@@ -287,7 +290,14 @@ async fn the_memory_guard_refuses_heavy_work_past_the_soft_limit() {
         reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(vec![1; 16]).file_name("a.mp3"));
     let upload = admin.post(app.url("/api/music/songs")).multipart(form).send().await.unwrap();
     let scan = admin.post(app.url("/api/admin/scan")).send().await.unwrap();
-    for refused in [upload, scan] {
+    let dir = tempfile::tempdir().unwrap();
+    let song = app
+        .add_song(&fixtures::make(dir.path(), "guarded", Format::Flac, &Tags::song("G", "A", "B"), 1.0, 440, false))
+        .await;
+    let transcode = admin.get(app.url(&format!("/api/music/songs/{song}/stream?format=mp3"))).send().await.unwrap();
+    let stored = admin.get(app.url(&format!("/api/music/songs/{song}/stream"))).send().await.unwrap();
+    assert_eq!(stored.status(), StatusCode::OK, "the stored file is not heavy work");
+    for refused in [upload, scan, transcode] {
         assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE, "{}", refused.url());
         assert!(refused.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
         let (_, error) = error_code(refused).await;

@@ -335,6 +335,17 @@ async fn past_the_limits_a_transcode_waits() {
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     let (_, body) = error_code(refused).await;
     assert!(body["message"].as_str().unwrap().contains("slots"), "{body}");
+    // A Subsonic app is told in its protocol, in the format it asked for.
+    let key = crate::subsonic::credential(&app, &carol, "Phone").await;
+    let refused = client()
+        .get(app.url(&format!("/rest/stream?f=json&c=t&v=1.16.1&apiKey={key}&id={id}&format=opus&maxBitRate=64")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key(header::RETRY_AFTER));
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["subsonic-response"]["status"], "failed", "{body}");
 
     // Slots come back when listeners leave.
     drop((held, joined, bobs));
