@@ -153,6 +153,9 @@ def make_library(root):
         "Various Artists/Now That's What I Call #1 [Disc 1]/02 100% Pure (Live & Loud).mp3",
         "Björk/Homogenic/03 Jóga; Remix?.flac",
         "AC⚡DC/Back in Black/04 You Shook Me All Night Long.mp3",
+        # What browsers cannot play: transcoded by the image's ffmpeg.
+        "Apple Quartet/Lossless/05 Alac Lullaby.m4a",
+        "Pack Band/Wave/06 Wavpack Waltz.wv",
     ]
     files = {}
     for i, name in enumerate(names):
@@ -162,7 +165,8 @@ def make_library(root):
         subprocess.run(
             ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"sine=frequency={330 + 110 * i}:duration=4",
              "-metadata", f"title={title}", "-metadata", f"artist={name.split('/')[0]}",
-             "-metadata", f"album={name.split('/')[1]}", "-metadata", f"track={i + 1}", path],
+             "-metadata", f"album={name.split('/')[1]}", "-metadata", f"track={i + 1}",
+             *(["-c:a", "alac"] if name.endswith(".m4a") else []), path],
             check=True,
         )
         files[title] = path
@@ -298,7 +302,16 @@ def smoke(stack, client, library, workdir, first_run):
         "GET", f"/api/music/songs/{uploaded_id}/stream")
     check(status == 401, f"streaming without a session: {status}")
 
-    # A transcode in the backend image's ffmpeg: streamed while it is made, then a cached file nginx serves.
+    # The backend image's own ffmpeg (a minimal build) reads what browsers cannot play and writes every format.
+    for title in ("Alac Lullaby", "Wavpack Waltz"):
+        for fmt, codec in (("opus", "opus"), ("mp3", "mp3"), ("aac", "aac")):
+            status, headers, data = listener.request(
+                "GET", f"/api/music/songs/{by_title[title]['id']}/stream?format={fmt}&max_bitrate=96")
+            probed = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", "-"],
+                                    input=data, capture_output=True).stdout.decode().strip()
+            check(status == 200 and probed == codec, f"{title} as {fmt}: {status}, ffprobe says {probed!r}")
+
+    # A transcode streamed while it is made, then a cached file nginx serves.
     url = f"/api/music/songs/{uploaded_id}/stream?format=mp3&max_bitrate=32"
     status, headers, data = listener.request("GET", url)
     check(status == 200 and headers["Content-Type"] == "audio/mpeg" and len(data) > 1000,
