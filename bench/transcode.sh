@@ -24,8 +24,11 @@ forget() { rm -rf "$MEDIA_DIR"/transcodes/??; psql_ -c "DELETE FROM transcodes";
 
 # ffmpeg_rss: the summed RSS (MiB) of the backend's ffmpeg children.
 ffmpeg_rss() {
-  local total=0 pid
-  for pid in $(pgrep -P "$server" ffmpeg || true); do total=$((total + $(rss "$pid" 2>/dev/null || echo 0))); done
+  local total=0 pid one
+  for pid in $(pgrep -P "$server" ffmpeg || true); do
+    one=$(rss "$pid" 2>/dev/null || true)
+    total=$((total + ${one:-0}))
+  done
   echo "$total"
 }
 
@@ -68,6 +71,7 @@ for n in 1 2 4 8 16; do
   peak_backend=0; peak_ffmpeg=0
   while kill -0 "${jobs_[@]}" 2>/dev/null; do
     b=$(rss "$server"); f=$(ffmpeg_rss)
+    f=${f:-0}
     [ "$b" -gt "$peak_backend" ] && peak_backend=$b
     [ "$f" -gt "$peak_ffmpeg" ] && peak_ffmpeg=$f
     sleep 0.1
