@@ -56,11 +56,6 @@ impl Codec {
         !matches!(self, Self::Opus | Self::WavPack)
     }
 
-    /// Whether it is stored without loss (a transcode of it never fits a bitrate ceiling).
-    pub fn lossless(self) -> bool {
-        matches!(self, Self::Flac | Self::Wav | Self::Aiff | Self::Alac | Self::WavPack)
-    }
-
     /// The usual file extension of the format (what a client names a downloaded copy).
     pub fn suffix(self) -> &'static str {
         match self {

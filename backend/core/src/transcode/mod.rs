@@ -240,7 +240,7 @@ mod tests {
             (Codec::Mp3, Some(320), request(None, Some(100)), transcode(Format::Mp3, 96), "rounded down to a step"),
             (Codec::Mp3, Some(320), request(None, Some(8)), transcode(Format::Mp3, 32), "never below the lowest step"),
             (Codec::Mp3, Some(320), request(None, Some(10_000)), Plan::Original, "a huge ceiling fits"),
-            (Codec::Flac, Some(900), request(None, Some(10_000)), transcode(Format::Mp3, 320), "but lossless does not"),
+            (Codec::Flac, Some(900), request(None, Some(10_000)), Plan::Original, "lossless too, when under it"),
             (Codec::Alac, None, request(None, Some(320)), transcode(Format::Mp3, 320), "unknown bitrate never fits"),
             (
                 Codec::Flac,
