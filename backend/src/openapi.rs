@@ -40,7 +40,7 @@ pub fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
             .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
             .build()
     };
-    let public = ["/api/users/register", "/api/auth/login"];
+    let public = ["/api/users/register", "/api/auth/login", "/api/auth/session"];
     for (path, item) in doc.paths.paths.iter_mut() {
         if !path.starts_with("/api/") {
             continue;

@@ -68,7 +68,9 @@ onRender((event) => {
     else link.removeAttribute('aria-current');
   }
   $('[data-nav]').classList.remove('open');
-  if (!found?.isPublic) $('[data-main]').focus({ preventScroll: true });
+  // Focus moves to the new page for keyboard and screen-reader users, except while someone is typing a search:
+  // the search navigates as they type, and taking the box away would drop their next keystrokes.
+  if (!found?.isPublic && !document.activeElement?.matches('[data-search]')) $('[data-main]').focus({ preventScroll: true });
 });
 
 const gate = (target) => {

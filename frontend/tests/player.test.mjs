@@ -33,8 +33,13 @@ describe('the web player', () => {
   it('registers a listener, showing field errors beside the fields first', async () => {
     const context = await stack.browser.newContext({ baseURL: stack.url, viewport: { width: 1280, height: 800 } });
     const page = await openPage(context, problems);
+    // A signed-out visitor's first load asks who is signed in without a failed request in the console.
+    const failed = [];
+    page.on('console', (message) => message.type() === 'error' && failed.push(message.text()));
     await page.goto('/playlists');
     await page.waitForURL(/\/login\?next=%2Fplaylists/);
+    await page.getByRole('heading', { name: 'Sign in to Fermata' }).waitFor();
+    assert.deepEqual(failed, [], 'no failed request on a cold load');
     await shot(page, 'sign-in');
     await page.getByRole('link', { name: 'Create an account' }).click();
     await page.getByLabel('Username').fill('x');
@@ -51,6 +56,9 @@ describe('the web player', () => {
     await page.getByRole('button', { name: 'Create account' }).click();
     await page.getByRole('heading', { name: 'Songs' }).waitFor();
     assert.equal(await page.locator('[data-who]').textContent(), 'clara');
+    // The library is still empty: said in the middle of the page; a listener has no upload to offer.
+    await page.locator('[data-empty-library]').getByRole('heading', { name: 'The library is empty' }).waitFor();
+    assert.equal(await page.locator('[data-empty-upload]').count(), 0);
     listener = { context, page };
   });
 
@@ -61,7 +69,13 @@ describe('the web player', () => {
     await page.getByLabel('Username or email').fill(ADMIN.username);
     await page.getByLabel('Password').fill(ADMIN.password);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('link', { name: 'Admin' }).click();
+    // An admin's empty library offers the two ways in, as actions in the middle of the page.
+    const empty = page.locator('[data-empty-library]');
+    await empty.waitFor();
+    assert.equal(await empty.getByRole('link', { name: 'Scan the library folder' }).isVisible(), true);
+    await shot(page, 'empty-library');
+    await empty.getByRole('link', { name: 'Upload songs' }).click();
+    await page.waitForURL(/\/admin\/upload$/);
     await page.locator('[data-upload-input]').setInputFiles([...stack.files, stack.bogus]);
     const rows = page.locator('[data-upload-file]');
     await page.waitForFunction(() => [...document.querySelectorAll('[data-upload-file]')].every((li) => li.dataset.outcome), null, { timeout: 30000 });
@@ -104,6 +118,26 @@ describe('the web player', () => {
     await page.waitForURL((url) => !url.search.includes('q='));
     await page.waitForFunction(() => document.querySelectorAll('.song-row').length === 3);
     await shot(page, 'songs');
+  });
+
+  it('searching from another page types on uninterrupted and leaves one place selected in the side bar', async () => {
+    const { page } = listener;
+    await page.getByRole('navigation', { name: 'Library' }).getByRole('link', { name: 'Albums' }).click();
+    await page.waitForURL(/\/albums$/);
+    await page.locator('[data-search]').click();
+    // Typed key by key, slower than the search's debounce: the page changes under the typing.
+    await page.keyboard.type('dvorak', { delay: 300 });
+    await page.waitForURL(/q=dvorak$/);
+    await page.waitForFunction(() => document.querySelectorAll('.song-row').length === 1);
+    assert.equal(await page.locator('[data-search]').inputValue(), 'dvorak', 'no keystroke lost');
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.search), '', 'the search box keeps focus');
+    const selected = await page.locator('[data-nav] a').evaluateAll((links) => links
+      .filter((a) => a.getAttribute('aria-current') === 'page' || a.matches(':focus, :focus-visible, :hover')
+        || getComputedStyle(a).backgroundColor !== 'rgba(0, 0, 0, 0)')
+      .map((a) => a.textContent));
+    assert.deepEqual(selected, ['Songs']);
+    await page.locator('[data-search]').fill('');
+    await page.waitForURL((url) => !url.search.includes('q='));
   });
 
   it('plays a song: time advances and nginx answered the stream with 206', async () => {

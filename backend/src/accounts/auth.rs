@@ -11,7 +11,10 @@ use fermata_core::accounts::{self, NewUser, Role};
 use super::{
     devices,
     session::{self, CurrentUser},
-    views::{ChangePasswordRequest, LoginRequest, RegisterRequest, UpdateMeRequest, UserView, check_password_differs},
+    views::{
+        ChangePasswordRequest, LoginRequest, RegisterRequest, SessionView, UpdateMeRequest, UserView,
+        check_password_differs,
+    },
 };
 use crate::{
     config::Registration,
@@ -105,6 +108,17 @@ pub async fn logout(session: Session) -> AppResult<StatusCode> {
 ))]
 pub async fn me(current: CurrentUser) -> Json<UserView> {
     Json(current.user.into())
+}
+
+/// Who is signed in, if anyone: what the web player asks when a page loads. Being signed out is an answer here
+/// (`user: null`), not the 401 of `/api/auth/me` that a browser logs as a failed request on every cold load.
+#[utoipa::path(get, path = "/api/auth/session", tag = "accounts", responses((status = 200, body = SessionView)))]
+pub async fn current_session(current: Result<CurrentUser, AppError>) -> AppResult<Json<SessionView>> {
+    match current {
+        Ok(current) => Ok(Json(SessionView { user: Some(current.user.into()) })),
+        Err(AppError::Unauthorized) => Ok(Json(SessionView { user: None })),
+        Err(other) => Err(other),
+    }
 }
 
 /// Change the signed-in user's display name or email.

@@ -25,6 +25,7 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(guarded)
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me, auth::update_me))
+        .routes(routes!(auth::current_session))
         .routes(routes!(auth::change_password))
         .routes(routes!(admin::list_users))
         .routes(routes!(admin::update_user))

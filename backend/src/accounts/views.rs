@@ -20,6 +20,12 @@ pub struct UserView {
     pub created_at: DateTime<FixedOffset>,
 }
 
+/// The signed-in user, or null when nobody is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    pub user: Option<UserView>,
+}
+
 impl From<users::Model> for UserView {
     fn from(u: users::Model) -> Self {
         Self {

@@ -130,6 +130,34 @@ async fn sign_in_by_username_or_email_and_sign_out_destroys_the_session_server_s
 }
 
 #[tokio::test]
+async fn the_session_endpoint_answers_who_is_signed_in_without_an_error_for_nobody() {
+    let app = TestApp::spawn().await;
+    app.register("asker", "who-am-i-now").await;
+    let session = |client: reqwest::Client| {
+        let url = app.url("/api/auth/session");
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "being signed out is an answer, not an error");
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    assert_eq!(session(app.client.clone()).await, json!({"user": null}));
+    let garbled = client().get(app.url("/api/auth/session")).header(header::COOKIE, "fermata_session=%%%").send();
+    assert_eq!(garbled.await.unwrap().json::<Value>().await.unwrap(), json!({"user": null}));
+
+    app.login(&app.client, "asker", "who-am-i-now").await;
+    let signed_in = session(app.client.clone()).await;
+    assert_eq!(signed_in["user"]["username"], "asker");
+    assert_eq!(
+        signed_in["user"],
+        app.client.get(app.url("/api/auth/me")).send().await.unwrap().json::<Value>().await.unwrap()
+    );
+
+    app.client.post(app.url("/api/auth/logout")).send().await.unwrap();
+    assert_eq!(session(app.client.clone()).await, json!({"user": null}));
+}
+
+#[tokio::test]
 async fn the_session_id_changes_at_sign_in() {
     let app = TestApp::spawn().await;
     app.register("cycler", "cycle-the-id").await;
@@ -156,7 +184,7 @@ async fn unknown_users_and_wrong_passwords_are_indistinguishable() {
     };
     let mut known = Vec::new();
     let mut unknown = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..9 {
         let (s1, b1, t1) = attempt("realuser").await;
         let (s2, b2, t2) = attempt("nobody-here").await;
         assert_eq!((s1, s2), (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED));
@@ -164,10 +192,12 @@ async fn unknown_users_and_wrong_passwords_are_indistinguishable() {
         known.push(t1);
         unknown.push(t2);
     }
-    known.sort();
-    unknown.sort();
-    let ratio = known[2].as_secs_f64() / unknown[2].as_secs_f64();
-    assert!((0.5..2.0).contains(&ratio), "median times comparable: {known:?} vs {unknown:?}");
+    // The fastest of each is the estimate least disturbed by the other tests sharing the CPU (a median of five
+    // still failed now and then on two busy cores). Skipping the dummy verification makes an unknown user
+    // answer in about a millisecond against tens for argon2, a ratio far outside this band.
+    let fastest = |times: &[Duration]| times.iter().min().copied().unwrap_or_default().as_secs_f64();
+    let ratio = fastest(&known) / fastest(&unknown);
+    assert!((1.0 / 3.0..3.0).contains(&ratio), "fastest times comparable: {known:?} vs {unknown:?}");
 }
 
 #[tokio::test]

@@ -8,13 +8,10 @@ class SessionStore extends EventTarget {
     return this.user?.role === 'admin';
   }
 
+  /** Asks who is signed in: a signed-out visitor is `user: null`, not a failed request in the console. */
   async load() {
-    try {
-      this.#set(await api.get('/api/auth/me'));
-    } catch (error) {
-      if (error.status !== 401) throw error;
-      this.#set(null);
-    }
+    const { user } = await api.get('/api/auth/session');
+    this.#set(user ?? null);
     return this.user;
   }
 

@@ -13,7 +13,7 @@ const OVERSCAN = 8;
  * options.load(cursor) → {items, next_cursor}   (paged source), or options.items (a fixed list)
  * options.pick(item) → song                      (entries that wrap a song: history, charts, playlists)
  * options.extra(item, i) → node | null           (a trailing cell: play count, date, drag handle)
- * options.empty                                  text when there is nothing
+ * options.empty                                  text (or an element) when there is nothing
  */
 export function songList(options) {
   const pick = options.pick ?? ((x) => x);
@@ -73,6 +73,7 @@ export function songList(options) {
     if (!state.done && !state.loading && !state.error && last >= state.items.length - 20) more();
     const count = state.items.length;
     if (state.error) status.replaceChildren(errorBox(state.error, () => ((state.error = null), more())));
+    else if (!state.loading && count === 0 && options.empty instanceof Node) status.replaceChildren(options.empty);
     else status.textContent = state.loading ? 'Loading…' : count === 0 ? (options.empty ?? 'Nothing here yet.') : '';
   }
 

@@ -3,6 +3,7 @@ import { api } from '../api.js';
 import { h, replace, cover, formatTime, debounce } from '../dom.js';
 import { navigate } from '../router.js';
 import { player } from '../stores/player.js';
+import { session } from '../stores/session.js';
 import { errorBox } from '../ui/feedback.js';
 import { from } from '../ui/motion.js';
 import { songList } from '../ui/songlist.js';
@@ -52,7 +53,7 @@ export function songsView(params) {
     query.q ? h('div', { class: 'search-extras', dataset: { searchExtras: '' } }) : null);
   const list = songList({
     label: 'Songs',
-    empty: query.q ? 'No songs match. Try fewer or different words.' : 'The library is empty. An admin can upload songs or scan a folder.',
+    empty: query.q ? 'No songs match. Try fewer or different words.' : emptyLibrary(),
     load: (cursor) => api.get('/api/music/songs', { ...query, limit: 200, cursor }),
   });
   if (query.q) {
@@ -65,6 +66,17 @@ export function songsView(params) {
     }).catch(() => {});
   }
   return mountList(header, list);
+}
+
+/** An empty library, in the middle of the page: an admin gets the two ways in, a listener is told who adds music. */
+function emptyLibrary() {
+  const ways = session.isAdmin
+    ? [h('p', {}, 'Add music in either of two ways.'),
+      h('div', { class: 'actions' },
+        h('a', { class: 'button primary', href: '/admin/upload', 'data-link': true, dataset: { emptyUpload: '' } }, 'Upload songs'),
+        h('a', { class: 'button', href: '/admin/scan', 'data-link': true, dataset: { emptyScan: '' } }, 'Scan the library folder'))]
+    : [h('p', {}, 'An admin adds music by uploading songs or scanning the music folder.')];
+  return h('div', { class: 'empty-state', dataset: { emptyLibrary: '' } }, h('h2', {}, 'The library is empty'), ...ways);
 }
 
 /** Search as you type: the top bar's box drives the songs view's `q`. */
