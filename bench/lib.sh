@@ -72,10 +72,18 @@ start_backend() {
   export DATA_DIR="$work/data" BIND="127.0.0.1:$port" MEMORY_SOFT_LIMIT_MB=0 LOG_FORMAT=text RUST_LOG=warn
   # As the container image and scripts/run set it: two glibc malloc arenas instead of up to 8 per core.
   export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
+  malloc_threshold
   export RATE_LIMIT_API_BURST=100000000 RATE_LIMIT_API_PER_SEC=100000000
   "$bin" serve & pids+=($!)
   server=${pids[0]}
   for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
+}
+
+# glibc's fixed mmap threshold as the image sets it, unless given; MALLOC_MMAP_THRESHOLD_=dynamic leaves glibc's
+# default (a threshold that grows with the largest block freed) for comparison.
+malloc_threshold() {
+  if [ "${MALLOC_MMAP_THRESHOLD_:-}" = dynamic ]; then unset MALLOC_MMAP_THRESHOLD_
+  else export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-4194304}"; fi
 }
 
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -104,6 +112,7 @@ nginx_stack() {
   export MEDIA_DIR="$work/media" MEDIA_DELIVERY=x-accel MEMORY_SOFT_LIMIT_MB=0 RUST_LOG=warn
   export RATE_LIMIT_API_BURST=100000000 RATE_LIMIT_API_PER_SEC=100000000 PUBLIC_URL="http://127.0.0.1:$nginx_port"
   export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" DATA_DIR="$work/data"
+  malloc_threshold
   for i in $(seq 1 "$replicas"); do
     port=$(free_port); ports+=("$port")
     upstreams+="server 127.0.0.1:$port; "
