@@ -613,6 +613,16 @@ describe('the web player', () => {
     await page.locator('[data-player]').waitFor({ state: 'visible' });
     assert.equal(await page.locator('[data-normalise]').getAttribute('aria-pressed'), 'false');
     await page.locator('[data-normalise]').click();
+    // By album (the default) or by track, chosen in Settings and kept across a reload.
+    await page.goto('/settings');
+    const mode = page.getByLabel('Loudness', { exact: true });
+    assert.equal(await mode.inputValue(), 'album');
+    await mode.selectOption('track');
+    await page.getByText('Loudness: by track, every song alike').waitFor();
+    await page.waitForTimeout(300);
+    await page.reload();
+    assert.equal(await page.getByLabel('Loudness', { exact: true }).inputValue(), 'track');
+    await page.getByLabel('Loudness', { exact: true }).selectOption('album');
   });
 
   it('edits the queue: play next, move, remove, clear', async () => {

@@ -5,10 +5,9 @@
 // Events: `queue` (queue, index or modes changed), `track` (another song is current), `state` (playing or
 // paused), `time` (position moved), `volume`.
 import { api } from '../api.js';
+import { LOUDNESS_MODES, gainAt } from '../loudness.js';
 
 const STORAGE_KEY = 'fermata.player.v1';
-const TARGET_LUFS = -14;
-const MAX_TRUE_PEAK_DB = -1;
 const REPEATS = ['off', 'all', 'one'];
 /** Streaming quality → the bitrate ceiling asked of the server (kbit/s); `original` sends files as stored. */
 export const QUALITIES = { original: null, high: 256, normal: 160, low: 96 };
@@ -50,6 +49,8 @@ const slim = (s) => ({
   title: s.title,
   artist: s.artist,
   album: s.album,
+  track: s.track ?? null,
+  disc: s.disc ?? null,
   duration: s.duration,
   cover_url: s.cover_url,
   stream_url: s.stream_url,
@@ -76,6 +77,8 @@ class PlayerStore extends EventTarget {
   volume = 0.8;
   muted = false;
   normalise = true;
+  /** Album gain for an album played in order, or track gain for every song (src/loudness.js). */
+  loudnessMode = 'album';
   /** Streaming quality, a key of QUALITIES. */
   quality = 'original';
   /** The queue's order before shuffle was switched on (song ids), restored when it is switched off. */
@@ -297,6 +300,13 @@ class PlayerStore extends EventTarget {
     this.#changed();
   }
 
+  setLoudnessMode(mode) {
+    if (!LOUDNESS_MODES.includes(mode)) return;
+    this.loudnessMode = mode;
+    this.#applyVolume();
+    this.#changed();
+  }
+
   // ---- internals ----
 
   /** Makes queue[i] current; reuses the preloaded element when it already holds that song. */
@@ -406,22 +416,15 @@ class PlayerStore extends EventTarget {
     }
   }
 
-  /** The gain that brings the song to the target loudness without pushing its true peak past -1 dBTP. */
-  gainFor(song) {
-    if (!this.normalise || song?.loudness_lufs == null) return 1;
-    let db = TARGET_LUFS - song.loudness_lufs;
-    if (song.true_peak_db != null) db = Math.min(db, MAX_TRUE_PEAK_DB - song.true_peak_db);
-    return 10 ** (Math.max(-24, Math.min(12, db)) / 20);
+  /** The gain for the queue entry at `index`: the target loudness without a true peak past -1 dBTP. */
+  gainFor(index) {
+    return this.normalise ? gainAt(this.queue, index, this.loudnessMode) : 1;
   }
 
   #applyVolume() {
     const level = this.muted ? 0 : this.volume;
     for (const audio of this.#audio) audio.volume = level;
-    if (this.#graph) {
-      const songs = [this.song, this.queue[this.index + 1]];
-      this.#graph.gains[this.#current].gain.value = this.gainFor(songs[0]);
-      this.#graph.gains[1 - this.#current].gain.value = this.gainFor(songs[1]);
-    }
+    this.#applyGains();
     this.#emit('volume');
     this.#scheduleSave();
   }
@@ -465,7 +468,16 @@ class PlayerStore extends EventTarget {
     navigator.mediaSession.metadata = new MediaMetadata({ title: song.title, artist: song.artist.name, album: song.album.name, artwork });
   }
 
+  /** Gains for the current and the next song: album gain depends on the queue around them, so any change of
+   * queue or index can change them. */
+  #applyGains() {
+    if (!this.#graph) return;
+    this.#graph.gains[this.#current].gain.value = this.gainFor(this.index);
+    this.#graph.gains[1 - this.#current].gain.value = this.gainFor(this.index + 1);
+  }
+
   #changed() {
+    this.#applyGains();
     this.#preloadNext();
     this.#emit('queue');
     this.#scheduleSave();
@@ -491,6 +503,7 @@ class PlayerStore extends EventTarget {
       volume: this.volume,
       muted: this.muted,
       normalise: this.normalise,
+      loudnessMode: this.loudnessMode,
       quality: this.quality,
       unshuffled: this.#unshuffled,
     };
@@ -515,6 +528,7 @@ class PlayerStore extends EventTarget {
     this.volume = Number.isFinite(state.volume) ? Math.min(1, Math.max(0, state.volume)) : 0.8;
     this.muted = !!state.muted;
     this.normalise = state.normalise !== false;
+    this.loudnessMode = LOUDNESS_MODES.includes(state.loudnessMode) ? state.loudnessMode : 'album';
     this.quality = state.quality in QUALITIES ? state.quality : 'original';
     this.#unshuffled = Array.isArray(state.unshuffled) ? state.unshuffled : null;
     const index = Number.isInteger(state.index) ? state.index : -1;

@@ -1,7 +1,8 @@
-// Settings: streaming quality in this browser, and the Subsonic apps a listener connects (Symfonium, DSub,
+// Settings: streaming quality and loudness normalisation in this browser, and the Subsonic apps a listener connects (Symfonium, DSub,
 // Feishin…). Each app gets its own generated credential, shown once; the account password never goes to an app.
 import { api } from '../api.js';
 import { h, replace } from '../dom.js';
+import { LOUDNESS_MODES } from '../loudness.js';
 import { player, QUALITIES } from '../stores/player.js';
 import { session } from '../stores/session.js';
 import { errorBox, showFieldErrors, toast } from '../ui/feedback.js';
@@ -42,7 +43,12 @@ const QUALITY_LABELS = {
   low: 'Low (96 kbit/s, for mobile data)',
 };
 
-/** Streaming quality: kept with the player's state in this browser. */
+const LOUDNESS_LABELS = {
+  album: 'By album when an album plays in order',
+  track: 'By track, every song alike',
+};
+
+/** Streaming quality and loudness: kept with the player's state in this browser. */
 function playbackSection() {
   const select = h('select', { id: 'quality', name: 'quality', dataset: { quality: '' } },
     ...Object.keys(QUALITIES).map((key) => h('option', { value: key, selected: player.quality === key }, QUALITY_LABELS[key])));
@@ -50,12 +56,22 @@ function playbackSection() {
     player.setQuality(select.value);
     toast(`Streaming quality: ${QUALITY_LABELS[select.value]}`);
   });
+  const loudness = h('select', { id: 'loudness', name: 'loudness', dataset: { loudnessMode: '' } },
+    ...LOUDNESS_MODES.map((mode) => h('option', { value: mode, selected: player.loudnessMode === mode }, LOUDNESS_LABELS[mode])));
+  loudness.addEventListener('change', () => {
+    player.setLoudnessMode(loudness.value);
+    toast(`Loudness: ${LOUDNESS_LABELS[loudness.value].toLowerCase()}`);
+  });
   return h('section', { class: 'settings', dataset: { playbackSettings: '' } },
     h('h2', {}, 'Playback'),
     h('div', { class: 'field' }, h('label', { for: 'quality' }, 'Streaming quality'), select),
     h('p', { class: 'sub' },
       'Songs over this bitrate are converted on the server before they are sent, which saves data on a slow ',
-      'connection. Formats this browser cannot play (Apple Lossless in Chrome, WavPack) are always converted.'));
+      'connection. Formats this browser cannot play (Apple Lossless in Chrome, WavPack) are always converted.'),
+    h('div', { class: 'field' }, h('label', { for: 'loudness' }, 'Loudness'), loudness),
+    h('p', { class: 'sub' },
+      'By album, an album played in order keeps its own dynamics: a quiet interlude stays quieter than the songs ',
+      'around it. By track, every song is brought to the same loudness. The LN button in the player turns it off.'));
 }
 
 export async function settingsView() {
