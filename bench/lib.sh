@@ -57,12 +57,12 @@ SQL
   psql_ -c "VACUUM ANALYZE"
 }
 
-# start_backend: the release binary (built if missing) serving on a free loopback port, with a private database
+# start_backend: the release binary (FERMATA_BIN, or built if missing) serving on a free loopback port, with a private database
 # under a scratch directory that is removed on exit. Sets bin, work, port, server (its pid) and pids (processes
 # killed on exit; add yours). Settings for the backend are exported before the call.
 start_backend() {
   local target=${CARGO_TARGET_DIR:-target}
-  bin="$target/release/fermata"
+  bin="${FERMATA_BIN:-$target/release/fermata}"
   [ -x "$bin" ] || cargo build --release -p fermata
   work=$(mktemp -d /tmp/fermata-bench.XXXXXX)
   chmod 755 "$work"

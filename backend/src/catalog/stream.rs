@@ -172,12 +172,21 @@ async fn serve_file(
     // Opened (and contained in its folder) before anything is promised, in both delivery modes.
     let media = state.media.clone();
     let Stored { storage, relative, codec } = stored;
-    let opened = tokio::task::spawn_blocking(move || {
-        let opened = media.open(storage, &relative);
-        if opened.is_none() {
+    let etag = HeaderValue::from_str(&format!("\"{tag}\"")).map_err(anyhow::Error::from)?;
+    let accel = accel_requested(state, request_headers);
+    let conditions = Conditions::of(request_headers);
+    let prepared_etag = etag.clone();
+    let (opened, answer) = tokio::task::spawn_blocking(move || {
+        let Some(opened) = media.open(storage, &relative) else {
             tracing::warn!(song = %id, path = %relative, "file missing, unreadable or outside its folder");
-        }
-        opened
+            return None;
+        };
+        // Names with control characters cannot be a header value for nginx; those songs the backend sends.
+        let to_nginx = accel && HeaderValue::from_bytes(opened.real_relative.as_bytes()).is_ok();
+        // Decided here, and a player's small range read here too, so a typical request costs one trip to the
+        // blocking pool instead of three (open, seek, read).
+        let answer = (!to_nginx).then(|| conditions.answer(&opened.file, &opened.metadata, &prepared_etag));
+        Some((opened, answer))
     })
     .await
     .map_err(anyhow::Error::from)?
@@ -191,16 +200,14 @@ async fn serve_file(
             .map_or("application/octet-stream", transcode::Format::content_type),
     };
     let content_type = HeaderValue::from_static(content_type);
-    let etag = HeaderValue::from_str(&format!("\"{tag}\"")).map_err(anyhow::Error::from)?;
 
-    if accel_requested(state, request_headers)
-        && let Ok(file) = HeaderValue::from_bytes(opened.real_relative.as_bytes())
-    {
+    let Some(answer) = answer else {
         // nginx serves the bytes (sendfile, ranges) from its internal location once we have authorised. The
         // file travels as is in its own header: nginx does not decode a URI it reaches through error_page, so a
         // percent-encoded name would not be found, and `?` or `%` in a name have no safe place in a URI. The
         // URI only carries the extension, for nginx's Content-Type. Names with control characters cannot be a
         // header value; those songs are sent by the backend itself.
+        let file = HeaderValue::from_bytes(opened.real_relative.as_bytes()).map_err(anyhow::Error::from)?;
         let target = format!("/internal/{}/{id}.{}", storage.as_str(), utf8_percent_encode(extension, PATH_SAFE));
         let mut response = StatusCode::OK.into_response();
         let headers = response.headers_mut();
@@ -209,41 +216,25 @@ async fn serve_file(
         headers.insert(header::CONTENT_TYPE, content_type);
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
         return Ok(response);
-    }
-
-    let (file, metadata) = (opened.file, opened.metadata);
-    let mut file = tokio::fs::File::from_std(file);
-    let len = metadata.len();
-    let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    };
+    let len = opened.metadata.len();
+    let modified = opened.metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
     let last_modified = httpdate::fmt_http_date(modified);
 
     let mut response = Response::new(Body::empty());
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, content_type);
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    headers.insert(header::ETAG, etag.clone());
+    headers.insert(header::ETAG, etag);
     headers.insert(header::LAST_MODIFIED, HeaderValue::from_str(&last_modified).map_err(anyhow::Error::from)?);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
 
-    let range = request_headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    // If-None-Match comes before Range (RFC 9110 §13.2.2): a client holding the current file gets 304 whatever
-    // range it asked for.
-    if request_headers.get(header::IF_NONE_MATCH).is_some_and(|v| etag_matches(v, &etag)) {
-        *response.status_mut() = StatusCode::NOT_MODIFIED;
-        return Ok(response);
-    }
-    let honour_range = match request_headers.get(header::IF_RANGE) {
-        None => true,
-        Some(v) => if_range_holds(v, &etag, modified),
-    };
-
-    let (start, end) = match byte_range(range.filter(|_| honour_range), len) {
-        ByteRange::Whole => (0, len.saturating_sub(1)),
-        ByteRange::Part { start, end } => {
-            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-            (start, end)
+    let (start, end, prefetched) = match answer {
+        Answer::NotModified => {
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            return Ok(response);
         }
-        ByteRange::Unsatisfiable => {
+        Answer::Unsatisfiable => {
             *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
             let headers = response.headers_mut();
             headers.insert(
@@ -252,6 +243,12 @@ async fn serve_file(
             );
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
             return Ok(response);
+        }
+        Answer::Bytes { partial, start, end, prefetched } => {
+            if partial {
+                *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+            }
+            (start, end, prefetched)
         }
     };
     let length = if len == 0 { 0 } else { end - start + 1 };
@@ -262,13 +259,66 @@ async fn serve_file(
             .insert(header::CONTENT_RANGE, HeaderValue::from_str(&value).map_err(anyhow::Error::from)?);
     }
     response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    if let Some(bytes) = prefetched {
+        *response.body_mut() = Body::from(bytes);
+        return Ok(response);
+    }
+    let mut file = tokio::fs::File::from_std(opened.file);
     if start > 0 {
         file.seek(std::io::SeekFrom::Start(start)).await.map_err(anyhow::Error::from)?;
     }
-    let chunk = if length <= RANGE_READ { length.max(1) as usize } else { STREAM_CHUNK };
-    file.set_max_buf_size(chunk);
-    *response.body_mut() = Body::from_stream(ReaderStream::with_capacity(file.take(length), chunk));
+    file.set_max_buf_size(STREAM_CHUNK);
+    *response.body_mut() = Body::from_stream(ReaderStream::with_capacity(file.take(length), STREAM_CHUNK));
     Ok(response)
+}
+
+/// The request's conditional and range headers, carried to the blocking pool.
+struct Conditions {
+    range: Option<HeaderValue>,
+    if_none_match: Option<HeaderValue>,
+    if_range: Option<HeaderValue>,
+}
+
+/// What is sent of a stored file: nothing (304, 416), or bytes `start..=end`, already read when few.
+enum Answer {
+    NotModified,
+    Unsatisfiable,
+    Bytes { partial: bool, start: u64, end: u64, prefetched: Option<bytes::Bytes> },
+}
+
+impl Conditions {
+    fn of(headers: &HeaderMap) -> Self {
+        Self {
+            range: headers.get(header::RANGE).cloned(),
+            if_none_match: headers.get(header::IF_NONE_MATCH).cloned(),
+            if_range: headers.get(header::IF_RANGE).cloned(),
+        }
+    }
+
+    /// RFC 9110's order: If-None-Match before Range (a client holding the current file gets 304 whatever range
+    /// it asked for), then If-Range decides whether the range is honoured. A range up to [`RANGE_READ`] is read
+    /// here; a failed read leaves it to the streaming path, which reports the error.
+    fn answer(&self, file: &std::fs::File, metadata: &std::fs::Metadata, etag: &HeaderValue) -> Answer {
+        use std::os::unix::fs::FileExt;
+        if self.if_none_match.as_ref().is_some_and(|v| etag_matches(v, etag)) {
+            return Answer::NotModified;
+        }
+        let len = metadata.len();
+        let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        let honour_range = self.if_range.as_ref().is_none_or(|v| if_range_holds(v, etag, modified));
+        let range = self.range.as_ref().and_then(|v| v.to_str().ok()).filter(|_| honour_range);
+        let (partial, start, end) = match byte_range(range, len) {
+            ByteRange::Whole => (false, 0, len.saturating_sub(1)),
+            ByteRange::Part { start, end } => (true, start, end),
+            ByteRange::Unsatisfiable => return Answer::Unsatisfiable,
+        };
+        let length = if len == 0 { 0 } else { end - start + 1 };
+        let prefetched = (length <= RANGE_READ).then(|| {
+            let mut buffer = vec![0; length as usize];
+            file.read_exact_at(&mut buffer, start).ok().map(|()| bytes::Bytes::from(buffer))
+        });
+        Answer::Bytes { partial, start, end, prefetched: prefetched.flatten() }
+    }
 }
 
 /// What a Range header asks of a file of `len` bytes.
