@@ -24,7 +24,7 @@ export RATE_LIMIT_AUTH_BURST=100000 RATE_LIMIT_AUTH_PERIOD_SECS=1
 start_backend
 echo "bench-password-1" | "$bin" user create bencher --admin >/dev/null 2>&1
 sign_in() {
-  curl -fs -o /dev/null -H 'content-type: application/json' -d '{"username":"bencher","password":"bench-password-1"}' \
+  curl -fs -o /dev/null "$@" -H 'content-type: application/json' -d '{"username":"bencher","password":"bench-password-1"}' \
     "http://127.0.0.1:$port/api/auth/login"
 }
 sleep 2
@@ -42,8 +42,5 @@ many=$(rss "$server")
 sleep 10
 later=$(rss "$server")
 # The cost of mapping a fresh buffer per hash (page faults) against reusing a resident one.
-median=$(for _ in $(seq 1 9); do
-  curl -fs -o /dev/null -w '%{time_total}\n' -H 'content-type: application/json' \
-    -d '{"username":"bencher","password":"bench-password-1"}' "http://127.0.0.1:$port/api/auth/login"
-done | sort -n | sed -n 5p)
+median=$(for _ in $(seq 1 9); do sign_in -w '%{time_total}\n'; done | sort -n | sed -n 5p)
 printf '| %s | %s MiB | %s MiB | %s MiB | %s MiB | %.0f ms |\n' "$label" "$idle" "$one" "$many" "$later" "$(awk -v s="$median" 'BEGIN {print s * 1000}')"

@@ -313,11 +313,12 @@ impl Conditions {
             ByteRange::Unsatisfiable => return Answer::Unsatisfiable,
         };
         let length = if len == 0 { 0 } else { end - start + 1 };
-        let prefetched = (length <= RANGE_READ).then(|| {
+        let mut prefetched = None;
+        if length <= RANGE_READ {
             let mut buffer = vec![0; length as usize];
-            file.read_exact_at(&mut buffer, start).ok().map(|()| bytes::Bytes::from(buffer))
-        });
-        Answer::Bytes { partial, start, end, prefetched: prefetched.flatten() }
+            prefetched = file.read_exact_at(&mut buffer, start).ok().map(|()| bytes::Bytes::from(buffer));
+        }
+        Answer::Bytes { partial, start, end, prefetched }
     }
 }
 
