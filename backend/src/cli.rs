@@ -1,4 +1,4 @@
-//! The `fermata` command line: serve, migrate, user create, healthcheck.
+//! The `fermata` command line: serve, migrate, user create, scan, storage migrate, healthcheck.
 
 use std::{io::IsTerminal, process::ExitCode, time::Duration};
 
@@ -38,11 +38,28 @@ pub enum Command {
     /// Index a music folder in place (default: MUSIC_DIR). Paths are stored relative to it, so serve with
     /// MUSIC_DIR set to the same folder.
     Scan { dir: Option<std::path::PathBuf> },
+    /// Move what Fermata stores between the media volume (MEDIA_DIR) and object storage (S3_*).
+    Storage {
+        #[command(subcommand)]
+        command: StorageCommand,
+    },
     /// Exit 0 when the local server answers /health (for container HEALTHCHECKs, which have no curl).
     Healthcheck {
         /// Address to probe; default: 127.0.0.1 on BIND's port.
         #[arg(long)]
         url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StorageCommand {
+    /// Copy every upload and cover to the other store, each read back and checked against its SHA-256. Safe to
+    /// stop and run again (what is already there and right is skipped); nothing is removed from the source. Set
+    /// MEDIA_STORE to the target afterwards.
+    Migrate {
+        /// `s3`: from MEDIA_DIR to the bucket; `fs`: from the bucket to MEDIA_DIR.
+        #[arg(long, value_enum)]
+        to: crate::config::MediaStoreKind,
     },
 }
 
@@ -70,6 +87,7 @@ pub async fn run() -> ExitCode {
             create_user(cli.config, username, email, admin).await
         }
         Command::Scan { dir } => scan(cli.config, dir).await,
+        Command::Storage { command: StorageCommand::Migrate { to } } => migrate_storage(cli.config, to).await,
         Command::Healthcheck { url } => healthcheck(&cli.config, url).await,
     };
     match result {
@@ -134,6 +152,37 @@ async fn scan(config: Config, dir: Option<std::path::PathBuf>) -> anyhow::Result
     fermata_core::jobs::enqueue_analysis(&db, &touched).await?;
     report.log();
     db.close().await?;
+    Ok(())
+}
+
+async fn migrate_storage(config: Config, to: crate::config::MediaStoreKind) -> anyhow::Result<()> {
+    let (volume, bucket) = config.both_stores()?;
+    let (from, to) = match to {
+        crate::config::MediaStoreKind::S3 => (volume, bucket),
+        crate::config::MediaStoreKind::Fs => (bucket, volume),
+    };
+    let (db, _cluster, _) = startup::open_database(&config).await?;
+    postgres::migrate(&db).await?;
+    let mut last = std::time::Instant::now();
+    let moved = fermata_core::media::migrate::migrate(&db, &from, &to, |p| {
+        let done = p.copied + p.present + p.missing;
+        if last.elapsed() >= Duration::from_secs(1) || done == p.total {
+            last = std::time::Instant::now();
+            tracing::info!(done, total = p.total, copied = p.copied, present = p.present, bytes = p.bytes, "moving");
+        }
+    })
+    .await?;
+    tracing::info!(
+        copied = moved.copied,
+        already_there = moved.present,
+        missing_from_source = moved.missing,
+        bytes = moved.bytes,
+        "storage move done"
+    );
+    db.close().await?;
+    if moved.missing > 0 {
+        bail!("{} files named in the database were not in the source store (listed above)", moved.missing);
+    }
     Ok(())
 }
 

@@ -18,6 +18,15 @@ pub enum MediaDelivery {
     XAccel,
 }
 
+/// Where Fermata keeps what it owns (uploads, covers, thumbnails).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MediaStoreKind {
+    /// The media volume (MEDIA_DIR): every replica must see the same folder.
+    Fs,
+    /// An S3-compatible bucket (S3_*): replicas share nothing but it and PostgreSQL.
+    S3,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Registration {
     Open,
@@ -58,6 +67,44 @@ pub struct Config {
     /// Where uploads are stored, content-addressed. Default: $DATA_DIR/media.
     #[arg(long, env = "MEDIA_DIR", value_name = "MEDIA_DIR", global = true)]
     pub media_dir: Option<PathBuf>,
+
+    /// `fs`: uploads on the media volume (MEDIA_DIR); `s3`: in an S3-compatible bucket (S3_ENDPOINT, S3_BUCKET, …),
+    /// MEDIA_DIR then only holds temp files.
+    #[arg(long, env = "MEDIA_STORE", value_name = "MEDIA_STORE", value_enum, default_value = "fs", global = true)]
+    pub media_store: MediaStoreKind,
+
+    /// The S3 endpoint (`http://minio:9000`); unset for AWS S3 itself, where S3_REGION picks the host.
+    #[arg(long, env = "S3_ENDPOINT", value_name = "S3_ENDPOINT", global = true)]
+    pub s3_endpoint: Option<Url>,
+
+    /// The bucket's region (any value for most self-hosted servers).
+    #[arg(long, env = "S3_REGION", value_name = "S3_REGION", default_value = "us-east-1", global = true)]
+    pub s3_region: String,
+
+    /// The bucket (it must exist).
+    #[arg(long, env = "S3_BUCKET", value_name = "S3_BUCKET", global = true)]
+    pub s3_bucket: Option<String>,
+
+    /// Keys go under this prefix, so the bucket may hold other things.
+    #[arg(long, env = "S3_PREFIX", value_name = "S3_PREFIX", default_value = "fermata", global = true)]
+    pub s3_prefix: String,
+
+    /// The access key id.
+    #[arg(long, env = "S3_ACCESS_KEY_ID", value_name = "S3_ACCESS_KEY_ID", global = true)]
+    pub s3_access_key_id: Option<String>,
+
+    /// The secret key (environment only, never a flag).
+    #[arg(skip = std::env::var("S3_SECRET_ACCESS_KEY").ok().filter(|k| !k.is_empty()).map(SecretString::from))]
+    pub s3_secret_access_key: Option<SecretString>,
+
+    /// `true`: `http://host/bucket/key` (MinIO, Garage, Ceph and most self-hosted servers, and what nginx in front
+    /// needs); `false`: `http://bucket.host/key` (AWS's default).
+    #[arg(long, env = "S3_PATH_STYLE", value_name = "S3_PATH_STYLE", default_value = "true", action = clap::ArgAction::Set, global = true)]
+    pub s3_path_style: bool,
+
+    /// Seconds a presigned URL handed to nginx stays valid (nginx remembers an authorisation for 10 s).
+    #[arg(long, env = "S3_PRESIGN_SECS", value_name = "S3_PRESIGN_SECS", default_value = "300", value_parser = clap::value_parser!(u64).range(30..=604_800), global = true)]
+    pub s3_presign_secs: u64,
 
     /// An existing music folder to index in place (read-only is fine).
     #[arg(long, env = "MUSIC_DIR", value_name = "MUSIC_DIR", global = true)]
@@ -229,6 +276,54 @@ impl Config {
 
     pub fn media_dir(&self) -> PathBuf {
         self.media_dir.clone().unwrap_or_else(|| self.data_dir.join("media"))
+    }
+
+    /// The bucket's settings when MEDIA_STORE=s3.
+    pub fn s3_settings(&self) -> anyhow::Result<Option<fermata_s3::Settings>> {
+        if self.media_store != MediaStoreKind::S3 {
+            return Ok(None);
+        }
+        self.bucket_settings().map(Some)
+    }
+
+    /// The bucket's settings from S3_*, whatever MEDIA_STORE says (a storage move needs both stores); an error
+    /// names what is missing.
+    pub fn bucket_settings(&self) -> anyhow::Result<fermata_s3::Settings> {
+        let missing = |name: &str| anyhow::anyhow!("object storage needs {name}");
+        Ok(fermata_s3::Settings {
+            endpoint: self.s3_endpoint.as_ref().map(|u| u.as_str().trim_end_matches('/').to_owned()),
+            region: self.s3_region.clone(),
+            bucket: self.s3_bucket.clone().ok_or_else(|| missing("S3_BUCKET"))?,
+            prefix: self.s3_prefix.clone(),
+            access_key_id: self.s3_access_key_id.clone().ok_or_else(|| missing("S3_ACCESS_KEY_ID"))?,
+            secret_access_key: self
+                .s3_secret_access_key
+                .as_ref()
+                .map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned())
+                .ok_or_else(|| missing("S3_SECRET_ACCESS_KEY"))?,
+            virtual_hosted: !self.s3_path_style,
+        })
+    }
+
+    /// The media volume and the bucket, as two stores (for a storage move).
+    pub fn both_stores(&self) -> anyhow::Result<(fermata_core::media::MediaStore, fermata_core::media::MediaStore)> {
+        let volume = fermata_core::media::MediaStore::new(self.media_dir(), self.music_dir.clone())?;
+        let bucket = fermata_s3::S3Store::new(&self.bucket_settings()?)?;
+        Ok((volume.clone(), volume.with_objects(std::sync::Arc::new(bucket))))
+    }
+
+    /// Opens the media store MEDIA_STORE names.
+    pub fn open_media(&self) -> anyhow::Result<fermata_core::media::MediaStore> {
+        use anyhow::Context;
+        let media = fermata_core::media::MediaStore::new(self.media_dir(), self.music_dir.clone())?;
+        Ok(match self.s3_settings()? {
+            Some(settings) => {
+                let store = fermata_s3::S3Store::new(&settings).context("S3 settings")?;
+                tracing::info!(store = %fermata_core::objects::ObjectStorage::describe(&store), "media in object storage");
+                media.with_objects(std::sync::Arc::new(store))
+            }
+            None => media,
+        })
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

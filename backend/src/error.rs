@@ -212,6 +212,23 @@ impl From<CoreError> for AppError {
     }
 }
 
+/// Object storage (MEDIA_STORE=s3): a missing object is a 404; a store that cannot be reached is a 503 the client
+/// may retry, logged here with its cause (never sent to the client).
+impl From<fermata_core::objects::ObjectError> for AppError {
+    fn from(e: fermata_core::objects::ObjectError) -> Self {
+        match e {
+            fermata_core::objects::ObjectError::NotFound => Self::NotFound,
+            fermata_core::objects::ObjectError::Unavailable(cause) => {
+                tracing::warn!("object storage: {cause:#}");
+                Self::Unavailable {
+                    message: "the media store cannot be reached; try again shortly".into(),
+                    retry_after_secs: 5,
+                }
+            }
+        }
+    }
+}
+
 impl From<validator::ValidationErrors> for AppError {
     fn from(errors: validator::ValidationErrors) -> Self {
         let fields = errors

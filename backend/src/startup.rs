@@ -21,7 +21,6 @@ use crate::{
     error::AppError,
     events::Events,
     health,
-    media::MediaStore,
     memory::MemoryGuard,
     metrics, openapi, postgres,
     postgres::{Durability, EmbeddedPostgres},
@@ -81,7 +80,7 @@ impl Application {
                 None
             }
         };
-        let media = MediaStore::new(config.media_dir(), config.music_dir.clone())?;
+        let media = config.open_media()?;
         let stale = media.clean_temp()?;
         if stale > 0 {
             tracing::info!(files = stale, "removed temp files left by an interrupted upload");
@@ -89,6 +88,10 @@ impl Application {
         let transcoder =
             fermata_core::transcode::Transcoder::new(config.transcode_settings(), db.clone(), media.media_dir())
                 .context("cannot make the transcode folders on the media volume (MEDIA_DIR)")?;
+        let transcoder = match media.objects() {
+            Some(objects) => transcoder.with_objects(objects.clone()),
+            None => transcoder,
+        };
         let config = Arc::new(config);
         let state = AppState {
             db: db.clone(),
@@ -118,6 +121,9 @@ impl Application {
         spawn_workers(&state, &background);
         let store = CachedStore::new(&db, state.sessions.clone());
         tokio::spawn(store.clone().continuously_delete_expired(Duration::from_secs(3600)));
+        if let Some(objects) = state.media.objects().cloned() {
+            spawn_upload_sweeper(db.clone(), objects, background.child_token());
+        }
 
         let router = router(state.clone(), accounts::session::layer(store, &config));
         let listener =
@@ -277,6 +283,32 @@ pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
 
 /// Background workers of this replica: one for scans (rare, long), one for analysis (many, short), so a
 /// scan never holds up the analysis of fresh uploads. Few enough for a Raspberry Pi.
+/// A multipart upload unfinished this long belongs to a replica that died mid-upload (a live one sends its
+/// parts from local disk, far faster): its parts are thrown away.
+const STALE_UPLOAD: Duration = Duration::from_secs(3600);
+
+/// Aborts stale multipart uploads now and then every 10 minutes (see `media::abort_stale_uploads`).
+fn spawn_upload_sweeper(
+    db: DatabaseConnection,
+    objects: Arc<dyn fermata_core::objects::ObjectStorage>,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            match fermata_core::media::abort_stale_uploads(&db, objects.as_ref(), STALE_UPLOAD).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(uploads = n, "aborted multipart uploads left by a replica that stopped"),
+                Err(e) => tracing::warn!("cannot sweep stale multipart uploads: {e:#}"),
+            }
+        }
+    });
+}
+
 fn spawn_workers(state: &AppState, background: &CancellationToken) {
     use fermata_core::{
         jobs::{self, JobKind},

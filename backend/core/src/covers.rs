@@ -104,6 +104,11 @@ pub fn thumbnail(mut file: std::fs::File, size: u32) -> Result<Vec<u8>, CoverErr
     Ok(bytes)
 }
 
+/// The media type of a stored cover, by the extension it was stored under.
+pub fn mime_of_extension(extension: &str) -> &'static str {
+    ImageFormat::from_extension(extension).map_or("application/octet-stream", |f| f.to_mime_type())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

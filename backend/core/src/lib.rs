@@ -22,6 +22,7 @@ pub mod library;
 pub mod m3u;
 pub mod media;
 pub mod migration;
+pub mod objects;
 pub mod password;
 pub mod playlists;
 pub mod postgres;

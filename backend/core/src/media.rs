@@ -1,9 +1,25 @@
 //! The media volume: uploads stored content-addressed (`ab/cd/<sha256>.<ext>`), written to a temp file on the
 //! same filesystem, fsynced and renamed into place, so a file is never visible half-written.
 
-use std::path::{Path, PathBuf};
+pub mod migrate;
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use anyhow::Context;
+use bytes::Bytes;
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, sea_query::Expr};
+
+use crate::{
+    entities::object_uploads,
+    objects::{ObjectError, ObjectStorage},
+};
+
+/// Uploads larger than this go to object storage in parts of this size (S3 allows at most 10,000 parts of at
+/// least 5 MiB): one part is in memory at a time.
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
 
 /// Where stored songs live: uploads under MEDIA_DIR, indexed files under MUSIC_DIR. Both roots are kept as
 /// given and, when they exist, resolved (symbolic links followed): containment is checked against the latter.
@@ -13,6 +29,8 @@ pub struct MediaStore {
     music_dir: Option<PathBuf>,
     media_real: PathBuf,
     music_real: Option<PathBuf>,
+    /// `MEDIA_STORE=s3`: uploads, covers and thumbnails live in this bucket; MEDIA_DIR only holds temp files.
+    objects: Option<Arc<dyn ObjectStorage>>,
 }
 
 /// A stored file opened for reading after the containment check.
@@ -60,7 +78,27 @@ impl MediaStore {
         std::fs::create_dir_all(media_dir.join("covers"))?;
         let media_real = media_dir.canonicalize()?;
         let music_real = music_dir.as_ref().and_then(|d| d.canonicalize().ok());
-        Ok(Self { media_dir, music_dir, media_real, music_real })
+        Ok(Self { media_dir, music_dir, media_real, music_real, objects: None })
+    }
+
+    /// Keeps what Fermata owns (uploads, covers, thumbnails) in object storage rather than on the media volume.
+    #[must_use]
+    pub fn with_objects(mut self, objects: Arc<dyn ObjectStorage>) -> Self {
+        self.objects = Some(objects);
+        self
+    }
+
+    /// The bucket when `MEDIA_STORE=s3`.
+    pub fn objects(&self) -> Option<&Arc<dyn ObjectStorage>> {
+        self.objects.as_ref()
+    }
+
+    /// The bucket holding files of this storage kind, if any (MUSIC_DIR is always a folder).
+    pub fn objects_for(&self, storage: Storage) -> Option<&Arc<dyn ObjectStorage>> {
+        match storage {
+            Storage::Media => self.objects.as_ref(),
+            Storage::Library => None,
+        }
     }
 
     pub fn media_dir(&self) -> &Path {
@@ -165,36 +203,306 @@ fn publish_readable(file: &std::fs::File) -> anyhow::Result<()> {
     file.set_permissions(std::fs::Permissions::from_mode(0o644)).context("cannot make the stored file readable")
 }
 
+/// A stored file as a path on this machine, for tools that need one (the analyser, ffmpeg): the file itself, or
+/// a temporary copy of an object, removed when this is dropped.
+#[derive(Debug)]
+pub struct LocalFile {
+    path: PathBuf,
+    _copy: Option<tempfile::TempPath>,
+}
+
+impl LocalFile {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Largest cover object read into memory from object storage (covers on disk are read as files; the decoder's
+/// own bound, `covers::MAX_DECODE_BYTES`, applies to both).
+const MAX_COVER_OBJECT: u64 = crate::covers::MAX_DECODE_BYTES;
+
 impl MediaStore {
+    /// Stores a fully written upload, already checked, under its content address; returns the relative path (the
+    /// object key with `MEDIA_STORE=s3`). The temp file is removed either way.
+    pub async fn store_upload(
+        &self,
+        db: &impl ConnectionTrait,
+        temp: tempfile::NamedTempFile,
+        hash: &str,
+        ext: &str,
+        content_type: &str,
+    ) -> anyhow::Result<String> {
+        let Some(objects) = self.objects.clone() else {
+            let (store, hash, ext) = (self.clone(), hash.to_owned(), ext.to_owned());
+            return tokio::task::spawn_blocking(move || store.persist(temp, &hash, &ext))
+                .await
+                .context("store task panicked")?;
+        };
+        let key = Self::content_path(hash, ext);
+        upload_file(db, objects.as_ref(), &key, temp.path(), content_type).await?;
+        Ok(key)
+    }
+
+    /// Stores a copy of a local file under `key` (a storage move: the key is kept as it was).
+    pub async fn put_file(
+        &self,
+        db: &impl ConnectionTrait,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> anyhow::Result<()> {
+        if let Some(objects) = &self.objects {
+            return upload_file(db, objects.as_ref(), key, path, content_type).await;
+        }
+        let (store, key, path) = (self.clone(), key.to_owned(), path.to_owned());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let target = store.media_dir.join(&key);
+            std::fs::create_dir_all(target.parent().context("a key names a file in a folder")?)?;
+            let temp = store.temp_file()?;
+            std::fs::copy(&path, temp.path()).with_context(|| format!("cannot read {}", path.display()))?;
+            publish_readable(temp.as_file())?;
+            temp.as_file().sync_all()?;
+            temp.persist(&target).map_err(|e| e.error)?;
+            Ok(())
+        })
+        .await
+        .context("copy task panicked")?
+    }
+
     /// Stores cover art content-addressed under `covers/`; returns the `cover_path` value for the album. The
     /// caller has checked the bytes are an image within the limits (`covers::inspect`).
-    pub fn store_cover(&self, data: &[u8], ext: &str) -> anyhow::Result<String> {
-        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(data));
+    pub async fn store_cover(&self, data: Vec<u8>, ext: &'static str) -> anyhow::Result<String> {
+        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data));
         let relative = format!("covers/{}/{hash}.{ext}", &hash[..2]);
-        let target = self.media_dir.join(&relative);
-        if !target.exists() {
-            std::fs::create_dir_all(target.parent().expect("has a parent"))?;
-            let mut temp = self.temp_file()?;
-            std::io::Write::write_all(&mut temp, data)?;
-            publish_readable(temp.as_file())?;
-            temp.persist(&target).map_err(|e| e.error)?;
+        let value = format!("{}:{relative}", Storage::Media.as_str());
+        if let Some(objects) = &self.objects {
+            let content_type = crate::covers::mime_of_extension(ext);
+            objects.put(&relative, Bytes::from(data), content_type).await?;
+            return Ok(value);
         }
-        Ok(format!("{}:{relative}", Storage::Media.as_str()))
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let target = store.media_dir.join(&relative);
+            if !target.exists() {
+                std::fs::create_dir_all(target.parent().expect("has a parent"))?;
+                let mut temp = store.temp_file()?;
+                std::io::Write::write_all(&mut temp, &data)?;
+                publish_readable(temp.as_file())?;
+                temp.persist(&target).map_err(|e| e.error)?;
+            }
+            Ok(())
+        })
+        .await
+        .context("cover task panicked")??;
+        Ok(value)
     }
 
-    /// Opens the file of a `cover_path` value (`media:<rel>` or `library:<rel>`), contained like songs.
-    pub fn open_cover(&self, cover_path: &str) -> Option<Opened> {
-        let (storage, relative) = cover_path.split_once(':')?;
-        self.open(Storage::parse(storage)?, relative)
+    /// Opens the file of a `cover_path` value (`media:<rel>` or `library:<rel>`), contained like songs. A cover in
+    /// object storage is fetched into an unnamed temp file (covers are small and bounded).
+    pub async fn open_cover(&self, cover_path: &str) -> Result<Option<Opened>, ObjectError> {
+        let Some((storage, relative)) = cover_path.split_once(':') else { return Ok(None) };
+        let Some(storage) = Storage::parse(storage) else { return Ok(None) };
+        let relative = relative.to_owned();
+        if let Some(objects) = self.objects_for(storage) {
+            let data = match crate::objects::read_bounded(objects.as_ref(), &relative, MAX_COVER_OBJECT).await {
+                Err(ObjectError::NotFound) => return Ok(None),
+                other => other?,
+            };
+            let temp_dir = self.temp_dir();
+            let opened = tokio::task::spawn_blocking(move || -> std::io::Result<Opened> {
+                let mut file = tempfile::tempfile_in(temp_dir)?;
+                std::io::Write::write_all(&mut file, &data)?;
+                std::io::Seek::rewind(&mut file)?;
+                let metadata = file.metadata()?;
+                Ok(Opened { file, metadata, real_relative: relative })
+            })
+            .await
+            .map_err(|e| ObjectError::Unavailable(e.into()))?
+            .map_err(|e| ObjectError::Unavailable(e.into()))?;
+            return Ok(Some(opened));
+        }
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.open(storage, &relative))
+            .await
+            .map_err(|e| ObjectError::Unavailable(e.into()))
     }
 
-    pub fn thumbnail_path(&self, key: &str, size: u32) -> PathBuf {
-        self.media_dir.join("covers/thumbs").join(format!("{key}-{size}.jpg"))
+    /// A stored file as a local path: the file itself (contained, see [`Self::resolve`]), or a temp copy of the
+    /// object. None when it is missing.
+    pub async fn local_file(&self, storage: Storage, relative: &str) -> Result<Option<LocalFile>, ObjectError> {
+        let Some(objects) = self.objects_for(storage) else {
+            let (store, relative) = (self.clone(), relative.to_owned());
+            let path = tokio::task::spawn_blocking(move || store.resolve(storage, &relative))
+                .await
+                .map_err(|e| ObjectError::Unavailable(e.into()))?;
+            return Ok(path.map(|path| LocalFile { path, _copy: None }));
+        };
+        let mut stream = match objects.get(relative, None).await {
+            Err(ObjectError::NotFound) => return Ok(None),
+            other => other?,
+        };
+        // Named after the object so tools that look at the extension (ffmpeg, the analyser) see the same one.
+        let extension = Path::new(relative).extension().and_then(|e| e.to_str()).unwrap_or("bin");
+        let temp = tempfile::Builder::new()
+            .prefix("object-")
+            .suffix(&format!(".{extension}"))
+            .tempfile_in(self.temp_dir())
+            .map_err(|e| ObjectError::Unavailable(e.into()))?
+            .into_temp_path();
+        let mut file = tokio::fs::File::create(&temp).await.map_err(|e| ObjectError::Unavailable(e.into()))?;
+        while let Some(chunk) = futures::TryStreamExt::try_next(&mut stream).await? {
+            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
+                .await
+                .map_err(|e| ObjectError::Unavailable(e.into()))?;
+        }
+        tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(|e| ObjectError::Unavailable(e.into()))?;
+        Ok(Some(LocalFile { path: temp.to_path_buf(), _copy: Some(temp) }))
     }
 
-    /// The marker left when a cover cannot be made into thumbnails (too large, corrupt, not an image): every
-    /// replica reads it and answers at once instead of decoding the same bomb again.
-    pub fn thumbnail_failure_path(&self, key: &str) -> PathBuf {
-        self.media_dir.join("covers/thumbs").join(format!("{key}.failed"))
+    /// Removes a file Fermata owns (an upload, a cover); files of the library folder are never removed.
+    pub async fn remove(&self, storage: Storage, relative: &str) -> anyhow::Result<()> {
+        if storage == Storage::Library {
+            return Ok(());
+        }
+        if let Some(objects) = &self.objects {
+            return Ok(objects.delete(relative).await?);
+        }
+        match tokio::fs::remove_file(self.media_dir.join(relative)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
     }
+
+    fn thumbnail_key(key: &str, size: u32) -> String {
+        format!("covers/thumbs/{key}-{size}.jpg")
+    }
+
+    fn thumbnail_failure_key(key: &str) -> String {
+        format!("covers/thumbs/{key}.failed")
+    }
+
+    /// A thumbnail made before (by any replica), if there is one.
+    pub async fn read_thumbnail(&self, key: &str, size: u32) -> Result<Option<Vec<u8>>, ObjectError> {
+        self.read_small(&Self::thumbnail_key(key, size)).await
+    }
+
+    /// Whether a cover was found unfit for thumbnails (too large, corrupt, not an image): every replica reads the
+    /// marker and answers at once instead of decoding the same bomb again.
+    pub async fn thumbnail_failed(&self, key: &str) -> Result<bool, ObjectError> {
+        Ok(self.read_small(&Self::thumbnail_failure_key(key)).await?.is_some())
+    }
+
+    /// Keeps a thumbnail; never visible half-written (a temp file renamed, or one PUT).
+    pub async fn write_thumbnail(&self, key: &str, size: u32, data: Vec<u8>) -> anyhow::Result<()> {
+        self.write_small(&Self::thumbnail_key(key, size), data, "image/jpeg").await
+    }
+
+    pub async fn remember_thumbnail_failure(&self, key: &str) -> anyhow::Result<()> {
+        self.write_small(&Self::thumbnail_failure_key(key), Vec::new(), "application/octet-stream").await
+    }
+
+    async fn read_small(&self, relative: &str) -> Result<Option<Vec<u8>>, ObjectError> {
+        if let Some(objects) = &self.objects {
+            return match crate::objects::read_bounded(objects.as_ref(), relative, MAX_COVER_OBJECT).await {
+                Ok(data) => Ok(Some(data)),
+                Err(ObjectError::NotFound) => Ok(None),
+                Err(e) => Err(e),
+            };
+        }
+        Ok(tokio::fs::read(self.media_dir.join(relative)).await.ok())
+    }
+
+    async fn write_small(&self, relative: &str, data: Vec<u8>, content_type: &str) -> anyhow::Result<()> {
+        if let Some(objects) = &self.objects {
+            return Ok(objects.put(relative, Bytes::from(data), content_type).await?);
+        }
+        let target = self.media_dir.join(relative);
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let dir = target.parent().expect("has a folder");
+            std::fs::create_dir_all(dir)?;
+            let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+            std::io::Write::write_all(&mut temp, &data)?;
+            temp.persist(&target).map_err(|e| e.error)?;
+            Ok(())
+        })
+        .await
+        .context("write task panicked")?
+    }
+}
+
+/// Sends a file to object storage: one PUT up to [`PART_SIZE`], otherwise a multipart upload recorded in
+/// `object_uploads` for as long as it runs, so one that dies with its replica is aborted later
+/// ([`abort_stale_uploads`]). One part is in memory at a time; a failure aborts what was sent.
+pub async fn upload_file(
+    db: &impl ConnectionTrait,
+    objects: &dyn ObjectStorage,
+    key: &str,
+    path: &Path,
+    content_type: &str,
+) -> anyhow::Result<()> {
+    use tokio::io::AsyncReadExt;
+    let mut file = tokio::fs::File::open(path).await.context("cannot open the upload")?;
+    let len = file.metadata().await?.len();
+    if len <= PART_SIZE as u64 {
+        let data = tokio::fs::read(path).await.context("cannot read the upload")?;
+        objects.put(key, Bytes::from(data), content_type).await?;
+        return Ok(());
+    }
+    let upload = objects.create_multipart(key, content_type).await?;
+    let row = object_uploads::ActiveModel {
+        upload_id: sea_orm::Set(upload.clone()),
+        object_key: sea_orm::Set(key.to_owned()),
+        ..Default::default()
+    };
+    let sent = async {
+        object_uploads::Entity::insert(row).exec_without_returning(db).await?;
+        let mut parts = Vec::new();
+        loop {
+            let mut buffer = Vec::with_capacity(PART_SIZE);
+            (&mut file).take(PART_SIZE as u64).read_to_end(&mut buffer).await?;
+            if buffer.is_empty() {
+                break;
+            }
+            parts.push(objects.put_part(key, &upload, parts.len(), Bytes::from(buffer)).await?);
+        }
+        objects.complete_multipart(key, &upload, parts).await?;
+        anyhow::Ok(())
+    }
+    .await;
+    if sent.is_err()
+        && let Err(e) = objects.abort_multipart(key, &upload).await
+    {
+        tracing::warn!(key, "cannot abort a failed multipart upload (it is retried later): {e}");
+        return sent;
+    }
+    forget_upload(db, &upload).await?;
+    sent
+}
+
+async fn forget_upload(db: &impl ConnectionTrait, upload: &str) -> Result<(), DbErr> {
+    object_uploads::Entity::delete_by_id(upload.to_owned()).exec(db).await.map(drop)
+}
+
+/// Aborts the multipart uploads started more than `older_than` ago and never finished: their replica died or
+/// lost its link mid-upload. Returns how many were aborted; one that cannot be aborted now is tried again later.
+pub async fn abort_stale_uploads(
+    db: &impl ConnectionTrait,
+    objects: &dyn ObjectStorage,
+    older_than: std::time::Duration,
+) -> anyhow::Result<usize> {
+    use sea_orm::QueryFilter;
+    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(older_than)?;
+    let stale =
+        object_uploads::Entity::find().filter(Expr::col(object_uploads::Column::StartedAt).lt(cutoff)).all(db).await?;
+    let mut aborted = 0;
+    for upload in stale {
+        match objects.abort_multipart(&upload.object_key, &upload.upload_id).await {
+            Ok(()) => {
+                forget_upload(db, &upload.upload_id).await?;
+                aborted += 1;
+            }
+            Err(e) => tracing::warn!(key = %upload.object_key, "cannot abort a stale multipart upload: {e}"),
+        }
+    }
+    Ok(aborted)
 }

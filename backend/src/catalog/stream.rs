@@ -10,7 +10,7 @@ use axum::{
 };
 use http_range_header::{RangeUnsatisfiableError, parse_range_header};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 use uuid::Uuid;
 
@@ -54,6 +54,7 @@ const PATH_SAFE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(
     (status = 304), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 416),
     (status = 422, body = ErrorBody, description = "a bad parameter, or a file ffmpeg cannot read"),
     (status = 429, body = ErrorBody, description = "every transcoding slot is taken (Retry-After)"),
+    (status = 503, body = ErrorBody, description = "the object store (MEDIA_STORE=s3) cannot be reached (Retry-After)"),
 ))]
 pub async fn stream(
     State(state): State<AppState>,
@@ -122,15 +123,13 @@ async fn serve_transcode(
     }
     // Heavy work: refused while memory is short.
     state.memory.admit()?;
-    let media = state.media.clone();
-    let (storage, relative) = (song.storage, song.path.clone());
-    let path = tokio::task::spawn_blocking(move || media.resolve(storage, &relative))
-        .await
-        .map_err(anyhow::Error::from)?
-        .ok_or_else(|| {
-            tracing::warn!(song = %id, path = %song.path, "song file missing or outside its folder");
-            AppError::NotFound
-        })?;
+    // With MEDIA_STORE=s3 the source is fetched to a temp file first; ffmpeg has it open before `open` returns
+    // (it waits for the first bytes out), so the copy may go when this handler does.
+    let local = state.media.local_file(song.storage, &song.path).await?.ok_or_else(|| {
+        tracing::warn!(song = %id, path = %song.path, "song file missing or outside its folder");
+        AppError::NotFound
+    })?;
+    let path = local.path().to_owned();
     let source = transcode::Source { path, codec: song.codec, content_hash: song.content_hash.clone() };
     match state.transcoder.open(user, source, rendition, offset_secs).await? {
         transcode::Output::Cached { relative, .. } => {
@@ -169,12 +168,15 @@ async fn serve_file(
     tag: &str,
     request_headers: &HeaderMap,
 ) -> AppResult<Response> {
-    // Opened (and contained in its folder) before anything is promised, in both delivery modes.
-    let media = state.media.clone();
-    let Stored { storage, relative, codec } = stored;
     let etag = HeaderValue::from_str(&format!("\"{tag}\"")).map_err(anyhow::Error::from)?;
     let accel = accel_requested(state, request_headers);
     let conditions = Conditions::of(request_headers);
+    if let Some(objects) = state.media.objects_for(stored.storage) {
+        return serve_object(state, objects.as_ref(), id, stored, etag, accel, &conditions).await;
+    }
+    // Opened (and contained in its folder) before anything is promised, in both delivery modes.
+    let media = state.media.clone();
+    let Stored { storage, relative, codec } = stored;
     let prepared_etag = etag.clone();
     let (opened, answer) = tokio::task::spawn_blocking(move || {
         let Some(opened) = media.open(storage, &relative) else {
@@ -192,14 +194,7 @@ async fn serve_file(
     .map_err(anyhow::Error::from)?
     .ok_or(AppError::NotFound)?;
     let extension = FsPath::new(&opened.real_relative).extension().and_then(|e| e.to_str()).unwrap_or_default();
-    let content_type = match codec {
-        Some(codec) => codec.content_type(extension),
-        None => transcode::Format::ALL
-            .into_iter()
-            .find(|f| f.suffix() == extension)
-            .map_or("application/octet-stream", transcode::Format::content_type),
-    };
-    let content_type = HeaderValue::from_static(content_type);
+    let content_type = content_type(codec, extension);
 
     let Some(answer) = answer else {
         // nginx serves the bytes (sendfile, ranges) from its internal location once we have authorised. The
@@ -208,19 +203,105 @@ async fn serve_file(
         // URI only carries the extension, for nginx's Content-Type. Names with control characters cannot be a
         // header value; those songs are sent by the backend itself.
         let file = HeaderValue::from_bytes(opened.real_relative.as_bytes()).map_err(anyhow::Error::from)?;
-        let target = format!("/internal/{}/{id}.{}", storage.as_str(), utf8_percent_encode(extension, PATH_SAFE));
-        let mut response = StatusCode::OK.into_response();
-        let headers = response.headers_mut();
-        headers.insert("x-accel-redirect", HeaderValue::from_str(&target).map_err(anyhow::Error::from)?);
-        headers.insert(ACCEL_FILE, file);
-        headers.insert(header::CONTENT_TYPE, content_type);
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
-        return Ok(response);
+        return accel_redirect(storage.as_str(), id, extension, file, content_type);
     };
     let len = opened.metadata.len();
     let modified = opened.metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    let last_modified = httpdate::fmt_http_date(modified);
+    let mut file = opened.file;
+    respond(answer, len, modified, etag, content_type, move |start, length| {
+        // lseek only moves the offset: no disk access, nothing to wait for.
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start)).map_err(anyhow::Error::from)?;
+        let mut file = tokio::fs::File::from_std(file);
+        file.set_max_buf_size(STREAM_CHUNK);
+        Ok(Body::from_stream(ReaderStream::with_capacity(file.take(length), STREAM_CHUNK)))
+    })
+}
 
+/// A file in object storage (MEDIA_STORE=s3). Looked up first in both modes, so a missing object is a 404 and
+/// an unreachable store a 503 before anything is promised. With nginx in front, the answer is an X-Accel-Redirect
+/// to an internal location that proxies a short-lived presigned URL (Range passed through, the client's
+/// credentials stripped): the bytes never pass through a replica. Without nginx, the replica streams the range.
+async fn serve_object(
+    state: &AppState,
+    objects: &dyn fermata_core::objects::ObjectStorage,
+    id: Uuid,
+    stored: Stored,
+    etag: HeaderValue,
+    accel: bool,
+    conditions: &Conditions,
+) -> AppResult<Response> {
+    let Stored { relative, codec, .. } = stored;
+    let info = objects.head(&relative).await.map_err(|e| object_error(id, &relative, e))?;
+    let extension = FsPath::new(&relative).extension().and_then(|e| e.to_str()).unwrap_or_default();
+    let content_type = content_type(codec, extension);
+    if accel {
+        let expires = std::time::Duration::from_secs(state.config.s3_presign_secs);
+        let url = objects.presigned_get(&relative, expires).await.map_err(|e| object_error(id, &relative, e))?;
+        let file = HeaderValue::from_str(url.as_str()).map_err(anyhow::Error::from)?;
+        return accel_redirect("object", id, extension, file, content_type);
+    }
+    let answer = conditions.decide(info.size, info.modified, &etag);
+    let objects = state.media.objects().cloned().ok_or_else(|| anyhow::anyhow!("object storage vanished"))?;
+    let stream = match answer {
+        Answer::Bytes { start, end, .. } if info.size > 0 => {
+            Some(objects.get(&relative, Some(start..end + 1)).await.map_err(|e| object_error(id, &relative, e))?)
+        }
+        _ => None,
+    };
+    respond(answer, info.size, info.modified, etag, content_type, move |_, _| {
+        let stream = stream.unwrap_or_else(|| futures::StreamExt::boxed(futures::stream::empty()));
+        Ok(Body::from_stream(stream))
+    })
+}
+
+/// A missing object is logged with its song (the database names a file the store does not hold).
+fn object_error(id: Uuid, key: &str, error: fermata_core::objects::ObjectError) -> AppError {
+    if matches!(error, fermata_core::objects::ObjectError::NotFound) {
+        tracing::warn!(song = %id, key, "object missing from the store");
+    }
+    error.into()
+}
+
+/// The Content-Type of a song's file (by its codec) or of a transcode (by its extension, as nginx's).
+fn content_type(codec: Option<Codec>, extension: &str) -> HeaderValue {
+    HeaderValue::from_static(match codec {
+        Some(codec) => codec.content_type(extension),
+        None => transcode::Format::ALL
+            .into_iter()
+            .find(|f| f.suffix() == extension)
+            .map_or("application/octet-stream", transcode::Format::content_type),
+    })
+}
+
+/// The authorisation nginx asked for: where its internal location finds the bytes (`X-Fermata-File`).
+fn accel_redirect(
+    location: &str,
+    id: Uuid,
+    extension: &str,
+    file: HeaderValue,
+    content_type: HeaderValue,
+) -> AppResult<Response> {
+    let target = format!("/internal/{location}/{id}.{}", utf8_percent_encode(extension, PATH_SAFE));
+    let mut response = StatusCode::OK.into_response();
+    let headers = response.headers_mut();
+    headers.insert("x-accel-redirect", HeaderValue::from_str(&target).map_err(anyhow::Error::from)?);
+    headers.insert(ACCEL_FILE, file);
+    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+    Ok(response)
+}
+
+/// The response for a decided answer: validators, 304, 416, or the bytes from `body(start, length)` (unless they
+/// were already read).
+fn respond(
+    answer: Answer,
+    len: u64,
+    modified: SystemTime,
+    etag: HeaderValue,
+    content_type: HeaderValue,
+    body: impl FnOnce(u64, u64) -> AppResult<Body>,
+) -> AppResult<Response> {
+    let last_modified = httpdate::fmt_http_date(modified);
     let mut response = Response::new(Body::empty());
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, content_type);
@@ -259,16 +340,10 @@ async fn serve_file(
             .insert(header::CONTENT_RANGE, HeaderValue::from_str(&value).map_err(anyhow::Error::from)?);
     }
     response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-    if let Some(bytes) = prefetched {
-        *response.body_mut() = Body::from(bytes);
-        return Ok(response);
-    }
-    let mut file = tokio::fs::File::from_std(opened.file);
-    if start > 0 {
-        file.seek(std::io::SeekFrom::Start(start)).await.map_err(anyhow::Error::from)?;
-    }
-    file.set_max_buf_size(STREAM_CHUNK);
-    *response.body_mut() = Body::from_stream(ReaderStream::with_capacity(file.take(length), STREAM_CHUNK));
+    *response.body_mut() = match prefetched {
+        Some(bytes) => Body::from(bytes),
+        None => body(start, length)?,
+    };
     Ok(response)
 }
 
@@ -300,25 +375,32 @@ impl Conditions {
     /// here; a failed read leaves it to the streaming path, which reports the error.
     fn answer(&self, file: &std::fs::File, metadata: &std::fs::Metadata, etag: &HeaderValue) -> Answer {
         use std::os::unix::fs::FileExt;
-        if self.if_none_match.as_ref().is_some_and(|v| etag_matches(v, etag)) {
-            return Answer::NotModified;
-        }
-        let len = metadata.len();
         let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-        let honour_range = self.if_range.as_ref().is_none_or(|v| if_range_holds(v, etag, modified));
-        let range = self.range.as_ref().and_then(|v| v.to_str().ok()).filter(|_| honour_range);
-        let (partial, start, end) = match byte_range(range, len) {
-            ByteRange::Whole => (false, 0, len.saturating_sub(1)),
-            ByteRange::Part { start, end } => (true, start, end),
-            ByteRange::Unsatisfiable => return Answer::Unsatisfiable,
-        };
-        let length = if len == 0 { 0 } else { end - start + 1 };
+        let answer = self.decide(metadata.len(), modified, etag);
+        let Answer::Bytes { partial, start, end, prefetched: None } = answer else { return answer };
+        let length = if metadata.len() == 0 { 0 } else { end - start + 1 };
         let mut prefetched = None;
         if length <= RANGE_READ {
             let mut buffer = vec![0; length as usize];
             prefetched = file.read_exact_at(&mut buffer, start).ok().map(|()| bytes::Bytes::from(buffer));
         }
         Answer::Bytes { partial, start, end, prefetched }
+    }
+
+    /// The answer for a file of `len` bytes last modified at `modified`, before any byte is read.
+    fn decide(&self, len: u64, modified: SystemTime, etag: &HeaderValue) -> Answer {
+        if self.if_none_match.as_ref().is_some_and(|v| etag_matches(v, etag)) {
+            return Answer::NotModified;
+        }
+        let honour_range = self.if_range.as_ref().is_none_or(|v| if_range_holds(v, etag, modified));
+        let range = self.range.as_ref().and_then(|v| v.to_str().ok()).filter(|_| honour_range);
+        match byte_range(range, len) {
+            ByteRange::Whole => {
+                Answer::Bytes { partial: false, start: 0, end: len.saturating_sub(1), prefetched: None }
+            }
+            ByteRange::Part { start, end } => Answer::Bytes { partial: true, start, end, prefetched: None },
+            ByteRange::Unsatisfiable => Answer::Unsatisfiable,
+        }
     }
 }
 
@@ -376,6 +458,7 @@ fn if_range_holds(value: &HeaderValue, etag: &HeaderValue, modified: SystemTime)
 /// The song's cover: its album's art.
 #[utoipa::path(get, path = "/api/music/songs/{id}/cover", tag = "streaming", params(("id" = Uuid, Path), CoverQuery), responses(
     (status = 200, description = "image"), (status = 304), (status = 404, body = ErrorBody),
+    (status = 503, body = ErrorBody, description = "the object store (MEDIA_STORE=s3) cannot be reached"),
 ))]
 pub async fn song_cover(
     State(state): State<AppState>,
@@ -391,6 +474,7 @@ pub async fn song_cover(
 /// An album's cover (embedded art or the folder image), optionally as a thumbnail.
 #[utoipa::path(get, path = "/api/music/albums/{id}/cover", tag = "streaming", params(("id" = Uuid, Path), CoverQuery), responses(
     (status = 200, description = "image"), (status = 304), (status = 404, body = ErrorBody),
+    (status = 503, body = ErrorBody, description = "the object store (MEDIA_STORE=s3) cannot be reached"),
 ))]
 pub async fn album_cover(
     State(state): State<AppState>,
@@ -417,29 +501,27 @@ pub(crate) async fn cover(
     if headers.get(header::IF_NONE_MATCH).is_some_and(|v| etag_matches(v, &etag)) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
-    let media = state.media.clone();
-    let failed = media.thumbnail_failure_path(&key);
     let (body, length, content_type) = match size {
         None => {
             // Streamed from the file after a look at its header: never read whole, never a non-image.
-            let opened = tokio::task::spawn_blocking(move || -> Option<_> {
-                let mut opened = media.open_cover(&cover_path)?;
+            let opened = state.media.open_cover(&cover_path).await?.ok_or(AppError::NotFound)?;
+            let inspected = tokio::task::spawn_blocking(move || -> Option<_> {
+                let mut opened = opened;
                 let inspected = covers::inspect(&opened.file).ok()?;
                 std::io::Seek::rewind(&mut opened.file).ok()?;
                 Some((opened, inspected))
             })
             .await
             .map_err(anyhow::Error::from)?;
-            let (opened, inspected) = opened.ok_or(AppError::NotFound)?;
+            let (opened, inspected) = inspected.ok_or(AppError::NotFound)?;
             let length = opened.metadata.len();
             let file = tokio::fs::File::from_std(opened.file);
             (Body::from_stream(ReaderStream::with_capacity(file, STREAM_CHUNK)), length, inspected.mime())
         }
         Some(size) => {
-            let target = state.media.thumbnail_path(&key, size);
-            let bytes = match tokio::fs::read(&target).await {
-                Ok(bytes) => bytes,
-                Err(_) => make_thumbnail(state, cover_path, target, failed, size).await?,
+            let bytes = match state.media.read_thumbnail(&key, size).await? {
+                Some(bytes) => bytes,
+                None => make_thumbnail(state, cover_path, &key, size).await?,
             };
             let length = bytes.len() as u64;
             (Body::from(bytes), length, "image/jpeg")
@@ -457,52 +539,35 @@ pub(crate) async fn cover(
         .into_response())
 }
 
-/// Makes a thumbnail once and keeps it on the media volume (written to a temp file and renamed, so concurrent
-/// requests never read half a file). Decodes wait for the replica's single decode slot; a cover that cannot
-/// be made into a thumbnail leaves a marker, and every later request (on any replica) is a 404 at once.
-async fn make_thumbnail(
-    state: &AppState,
-    cover_path: String,
-    target: std::path::PathBuf,
-    failed: std::path::PathBuf,
-    size: u32,
-) -> AppResult<Vec<u8>> {
-    if tokio::fs::try_exists(&failed).await.unwrap_or(false) {
+/// Makes a thumbnail once and keeps it in the media store (never visible half-written). Decodes wait for the
+/// replica's single decode slot; a cover that cannot be made into a thumbnail leaves a marker, and every later
+/// request (on any replica) is a 404 at once.
+async fn make_thumbnail(state: &AppState, cover_path: String, key: &str, size: u32) -> AppResult<Vec<u8>> {
+    let media = &state.media;
+    if media.thumbnail_failed(key).await? {
         return Err(AppError::NotFound);
     }
     let _permit = covers::DECODES.acquire().await.map_err(anyhow::Error::from)?;
     // Another request may have made it while this one waited.
-    if let Ok(bytes) = tokio::fs::read(&target).await {
+    if let Some(bytes) = media.read_thumbnail(key, size).await? {
         return Ok(bytes);
     }
-    let media = state.media.clone();
-    tokio::task::spawn_blocking(move || {
-        let Some(source) = media.open_cover(&cover_path) else { return Err(AppError::NotFound) };
-        let bytes = match covers::thumbnail(source.file, size) {
-            Ok(bytes) => bytes,
-            Err(covers::CoverError::Io(e)) => return Err(anyhow::Error::from(e).into()),
-            Err(e) => {
-                tracing::warn!(cover = %cover_path, "no thumbnail for this cover: {e}");
-                remember_failure(&failed);
-                return Err(AppError::NotFound);
+    let source = media.open_cover(&cover_path).await?.ok_or(AppError::NotFound)?;
+    let made =
+        tokio::task::spawn_blocking(move || covers::thumbnail(source.file, size)).await.map_err(anyhow::Error::from)?;
+    let bytes = match made {
+        Ok(bytes) => bytes,
+        Err(covers::CoverError::Io(e)) => return Err(anyhow::Error::from(e).into()),
+        Err(e) => {
+            tracing::warn!(cover = %cover_path, "no thumbnail for this cover: {e}");
+            if let Err(e) = media.remember_thumbnail_failure(key).await {
+                tracing::warn!(cover = %cover_path, "cannot remember a failed cover: {e:#}");
             }
-        };
-        let dir = target.parent().expect("thumbnails live in a folder");
-        std::fs::create_dir_all(dir).map_err(anyhow::Error::from)?;
-        let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(anyhow::Error::from)?;
-        std::io::Write::write_all(&mut temp, &bytes).map_err(anyhow::Error::from)?;
-        temp.persist(&target).map_err(|e| anyhow::Error::from(e.error))?;
-        Ok(bytes)
-    })
-    .await
-    .map_err(anyhow::Error::from)?
-}
-
-fn remember_failure(marker: &FsPath) {
-    let written = marker.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(marker, b""));
-    if let Err(e) = written {
-        tracing::warn!(path = %marker.display(), "cannot remember a failed cover: {e}");
-    }
+            return Err(AppError::NotFound);
+        }
+    };
+    media.write_thumbnail(key, size, bytes.clone()).await?;
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use fermata_core::{
     },
     entities::songs,
     jobs as queue,
-    media::Storage,
 };
 use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
@@ -144,6 +143,16 @@ async fn receive(
             Ok(imported) => Ok(imported),
             Err(ImportError::NotAudio(reason)) => {
                 Err(refusal(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_audio", format!("not playable audio: {reason}")))
+            }
+            // The bucket (MEDIA_STORE=s3) could not be reached or refused the request: nothing was kept, and
+            // the same upload may be sent again.
+            Err(ImportError::Other(e)) if e.downcast_ref::<fermata_core::objects::ObjectError>().is_some() => {
+                tracing::warn!("upload not stored: {e:#}");
+                Err(refusal(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the media store cannot be reached; try again shortly",
+                ))
             }
             Err(e) => {
                 tracing::error!("upload failed: {e:#}");
@@ -369,11 +378,8 @@ pub async fn delete(State(state): State<AppState>, _admin: AdminUser, Path(id): 
     ingest::delete_song(&state.db, id.into()).await?;
     state.song_files.forget(id.into());
     // Files of the read-only library folder stay; uploads are content-addressed, so no other song shares them.
-    if song.storage == Storage::Media
-        && let Some(path) = state.media.resolve(song.storage, &song.path)
-        && let Err(e) = tokio::fs::remove_file(&path).await
-    {
-        tracing::warn!(path = %path.display(), "cannot remove a deleted song's file: {e}");
+    if let Err(e) = state.media.remove(song.storage, &song.path).await {
+        tracing::warn!(path = %song.path, "cannot remove a deleted song's file: {e:#}");
     }
     Ok(StatusCode::NO_CONTENT)
 }

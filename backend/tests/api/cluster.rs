@@ -160,13 +160,13 @@ fn spawn_backend(dir: &Path, i: usize, port: u16, nginx_port: u16, database_url:
 async fn wait_until_ready(port: u16) {
     let url = format!("http://127.0.0.1:{port}/ready");
     eventually(&format!("the replica on port {port} to be ready"), Duration::from_secs(30), || async {
-        reqwest::get(&url).await.is_ok_and(|r| r.status() == StatusCode::OK)
+        client().get(&url).send().await.is_ok_and(|r| r.status() == StatusCode::OK)
     })
     .await;
 }
 
 /// nginx from the same template `scripts/check-nginx` checks, with an upstream of the replicas.
-async fn spawn_nginx(dir: &Path, port: u16, backends: &[u16], media: &Path, frontend: &Path) -> Child {
+pub(crate) async fn spawn_nginx(dir: &Path, port: u16, backends: &[u16], media: &Path, frontend: &Path) -> Child {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let work = dir.join("nginx");
     // A failed upstream is out for 10 s; the kill test relies on nginx retrying GETs elsewhere meanwhile.
@@ -196,7 +196,7 @@ async fn spawn_nginx(dir: &Path, port: u16, backends: &[u16], media: &Path, fron
     let url = format!("http://127.0.0.1:{port}/health");
     let log = work.join("error.log");
     let up = tokio::time::timeout(Duration::from_secs(5), async {
-        while !reqwest::get(&url).await.is_ok_and(|r| r.status() == StatusCode::OK) {
+        while !client().get(&url).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
@@ -217,7 +217,7 @@ fn nginx_binary() -> PathBuf {
 /// narrows them down.
 async fn replica_requests(cluster: &Cluster, replica: usize, method: Option<&str>, route: &str) -> f64 {
     let labels = [method.map(|m| format!("method=\"{m}\"")), Some(format!("route=\"{route}\""))];
-    let text = reqwest::get(cluster.replica_url(replica, "/metrics")).await.unwrap().text().await.unwrap();
+    let text = client().get(cluster.replica_url(replica, "/metrics")).send().await.unwrap().text().await.unwrap();
     text.lines()
         .filter(|l| l.starts_with("http_requests_total{") && labels.iter().flatten().all(|label| l.contains(label)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -447,7 +447,7 @@ async fn a_killed_replica_and_a_database_restart_cost_no_failed_reads() {
     // Both surviving replicas answer from the database again, and the session survived the restart.
     for replica in 1..3 {
         eventually(&format!("replica {replica} to recover"), Duration::from_secs(30), || async {
-            reqwest::get(cluster.replica_url(replica, "/ready")).await.unwrap().status() == StatusCode::OK
+            client().get(cluster.replica_url(replica, "/ready")).send().await.unwrap().status() == StatusCode::OK
         })
         .await;
     }

@@ -7,6 +7,7 @@ mod cluster;
 mod fixtures;
 mod foundation;
 mod ingest;
+mod objects;
 mod playlists;
 mod subsonic;
 mod support;

@@ -11,6 +11,7 @@ pub mod artists;
 pub mod favourites;
 pub mod jobs;
 pub mod now_playing;
+pub mod object_uploads;
 pub mod play_queue_entries;
 pub mod play_queues;
 pub mod playlist_entries;

@@ -5,6 +5,7 @@ pub use super::artists::Entity as Artists;
 pub use super::favourites::Entity as Favourites;
 pub use super::jobs::Entity as Jobs;
 pub use super::now_playing::Entity as NowPlaying;
+pub use super::object_uploads::Entity as ObjectUploads;
 pub use super::play_queue_entries::Entity as PlayQueueEntries;
 pub use super::play_queues::Entity as PlayQueues;
 pub use super::playlist_entries::Entity as PlaylistEntries;

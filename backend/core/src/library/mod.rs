@@ -95,16 +95,11 @@ pub async fn import_temp(
     if let Some(existing) = songs::id_by_hash(db, &hash).await? {
         return Ok(Imported::Duplicate(existing));
     }
-    let store_clone = store.clone();
-    let (hash_for_task, ext) = (hash.clone(), meta.extension);
-    let cover = meta.cover.clone();
-    let (relative, cover_path) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let relative = store_clone.persist(temp, &hash_for_task, ext)?;
-        let cover_path = cover.map(|c| store_clone.store_cover(&c.data, c.extension)).transpose()?;
-        Ok((relative, cover_path))
-    })
-    .await
-    .context("store task panicked")??;
+    let relative = store.store_upload(db, temp, &hash, meta.extension, meta.codec.content_type(meta.extension)).await?;
+    let cover_path = match meta.cover.clone() {
+        Some(cover) => Some(store.store_cover(cover.data, cover.extension).await?),
+        None => None,
+    };
 
     let file = StoredFile {
         content_hash: hash.clone(),
@@ -131,7 +126,7 @@ pub async fn import_temp(
         Err(e) => {
             drop(txn);
             if songs::id_by_hash(db, &hash).await.ok().flatten().is_none() {
-                let _ = std::fs::remove_file(store.media_dir().join(&relative));
+                let _ = store.remove(Storage::Media, &relative).await;
             }
             Err(e.into())
         }
@@ -178,10 +173,11 @@ pub async fn run_analysis(db: &DatabaseConnection, media: &MediaStore, job: &job
     let Some(song) = songs::file(db, id).await? else {
         return Ok(()); // deleted since
     };
-    let path = media.resolve(song.storage, &song.path).ok_or_else(|| anyhow::anyhow!("the file is missing"))?;
+    let file =
+        media.local_file(song.storage, &song.path).await?.ok_or_else(|| anyhow::anyhow!("the file is missing"))?;
     let analysis = if song.codec.decodable() {
-        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_owned();
-        Some(tokio::task::spawn_blocking(move || analysis::analyse(&path, &extension)).await??)
+        let extension = Path::new(&song.path).extension().and_then(|e| e.to_str()).unwrap_or_default().to_owned();
+        Some(tokio::task::spawn_blocking(move || analysis::analyse(file.path(), &extension)).await??)
     } else {
         tracing::debug!(song = %id, codec = %song.codec, "not analysed: no decoder");
         None

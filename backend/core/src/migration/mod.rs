@@ -14,6 +14,7 @@ mod m20261201_000008_session_notify_hash;
 mod m20261202_000009_server_keys;
 mod m20261202_000010_subsonic;
 mod m20261203_000011_transcodes;
+mod m20261203_000012_object_uploads;
 
 pub struct Migrator;
 
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_server_keys::MIGRATION),
             Box::new(m20261202_000010_subsonic::MIGRATION),
             Box::new(m20261203_000011_transcodes::MIGRATION),
+            Box::new(m20261203_000012_object_uploads::MIGRATION),
         ]
     }
 }

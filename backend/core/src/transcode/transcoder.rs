@@ -98,6 +98,9 @@ struct Inner {
     settings: Settings,
     db: DatabaseConnection,
     media_dir: PathBuf,
+    /// MEDIA_STORE=s3: finished renditions are kept in the bucket (under the same relative paths), so every
+    /// replica on every host finds them; the temp files stay on this replica's MEDIA_DIR.
+    objects: Option<Arc<dyn crate::objects::ObjectStorage>>,
     temp_dir: PathBuf,
     slots: Arc<Semaphore>,
     users: Arc<Mutex<HashMap<Uuid, usize>>>,
@@ -168,6 +171,7 @@ impl Transcoder {
                 settings,
                 db,
                 media_dir: media_dir.to_owned(),
+                objects: None,
                 temp_dir,
                 users: Arc::default(),
                 running: Mutex::default(),
@@ -177,6 +181,15 @@ impl Transcoder {
                 touched: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(TOUCH_EVERY).build(),
             }),
         })
+    }
+
+    /// Keeps finished renditions in object storage instead of MEDIA_DIR (call before any transcode runs).
+    #[must_use]
+    pub fn with_objects(mut self, objects: Arc<dyn crate::objects::ObjectStorage>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.objects = Some(objects);
+        }
+        self
     }
 
     pub fn stats(&self) -> Stats {
@@ -199,7 +212,10 @@ impl Transcoder {
     /// The finished rendition, when it is in the cache (its last use noted).
     pub async fn cached(&self, content_hash: &str, rendition: Rendition) -> Option<String> {
         let relative = Self::relative_path(content_hash, rendition);
-        let found = tokio::fs::metadata(self.inner.media_dir.join(&relative)).await.is_ok_and(|m| m.is_file());
+        let found = match &self.inner.objects {
+            Some(objects) => objects.head(&relative).await.is_ok(),
+            None => tokio::fs::metadata(self.inner.media_dir.join(&relative)).await.is_ok_and(|m| m.is_file()),
+        };
         if !found {
             return None;
         }
@@ -471,21 +487,10 @@ impl Supervised {
 
     /// Moves the finished file into the cache, indexes it and evicts what no longer fits.
     async fn keep(&self) -> Result<(), String> {
-        let target = self.inner.media_dir.join(&self.relative);
-        let (part, dir) = (self.part.clone(), target.parent().map(Path::to_owned));
-        let size = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
-            let file = std::fs::File::open(&part)?;
-            file.sync_all()?;
-            let size = file.metadata()?.len();
-            if let Some(dir) = dir {
-                std::fs::create_dir_all(dir)?;
-            }
-            std::fs::rename(&part, &target)?;
-            Ok(size)
-        })
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| format!("cannot keep the finished transcode: {e}")))?;
+        let size = match &self.inner.objects {
+            Some(objects) => self.keep_in(objects.as_ref()).await?,
+            None => self.keep_on_disk().await?,
+        };
         if size == 0 {
             return Err("ffmpeg wrote nothing".into());
         }
@@ -497,9 +502,15 @@ impl Supervised {
         match evicted.await {
             Ok(paths) => {
                 for path in paths {
-                    match tokio::fs::remove_file(self.inner.media_dir.join(&path)).await {
+                    let removed = match &self.inner.objects {
+                        Some(objects) => objects.delete(&path).await.map_err(|e| e.to_string()),
+                        None => match tokio::fs::remove_file(self.inner.media_dir.join(&path)).await {
+                            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
+                            _ => Ok(()),
+                        },
+                    };
+                    match removed {
                         Ok(()) => tracing::debug!(path, "evicted from the transcode cache"),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                         Err(e) => tracing::warn!(path, "cannot evict a transcode: {e}"),
                     }
                 }
@@ -508,6 +519,37 @@ impl Supervised {
             Err(e) => tracing::warn!(path = %self.relative, "cannot index a finished transcode: {e}"),
         }
         Ok(())
+    }
+
+    /// Uploads the finished file to the bucket; returns its size.
+    async fn keep_in(&self, objects: &dyn crate::objects::ObjectStorage) -> Result<u64, String> {
+        let size = tokio::fs::metadata(&self.part).await.map_err(|e| e.to_string())?.len();
+        if size > 0 {
+            let content_type = self.rendition.format.content_type();
+            crate::media::upload_file(&self.inner.db, objects, &self.relative, &self.part, content_type)
+                .await
+                .map_err(|e| format!("cannot keep the finished transcode: {e:#}"))?;
+        }
+        Ok(size)
+    }
+
+    /// Moves the finished file into the cache folder; returns its size.
+    async fn keep_on_disk(&self) -> Result<u64, String> {
+        let target = self.inner.media_dir.join(&self.relative);
+        let (part, dir) = (self.part.clone(), target.parent().map(Path::to_owned));
+        tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+            let file = std::fs::File::open(&part)?;
+            file.sync_all()?;
+            let size = file.metadata()?.len();
+            if let Some(dir) = dir {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::rename(&part, &target)?;
+            Ok(size)
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| format!("cannot keep the finished transcode: {e}")))
     }
 
     async fn remove_temp(&self) {
