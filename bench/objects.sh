@@ -45,6 +45,7 @@ head -c $((8 * 1024 * 1024)) /dev/urandom > "$work/bucket.mp3"
 bucket_hash=$(sha256sum "$work/bucket.mp3" | cut -d' ' -f1)
 object_key="${bucket_hash:0:2}/${bucket_hash:2:2}/$bucket_hash.mp3"
 curl -fs --aws-sigv4 "aws:amz:us-east-1:s3" --user "$key:$secret" -H 'Content-Type: audio/mpeg' \
+  -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
   -T "$work/bucket.mp3" "http://127.0.0.1:$s3_port/$bucket/fermata/$object_key"
 bucket_song=$(psql_ -At <<SQL | head -n1
 INSERT INTO songs (id, title, artist_id, album_id, duration_ms, codec, bitrate, size_bytes, content_hash, storage, path, search_text)
@@ -57,6 +58,11 @@ s3_url="http://127.0.0.1:$s3_nginx_port/api/music/songs/$bucket_song/stream"
 check=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' -H "Cookie: $cookie" -H 'Range: bytes=0-65535' "$s3_url")
 [ "$check" = "206 65536" ] || { echo "object store check failed: $check" >&2; exit 1; }
 
+# The presigned URL nginx would follow, to measure the S3 server on its own (the ceiling of the bucket case).
+presigned=$(curl -s -D - -o /dev/null -H "Cookie: $cookie" -H 'X-Fermata-Accel: 1' \
+  "http://127.0.0.1:$s3_backend_port/api/music/songs/$bucket_song/stream" | awk -F': ' 'tolower($1) == "x-fermata-file" {print $2}' | tr -d '\r')
+[ -n "$presigned" ] || { echo "no presigned URL from the backend" >&2; exit 1; }
+
 echo
 echo "## object storage run $(date -u +%FT%TZ) on $(nproc) cores, ${seconds}s per case"
 echo
@@ -67,14 +73,16 @@ for round in 1 2; do
   run "nginx-static-64k-$round" "http://127.0.0.1:$static_port/$local_file" "$range"
   run "volume-xaccel-64k-$round" "http://127.0.0.1:$nginx_port/api/music/songs/$local_song/stream" "$range" "Cookie: $cookie"
   run "bucket-presigned-64k-$round" "$s3_url" "$range" "Cookie: $cookie"
+  run "s3-server-alone-64k-$round" "$presigned" "$range"
 done
 python3 - "$work" <<'PY'
 import statistics, sys
 work = sys.argv[1]
 median = lambda n: statistics.median(float(open(f"{work}/rps-{n}-64k-{r}").read()) for r in (1, 2))
 static, volume, bucket = median("nginx-static"), median("volume-xaccel"), median("bucket-presigned")
+alone = median("s3-server-alone")
 print(f"\nmedians of 2 rounds: volume / static **{volume / static:.2f}×**, bucket / static **{bucket / static:.2f}×**,"
-      f" bucket / volume **{bucket / volume:.2f}×**")
+      f" bucket / volume **{bucket / volume:.2f}×**, bucket through nginx / the S3 server alone **{bucket / alone:.2f}×**")
 PY
 
 # A 1 GiB WAV (a 44-byte header, then noise) uploaded through each backend's API.
