@@ -279,7 +279,7 @@ impl Config {
     }
 
     /// The bucket's settings when MEDIA_STORE=s3.
-    pub fn s3_settings(&self) -> anyhow::Result<Option<fermata_s3::Settings>> {
+    pub fn s3_settings(&self) -> anyhow::Result<Option<crate::s3::Settings>> {
         if self.media_store != MediaStoreKind::S3 {
             return Ok(None);
         }
@@ -288,9 +288,9 @@ impl Config {
 
     /// The bucket's settings from S3_*, whatever MEDIA_STORE says (a storage move needs both stores); an error
     /// names what is missing.
-    pub fn bucket_settings(&self) -> anyhow::Result<fermata_s3::Settings> {
+    pub fn bucket_settings(&self) -> anyhow::Result<crate::s3::Settings> {
         let missing = |name: &str| anyhow::anyhow!("object storage needs {name}");
-        Ok(fermata_s3::Settings {
+        Ok(crate::s3::Settings {
             endpoint: self.s3_endpoint.as_ref().map(|u| u.as_str().trim_end_matches('/').to_owned()),
             region: self.s3_region.clone(),
             bucket: self.s3_bucket.clone().ok_or_else(|| missing("S3_BUCKET"))?,
@@ -308,7 +308,7 @@ impl Config {
     /// The media volume and the bucket, as two stores (for a storage move).
     pub fn both_stores(&self) -> anyhow::Result<(fermata_core::media::MediaStore, fermata_core::media::MediaStore)> {
         let volume = fermata_core::media::MediaStore::new(self.media_dir(), self.music_dir.clone())?;
-        let bucket = fermata_s3::S3Store::new(&self.bucket_settings()?)?;
+        let bucket = crate::s3::S3Store::new(&self.bucket_settings()?)?;
         Ok((volume.clone(), volume.with_objects(std::sync::Arc::new(bucket))))
     }
 
@@ -318,7 +318,7 @@ impl Config {
         let media = fermata_core::media::MediaStore::new(self.media_dir(), self.music_dir.clone())?;
         Ok(match self.s3_settings()? {
             Some(settings) => {
-                let store = fermata_s3::S3Store::new(&settings).context("S3 settings")?;
+                let store = crate::s3::S3Store::new(&settings).context("S3 settings")?;
                 tracing::info!(store = %fermata_core::objects::ObjectStorage::describe(&store), "media in object storage");
                 media.with_objects(std::sync::Arc::new(store))
             }

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod playlists;
+pub mod s3;
 pub mod security;
 pub mod startup;
 pub mod state;

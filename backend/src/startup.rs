@@ -85,13 +85,13 @@ impl Application {
         if stale > 0 {
             tracing::info!(files = stale, "removed temp files left by an interrupted upload");
         }
-        let transcoder =
-            fermata_core::transcode::Transcoder::new(config.transcode_settings(), db.clone(), media.media_dir())
-                .context("cannot make the transcode folders on the media volume (MEDIA_DIR)")?;
-        let transcoder = match media.objects() {
-            Some(objects) => transcoder.with_objects(objects.clone()),
-            None => transcoder,
-        };
+        let transcoder = fermata_core::transcode::Transcoder::new(
+            config.transcode_settings(),
+            db.clone(),
+            media.media_dir(),
+            media.objects().cloned(),
+        )
+        .context("cannot make the transcode folders on the media volume (MEDIA_DIR)")?;
         let config = Arc::new(config);
         let state = AppState {
             db: db.clone(),

@@ -1,6 +1,6 @@
 //! Object storage as the core sees it: keys and bytes. With `MEDIA_STORE=s3` the media store keeps uploads,
 //! covers and thumbnails in an S3-compatible bucket instead of on the media volume, so replicas on different
-//! hosts share nothing but PostgreSQL and the bucket. The protocol lives in an adapter (the `fermata-s3` crate,
+//! hosts share nothing but PostgreSQL and the bucket. The protocol lives in the server (`backend/src/s3.rs`,
 //! over Apache Arrow's object_store); the core decides what goes where and how an upload is made safe
 //! ([`crate::media::MediaStore::store_upload`]: multipart parts recorded in `object_uploads`, so a crash leaves
 //! nothing that is not aborted later).
@@ -52,8 +52,6 @@ pub trait ObjectStorage: Send + Sync + Debug {
     async fn delete(&self, key: &str) -> Result<(), ObjectError>;
     /// A URL that lets its holder GET the object, and only that, until it expires.
     async fn presigned_get(&self, key: &str, expires: Duration) -> Result<url::Url, ObjectError>;
-    /// Every object under `prefix` (relative to the store's own prefix), with its size.
-    fn list(&self, prefix: &str) -> BoxStream<'static, Result<(String, u64), ObjectError>>;
 }
 
 /// Reads a whole object into memory, refusing one larger than `limit` bytes (covers and thumbnails, which have

@@ -291,8 +291,8 @@ async fn the_object_store_round_trip() {
 }
 
 /// The adapter on the test bucket, as the app builds it.
-fn adapter(bucket: &Bucket) -> fermata_s3::S3Store {
-    fermata_s3::S3Store::new(&fermata_s3::Settings {
+fn adapter(bucket: &Bucket) -> fermata::s3::S3Store {
+    fermata::s3::S3Store::new(&fermata::s3::Settings {
         endpoint: Some(s3_server().endpoint.clone()),
         region: "us-east-1".into(),
         bucket: bucket.name.clone(),

@@ -191,7 +191,7 @@ pub fn set_cookie(headers: &HeaderMap, name: &str) -> String {
 }
 
 pub fn client() -> reqwest::Client {
-    fermata_s3::install_tls_provider();
+    fermata::s3::install_tls_provider();
     reqwest::Client::builder().cookie_store(true).build().unwrap()
 }
 

@@ -157,8 +157,14 @@ struct Slots {
 }
 
 impl Transcoder {
-    /// Makes the cache folders under `media_dir` and removes temp files no running transcode can own.
-    pub fn new(settings: Settings, db: DatabaseConnection, media_dir: &Path) -> std::io::Result<Self> {
+    /// Makes the cache folders under `media_dir` and removes temp files no running transcode can own. With
+    /// `objects` (MEDIA_STORE=s3) finished renditions are kept in the bucket instead of under `media_dir`.
+    pub fn new(
+        settings: Settings,
+        db: DatabaseConnection,
+        media_dir: &Path,
+        objects: Option<Arc<dyn crate::objects::ObjectStorage>>,
+    ) -> std::io::Result<Self> {
         let temp_dir = media_dir.join("transcodes").join("tmp");
         std::fs::create_dir_all(&temp_dir)?;
         let removed = remove_stale(&temp_dir);
@@ -171,7 +177,7 @@ impl Transcoder {
                 settings,
                 db,
                 media_dir: media_dir.to_owned(),
-                objects: None,
+                objects,
                 temp_dir,
                 users: Arc::default(),
                 running: Mutex::default(),
@@ -181,15 +187,6 @@ impl Transcoder {
                 touched: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(TOUCH_EVERY).build(),
             }),
         })
-    }
-
-    /// Keeps finished renditions in object storage instead of MEDIA_DIR (call before any transcode runs).
-    #[must_use]
-    pub fn with_objects(mut self, objects: Arc<dyn crate::objects::ObjectStorage>) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.objects = Some(objects);
-        }
-        self
     }
 
     pub fn stats(&self) -> Stats {

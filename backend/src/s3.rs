@@ -1,13 +1,13 @@
 //! The media store on S3-compatible object storage (`MEDIA_STORE=s3`): the core's [`ObjectStorage`] over Apache
 //! Arrow's object_store, which speaks the protocol (SigV4 signing, multipart uploads, ranged GETs, presigned
-//! URLs) to AWS S3, MinIO, Garage, Ceph RGW, Backblaze B2 and the like. The core knows no HTTP; this crate is
-//! where the HTTP client lives.
+//! URLs) to AWS S3, MinIO, Garage, Ceph RGW, Backblaze B2 and the like. The core knows no HTTP; the server, which
+//! does, holds the client.
 
-use std::{ops::Range, sync::Arc, time::Duration};
+use std::{ops::Range, time::Duration};
 
 use bytes::Bytes;
 use fermata_core::objects::{ByteStream, ObjectError, ObjectInfo, ObjectStorage};
-use futures::{StreamExt, TryStreamExt, stream::BoxStream};
+use futures::{StreamExt, TryStreamExt};
 use object_store::{
     Attribute, Attributes, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMultipartOptions,
     PutOptions, PutPayload, RetryConfig,
@@ -35,7 +35,7 @@ pub struct Settings {
 
 /// reqwest runs on rustls without a built-in crypto provider (the workspace's TLS is ring, through sqlx too):
 /// ring becomes the process's provider. Every reqwest client in the process needs it (feature unification gives
-/// them all this crate's TLS), so anything that builds one calls this first; calling it again does nothing.
+/// them all this TLS), so anything that builds one calls this first; calling it again does nothing.
 pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
@@ -164,25 +164,6 @@ impl ObjectStorage for S3Store {
     }
 
     async fn presigned_get(&self, key: &str, expires: Duration) -> Result<url::Url, ObjectError> {
-        self.store.signed_url(http::Method::GET, &self.path(key)?, expires).await.map_err(error)
-    }
-
-    fn list(&self, prefix: &str) -> BoxStream<'static, Result<(String, u64), ObjectError>> {
-        let path = match self.path(prefix.trim_end_matches('/')) {
-            Ok(path) => path,
-            Err(e) => return futures::stream::once(async { Err(e) }).boxed(),
-        };
-        let this = Arc::new(self.prefix.clone());
-        let relative = move |location: &Path| -> String {
-            let full = location.as_ref();
-            if this.is_empty() {
-                return full.to_owned();
-            }
-            full.strip_prefix(this.as_str()).map_or(full, |k| k.trim_start_matches('/')).to_owned()
-        };
-        self.store
-            .list(Some(&path))
-            .map(move |item| item.map(|meta| (relative(&meta.location), meta.size)).map_err(error))
-            .boxed()
+        self.store.signed_url(axum::http::Method::GET, &self.path(key)?, expires).await.map_err(error)
     }
 }
