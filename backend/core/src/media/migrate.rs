@@ -6,7 +6,6 @@
 //! the same in both stores, so switching MEDIA_STORE afterwards changes nothing in the database.
 
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
-use sha2::{Digest, Sha256};
 
 use super::{MediaStore, Storage};
 use crate::tags::Codec;
@@ -96,10 +95,7 @@ async fn verified(store: &MediaStore, item: &Item) -> anyhow::Result<Option<u64>
     let Some(copy) = store.local_file(Storage::Media, &item.key).await? else { return Ok(None) };
     let path = copy.path().to_owned();
     let (sha256, size) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
-        let mut file = std::fs::File::open(&path)?;
-        let mut hasher = Sha256::new();
-        let size = std::io::copy(&mut file, &mut hasher)?;
-        Ok((hex::encode(hasher.finalize()), size))
+        Ok((crate::library::hash_file(&path)?, std::fs::metadata(&path)?.len()))
     })
     .await??;
     Ok((sha256 == item.sha256).then_some(size))
