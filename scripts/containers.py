@@ -7,7 +7,8 @@ registered through the API, an upload, a library folder with real-world file nam
 and streamed through nginx with ranges, server-sent events through nginx, plays counted); scales to three backend
 replicas and checks requests spread over them; kills one replica under a steady read load and counts failed
 requests (must be 0); then the production override (throwaway certificate, read-only roots, limits, three
-replicas) with the same path over HTTPS. `docker compose down -v` must leave nothing behind. Any failure prints
+replicas) with the same path over HTTPS; then the object-storage override (Garage in the stack, media in its bucket,
+the store stopped and started under a listener). `docker compose down -v` must leave nothing behind. Any failure prints
 the containers' logs. Figures (image sizes, build and start times, memory) go to stdout and, as JSON, to
 $CONTAINERS_REPORT when set. Standard library only.
 """
@@ -522,6 +523,61 @@ def production_stack(workdir, music, library):
         report["memory after the smoke path, production"] = memory(stack)
 
 
+def object_store_stack(workdir, music, library):
+    """The object-storage override: Garage as the `objects` service, media in its bucket, nginx fetching audio
+    with presigned URLs; the store stopped and started again under a listener."""
+    port = free_port()
+    override(os.path.join(workdir, "check-s3.yml"), music)
+    stack = Stack([os.path.join(REPO, "docker-compose.yml"), os.path.join(REPO, "docker-compose.s3.yml"),
+                   os.path.join(workdir, "check-s3.yml")],
+                  {"FERMATA_HTTP_PORT": str(port), "PUBLIC_URL": f"http://127.0.0.1:{port}",
+                   "POSTGRES_PASSWORD": "check-" + uuid.uuid4().hex[:12],
+                   "SUBSONIC_CREDENTIAL_KEY": base64.b64encode(os.urandom(32)).decode(),
+                   "GARAGE_RPC_SECRET": os.urandom(32).hex(),
+                   "S3_ACCESS_KEY_ID": "GK" + os.urandom(12).hex(),
+                   "S3_SECRET_ACCESS_KEY": os.urandom(32).hex()})
+    with running(stack):
+        client = Client(f"http://127.0.0.1:{port}")
+        timed("up to healthy (object storage override, Garage)",
+              lambda: (stack.compose("up", "-d", "--wait", "--wait-timeout", "300"), wait_ready(client)))
+        log("smoke path with media in Garage")
+        _, listener, _ = smoke(stack, client, library, workdir, first_run=True)
+
+        # The upload and its transcode are objects in the bucket, and nothing of them is on the media volume.
+        info = stack.compose("exec", "-T", "objects", "/garage", "bucket", "info", "fermata", capture=True)
+        objects = int(next(line.split()[-1] for line in info.splitlines() if line.strip().startswith("Objects:")))
+        report["objects in Garage after the smoke path"] = objects
+        check(objects >= 2, f"the upload and its transcode are in the bucket: {info}")
+        kept = stack.compose("exec", "-T", "backend", "find", "/srv/media", "-type", "f", capture=True).split()
+        check(not kept, f"nothing but temp files on the media volume with MEDIA_STORE=s3: {kept}")
+
+        songs = listener.json("GET", "/api/music/songs?limit=100", 200)["items"]
+        uploaded = next(s for s in songs if s["title"] == "Uploaded Through nginx")
+        stream = f"/api/music/songs/{uploaded['id']}/stream"
+        status, headers, whole = listener.request("GET", stream)
+        check(status == 200 and len(whole) > 1000, f"the upload streams from Garage: {status}")
+        check(not any(h.lower().startswith("x-amz") for h in headers), f"no store headers reach the client: {headers}")
+        status, headers, part = listener.request("GET", stream, headers={"Range": "bytes=10-109"})
+        check(status == 206 and part == whole[10:110] and headers["Content-Range"] == f"bytes 10-109/{len(whole)}",
+              f"a range from Garage through nginx: {status} {headers.get('Content-Range')}")
+
+        # The store goes away: streams answer 503 with Retry-After (the session and catalogue still work), and
+        # come back by themselves when the store does.
+        stack.compose("stop", "objects")
+        status, headers, _ = listener.request("GET", stream, headers={"Range": "bytes=0-9"}, timeout=60)
+        check(status == 503 and headers["Retry-After"], f"the store stopped: {status} {dict(headers)}")
+        check(listener.request("GET", "/api/music/songs?limit=5")[0] == 200, "the catalogue answers without the store")
+        stack.compose("start", "objects")
+        deadline = time.time() + 90
+        while True:
+            status, _, part = listener.request("GET", stream, headers={"Range": "bytes=0-9"}, timeout=60)
+            if status == 206 or time.time() > deadline:
+                break
+            time.sleep(1)
+        check(status == 206 and part == whole[:10], f"streams again once the store is back: {status}")
+        report["memory after the smoke path, object storage"] = memory(stack)
+
+
 def main():
     workdir = tempfile.mkdtemp(prefix="fermata-containers.")
     os.chmod(workdir, 0o755)
@@ -531,6 +587,7 @@ def main():
         subprocess.run(["chmod", "-R", "a+rX", workdir], check=True)
         default_stack(workdir, music, library)
         production_stack(workdir, music, library)
+        object_store_stack(workdir, music, library)
     except Failure as e:
         print(f"containers: FAILED: {e}", file=sys.stderr, flush=True)
         return 1
