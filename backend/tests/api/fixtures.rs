@@ -88,7 +88,7 @@ impl<'a> Tags<'a> {
 }
 
 /// One 400×400 test-card PNG per test process, kept beside the process's temp files.
-fn cover_image() -> PathBuf {
+pub fn cover_image() -> PathBuf {
     static COVER: OnceLock<PathBuf> = OnceLock::new();
     COVER
         .get_or_init(|| {

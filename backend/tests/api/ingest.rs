@@ -182,8 +182,7 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind() {
     let admin = app.admin_client("gatekeeper").await;
     let dir = tempfile::tempdir().unwrap();
     let flac = audio(dir.path(), "real", Format::Flac, "Real", 320);
-    let png =
-        std::fs::read(std::env::temp_dir().join(format!("fermata-cover-fixture-{}.png", std::process::id()))).unwrap();
+    let png = std::fs::read(fixtures::cover_image()).unwrap();
     let cases: Vec<(&str, Vec<u8>, StatusCode)> = vec![
         ("empty.mp3", Vec::new(), StatusCode::UNSUPPORTED_MEDIA_TYPE),
         ("text.mp3", b"this is not music at all, just words".repeat(20), StatusCode::UNSUPPORTED_MEDIA_TYPE),
@@ -508,11 +507,8 @@ fn library_dir() -> tempfile::TempDir {
             false,
         );
     }
-    std::fs::copy(
-        std::env::temp_dir().join(format!("fermata-cover-fixture-{}.png", std::process::id())),
-        root.join("Artist A/Album One/Folder.PNG"),
-    )
-    .unwrap();
+    // Made here too: run alone, no fixture with an embedded cover would have made it yet.
+    std::fs::copy(fixtures::cover_image(), root.join("Artist A/Album One/Folder.PNG")).unwrap();
     std::fs::write(root.join("Artist A/Album One/.DS_Store"), b"junk").unwrap();
     std::fs::write(root.join("Artist A/Album One/._01 - Track 0.mp3"), b"resource fork").unwrap();
     std::fs::write(root.join("Artist B/Album Two/info.nfo"), b"notes").unwrap();
@@ -533,23 +529,26 @@ impl FromBytesSafe for std::ffi::OsStr {
     }
 }
 
+/// Runs a scan through the API and waits for it: its report.
+async fn scan_now(app: &TestApp, admin: &reqwest::Client) -> Value {
+    let started = admin.post(app.url("/api/admin/scan")).send().await.unwrap();
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    eventually("the scan", Duration::from_secs(20), || async {
+        let status: Value = admin.get(app.url("/api/admin/scan")).send().await.unwrap().json().await.unwrap();
+        status["job"]["status"] == "done"
+    })
+    .await;
+    let status: Value = admin.get(app.url("/api/admin/scan")).send().await.unwrap().json().await.unwrap();
+    status["job"]["progress"].clone()
+}
+
 #[tokio::test]
 async fn the_scan_indexes_changes_and_removes_and_reports_what_it_skipped() {
     let library = library_dir();
     let root = library.path().to_str().unwrap().to_owned();
     let app = TestApp::spawn_with(&[&format!("--music-dir={root}")]).await;
     let admin = app.admin_client("scanner").await;
-    let run_scan = || async {
-        let started = admin.post(app.url("/api/admin/scan")).send().await.unwrap();
-        assert_eq!(started.status(), StatusCode::ACCEPTED);
-        eventually("the scan", Duration::from_secs(20), || async {
-            let status: Value = admin.get(app.url("/api/admin/scan")).send().await.unwrap().json().await.unwrap();
-            status["job"]["status"] == "done"
-        })
-        .await;
-        let status: Value = admin.get(app.url("/api/admin/scan")).send().await.unwrap().json().await.unwrap();
-        status["job"]["progress"].clone()
-    };
+    let run_scan = || scan_now(&app, &admin);
     let report = run_scan().await;
     assert_eq!(report["added"], Format::ALL.len(), "every decodable file: {report}");
     let reasons: Vec<String> =
@@ -629,6 +628,76 @@ async fn the_scan_indexes_changes_and_removes_and_reports_what_it_skipped() {
         (report["unchanged"].as_u64(), report["added"].as_u64(), report["updated"].as_u64()),
         (Some(Format::ALL.len() as u64 - 1), Some(0), Some(0))
     );
+}
+
+#[tokio::test]
+async fn the_same_audio_at_two_paths_is_two_songs_and_a_moved_file_keeps_its_song() {
+    let library = tempfile::tempdir().unwrap();
+    let root = library.path();
+    for folder in ["Album", "Compilation", "Moved"] {
+        std::fs::create_dir_all(root.join(folder)).unwrap();
+    }
+    let tags = |title| Tags::song(title, "Artist", "Album");
+    let shared = fixtures::make(&root.join("Album"), "01 - Shared", Format::Mp3, &tags("Shared"), 0.5, 440, false);
+    let copy = root.join("Compilation/07 - Shared.mp3");
+    std::fs::copy(&shared, &copy).unwrap();
+    let wanderer =
+        fixtures::make(&root.join("Album"), "02 - Wanderer", Format::Flac, &tags("Wanderer"), 0.5, 660, false);
+    let app = TestApp::spawn_with(&[&format!("--music-dir={}", root.display())]).await;
+    let admin = app.admin_client("copies").await;
+
+    // A folder is the listener's truth: the copy on the compilation is a song of its own, and both stream.
+    let report = scan_now(&app, &admin).await;
+    assert_eq!((report["added"].as_u64(), report["skipped_count"].as_u64()), (Some(3), Some(0)), "{report}");
+    let shared_ids: Vec<String> =
+        admin.get(app.url("/api/music/songs?q=Shared")).send().await.unwrap().json::<Value>().await.unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect();
+    assert_eq!(shared_ids.len(), 2, "both paths are songs");
+    let bytes = std::fs::read(&shared).unwrap();
+    for id in &shared_ids {
+        let stream = admin.get(app.url(&format!("/api/music/songs/{id}/stream"))).send().await.unwrap();
+        assert_eq!(stream.status(), StatusCode::OK);
+        assert_eq!(stream.bytes().await.unwrap(), bytes);
+    }
+
+    // A file moved to another folder is the same song: its play and favourite stay. A copy removed goes,
+    // and its twin stays.
+    let songs: Value = admin.get(app.url("/api/music/songs?q=Wanderer")).send().await.unwrap().json().await.unwrap();
+    let id = songs["items"][0]["id"].as_str().unwrap().to_owned();
+    admin.put(app.url(&format!("/api/music/songs/{id}/favourite"))).send().await.unwrap();
+    let played = admin.post(app.url(&format!("/api/music/{id}/play"))).send().await.unwrap();
+    assert_eq!(played.status(), StatusCode::OK);
+    eventually("the analysis", Duration::from_secs(20), || async {
+        count(&app, &format!("SELECT count(*) FROM songs WHERE id = '{id}' AND analysed_at IS NOT NULL")).await == 1
+    })
+    .await;
+    std::fs::rename(&wanderer, root.join("Moved/Wanderer (moved).flac")).unwrap();
+    std::fs::remove_file(&copy).unwrap();
+    let report = scan_now(&app, &admin).await;
+    assert_eq!(
+        (report["added"].as_u64(), report["moved"].as_u64(), report["removed"].as_u64(), report["unchanged"].as_u64()),
+        (Some(0), Some(1), Some(1), Some(1)),
+        "{report}"
+    );
+    let song: Value = admin.get(app.url(&format!("/api/music/songs/{id}"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!((song["favourite"].as_bool(), song["play_count"].as_i64()), (Some(true), Some(1)), "{song}");
+    let path = count(
+        &app,
+        &format!(
+            "SELECT count(*) FROM songs WHERE id = '{id}' AND path = 'Moved/Wanderer (moved).flac'
+                  AND analysed_at IS NOT NULL"
+        ),
+    )
+    .await;
+    assert_eq!(path, 1, "the song follows its file and keeps its analysis (the same audio)");
+    let stream = admin.get(app.url(&format!("/api/music/songs/{id}/stream"))).send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK, "the moved song streams from its new path");
+    assert_eq!(count(&app, "SELECT count(*) FROM songs").await, 2);
+    assert_eq!(count(&app, "SELECT count(*) FROM songs WHERE title = 'Shared'").await, 1, "the twin stays");
 }
 
 #[tokio::test]

@@ -120,7 +120,7 @@ async function scanTab() {
   const button = h('button', { type: 'button', class: 'button primary', dataset: { scanStart: '' } }, 'Scan the library folder');
 
   const finished = (p) =>
-    `Scan finished: ${p.files ?? 0} files, ${p.added ?? 0} added, ${p.updated ?? 0} updated, ${p.removed ?? 0} removed, ${p.skipped_count ?? p.skipped ?? 0} skipped.`;
+    `Scan finished: ${p.files ?? 0} files, ${p.added ?? 0} added, ${p.updated ?? 0} updated, ${p.moved ?? 0} moved, ${p.removed ?? 0} removed, ${p.skipped_count ?? p.skipped ?? 0} skipped.`;
   const scanning = (p) => `Scanning… ${p.done ?? 0} of ${p.total ?? '?'} files (${Math.round(p.files_per_second ?? 0)} files/s)`;
   // Events are the fast path; while a scan is queued or running the job row is also polled, because an event
   // raised before the stream (re)connected is not replayed and a small scan can finish within that moment.

@@ -304,8 +304,8 @@ pub async fn insert_song(txn: &DatabaseTransaction, new: NewSong) -> Result<Opti
     Ok(insert_songs(txn, &mut Resolver::default(), vec![new]).await?.pop().flatten())
 }
 
-/// Inserts songs in multi-row statements; for each, its id, or `None` when the same content (or library
-/// path) is already there.
+/// Inserts songs in multi-row statements; for each, its id, or `None` when the same upload content (or the
+/// same library path) is already there.
 pub async fn insert_songs(
     txn: &DatabaseTransaction,
     resolver: &mut Resolver,
@@ -330,7 +330,8 @@ pub async fn insert_songs(
         for values in chunk {
             insert.values_panic(values.iter().map(|(_, value)| value.clone()));
         }
-        // Same bytes, or the same library path, already there: skipped, and told apart by the returned ids.
+        // The same uploaded bytes, or the same library path, already there: skipped, and told apart by the
+        // returned ids.
         insert.on_conflict(OnConflict::new().do_nothing().to_owned()).returning_col(S::Id);
         inserted.extend(crate::run::all::<IdRow>(txn, &insert).await?.into_iter().map(|row| row.id));
     }
@@ -358,12 +359,36 @@ pub async fn update_file(
     new: NewSong,
 ) -> Result<(), DbErr> {
     use songs::Column as S;
-    let (artist, album) = resolver.place(txn, &new.placement, new.cover_path.as_deref()).await?;
-    let mut values = file_values(&new, artist, album);
-    values.extend([
+    let reset = vec![
         (S::AnalysedAt, Expr::value(Option::<DateTime<Utc>>::None)),
         (S::Peaks, Expr::value(Option::<Vec<u8>>::None)),
-    ]);
+    ];
+    rewrite_file(txn, resolver, id, new, reset).await
+}
+
+/// A library file moved within the folder (same fingerprint, new path, its old path gone): same song (plays,
+/// favourites, playlists and analysis stay), new path, and the tags and folder cover of where it is now.
+pub async fn move_file(
+    txn: &DatabaseTransaction,
+    resolver: &mut Resolver,
+    id: SongId,
+    new: NewSong,
+) -> Result<(), DbErr> {
+    let path = vec![(songs::Column::Path, new.path.clone().into())];
+    rewrite_file(txn, resolver, id, new, path).await
+}
+
+/// Writes what a file decides into song `id`, placed anew, with `extra` columns.
+async fn rewrite_file(
+    txn: &DatabaseTransaction,
+    resolver: &mut Resolver,
+    id: SongId,
+    new: NewSong,
+    extra: Vec<(songs::Column, SimpleExpr)>,
+) -> Result<(), DbErr> {
+    let (artist, album) = resolver.place(txn, &new.placement, new.cover_path.as_deref()).await?;
+    let mut values = file_values(&new, artist, album);
+    values.extend(extra);
     execute(txn, &song_update(id, values)).await.map(drop)
 }
 

@@ -162,7 +162,8 @@ impl FileCache {
     }
 }
 
-/// The song holding exactly these bytes, if any.
+/// The uploaded song holding exactly these bytes, if any (uploads are stored once per content; library files
+/// are songs wherever they sit, copies included).
 pub async fn id_by_hash(db: &impl ConnectionTrait, hash: &str) -> Result<Option<SongId>, DbErr> {
     #[derive(FromQueryResult)]
     struct Row {
@@ -172,6 +173,7 @@ pub async fn id_by_hash(db: &impl ConnectionTrait, hash: &str) -> Result<Option<
         .column(songs::Column::Id)
         .from(songs::Entity)
         .and_where(Expr::col(songs::Column::ContentHash).eq(hash))
+        .and_where(Expr::col(songs::Column::Storage).eq(Storage::Media))
         .to_owned();
     Ok(one::<Row>(db, &query).await?.map(|r| r.id))
 }

@@ -1,7 +1,8 @@
 //! The library scan: index MUSIC_DIR in place (it may be read-only). Recursive and parallel; incremental
-//! (unchanged size and mtime are skipped, changed files re-read, vanished files removed); folder images
-//! become album covers; junk, unreadable files, symlink loops and non-UTF-8 names are counted and reported,
-//! never fatal.
+//! (unchanged size and mtime are skipped, changed files re-read, moved files followed, vanished files removed);
+//! folder images become album covers; junk, unreadable files, symlink loops and non-UTF-8 names are counted
+//! and reported, never fatal. The folder is the listener's truth: every decodable file is a song where it
+//! sits, so the same audio at two paths (an album and a compilation) is two songs.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -60,8 +61,10 @@ pub struct ScanReport {
     pub added: usize,
     pub updated: usize,
     pub unchanged: usize,
+    /// Files found at a new path with the fingerprint of a song whose old path is gone: the same song, moved.
+    pub moved: usize,
     pub removed: usize,
-    /// Junk, unreadable, undecodable, duplicate or badly named files, each with its reason (first 1,000).
+    /// Junk, unreadable, undecodable or badly named files, each with its reason (first 1,000).
     pub skipped: Vec<Skipped>,
     pub skipped_count: usize,
     pub seconds: f64,
@@ -79,6 +82,7 @@ impl ScanReport {
             added = self.added,
             updated = self.updated,
             unchanged = self.unchanged,
+            moved = self.moved,
             removed = self.removed,
             skipped = self.skipped_count,
             seconds = self.seconds,
@@ -91,7 +95,7 @@ impl ScanReport {
     pub fn summary(&self) -> serde_json::Value {
         serde_json::json!({
             "task": "scan", "files": self.files, "added": self.added, "updated": self.updated,
-            "unchanged": self.unchanged, "removed": self.removed, "skipped": self.skipped_count,
+            "unchanged": self.unchanged, "moved": self.moved, "removed": self.removed, "skipped": self.skipped_count,
             "files_per_second": self.files_per_second, "percent": 100.0,
         })
     }
@@ -110,6 +114,7 @@ pub struct Progress {
 struct Known {
     id: SongId,
     path: String,
+    content_hash: String,
     size_bytes: i64,
     file_mtime: Option<DateTime<chrono::FixedOffset>>,
 }
@@ -262,7 +267,13 @@ pub async fn scan(
     let root = root.canonicalize().with_context(|| format!("cannot open the library folder {}", root.display()))?;
     let known: HashMap<String, Known> = songs::Entity::find()
         .select_only()
-        .columns([songs::Column::Id, songs::Column::Path, songs::Column::SizeBytes, songs::Column::FileMtime])
+        .columns([
+            songs::Column::Id,
+            songs::Column::Path,
+            songs::Column::ContentHash,
+            songs::Column::SizeBytes,
+            songs::Column::FileMtime,
+        ])
         .filter(songs::Column::Storage.eq(Storage::Library))
         .into_model::<Known>()
         .all(db)
@@ -290,6 +301,12 @@ pub async fn scan(
             to_read.push(Candidate { relative, absolute, size, mtime, existing: existing.map(|k| k.id) });
         }
     }
+    // Songs whose path is gone, by fingerprint: a new path with one of these fingerprints is that song, moved.
+    let mut gone: HashMap<&str, Vec<SongId>> = HashMap::new();
+    for k in known.values().filter(|k| !seen.contains(&k.path)) {
+        gone.entry(k.content_hash.as_str()).or_default().push(k.id);
+    }
+    let mut moved = HashSet::new();
     let total = report.files;
     let report_progress = |done: usize| {
         let elapsed = started.elapsed().as_secs_f64().max(1e-6);
@@ -351,26 +368,34 @@ pub async fn scan(
                     report.updated += 1;
                     touched.push(id);
                 }
-                None => new_songs.push(new),
+                None => match gone.get_mut(new.content_hash.as_str()).and_then(Vec::pop) {
+                    Some(id) => {
+                        ingest::move_file(&txn, &mut resolver, id, new).await?;
+                        report.moved += 1;
+                        moved.insert(id);
+                    }
+                    None => new_songs.push(new),
+                },
             }
         }
-        let paths: Vec<(String, String)> = new_songs.iter().map(|s| (s.content_hash.clone(), s.path.clone())).collect();
+        let paths: Vec<String> = new_songs.iter().map(|s| s.path.clone()).collect();
         let inserted = ingest::insert_songs(&txn, &mut resolver, new_songs).await?;
-        for ((hash, path), id) in paths.into_iter().zip(inserted) {
+        for (path, id) in paths.into_iter().zip(inserted) {
             match id {
                 Some(id) => {
                     report.added += 1;
                     touched.push(id);
                 }
-                None => skipped
-                    .push(Skipped { path, reason: format!("the same audio is already in the library ({hash:.12})") }),
+                // Only a path indexed since this scan read the database (scans run one at a time).
+                None => skipped.push(Skipped { path, reason: "already indexed at this path".into() }),
             }
         }
         txn.commit().await?;
         report_progress(done);
     }
 
-    let vanished: Vec<SongId> = known.values().filter(|k| !seen.contains(&k.path)).map(|k| k.id).collect();
+    let vanished: Vec<SongId> =
+        known.values().filter(|k| !seen.contains(&k.path) && !moved.contains(&k.id)).map(|k| k.id).collect();
     if !vanished.is_empty() {
         let txn = db.begin().await?;
         for chunk in vanished.chunks(500) {

@@ -15,6 +15,7 @@ mod m20261202_000009_server_keys;
 mod m20261202_000010_subsonic;
 mod m20261203_000011_transcodes;
 mod m20261203_000012_object_uploads;
+mod m20261203_000013_library_copies;
 
 pub struct Migrator;
 
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_subsonic::MIGRATION),
             Box::new(m20261203_000011_transcodes::MIGRATION),
             Box::new(m20261203_000012_object_uploads::MIGRATION),
+            Box::new(m20261203_000013_library_copies::MIGRATION),
         ]
     }
 }
