@@ -30,25 +30,28 @@ export function combinedLoudness(songs) {
 }
 
 /**
- * The run of queue entries around `index` that plays one album in order: the same album, each track after the
- * one before (a missing number does not break the run). Null for a song played alone or out of order (a
- * shuffled queue, a playlist that visits the album for one song).
+ * Whether `b` plays on from `a` as the same album in order: the same album, `b` after `a` (a later disc, or a
+ * later track on the same disc; a missing track number does not break the order).
+ */
+export function continuesAlbum(a, b) {
+  const album = a?.album?.id;
+  if (!album || b?.album?.id !== album) return false;
+  const [discA, trackA, discB, trackB] = [a.disc ?? 1, a.track, b.disc ?? 1, b.track];
+  if (trackA == null || trackB == null) return discA <= discB;
+  return discA < discB || (discA === discB && trackA < trackB);
+}
+
+/**
+ * The run of queue entries around `index` that plays one album in order (each entry continues the one
+ * before). Null for a song played alone or out of order (a shuffled queue, a playlist that visits the album
+ * for one song).
  */
 export function albumRun(queue, index) {
-  const song = queue[index];
-  const album = song?.album?.id;
-  if (!album) return null;
-  const position = (s) => [s.disc ?? 1, s.track];
-  const follows = (a, b) => {
-    if (a?.album?.id !== album || b?.album?.id !== album) return false;
-    const [[discA, trackA], [discB, trackB]] = [position(a), position(b)];
-    if (trackA == null || trackB == null) return discA <= discB;
-    return discA < discB || (discA === discB && trackA < trackB);
-  };
+  if (!queue[index]?.album?.id) return null;
   let first = index;
-  while (first > 0 && follows(queue[first - 1], queue[first])) first--;
+  while (first > 0 && continuesAlbum(queue[first - 1], queue[first])) first--;
   let last = index;
-  while (last < queue.length - 1 && follows(queue[last], queue[last + 1])) last++;
+  while (last < queue.length - 1 && continuesAlbum(queue[last], queue[last + 1])) last++;
   return last > first ? queue.slice(first, last + 1) : null;
 }
 

@@ -12,6 +12,19 @@ let admin;
 
 const shot = (page, name) => page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: false });
 const playerTitle = (page) => page.locator('[data-player-title]').textContent();
+// Where playback is, from the player bar's data-* hooks: a song plays from an audio element or, once decoded for
+// gapless playback, from Web Audio, so the audio elements alone do not say.
+const position = (page) => page.evaluate(() => Number(document.querySelector('[data-player]')?.dataset.position ?? 0));
+/** Waits until the player plays past `seconds` (and below `below`, when given). */
+const playingPast = (page, seconds, { timeout = 15000, below = Infinity } = {}) =>
+  page.waitForFunction(([s, b]) => {
+    const bar = document.querySelector('[data-player]');
+    const t = Number(bar?.dataset.position);
+    return bar?.dataset.state === 'playing' && t > s && t < b;
+  }, [seconds, below], { timeout });
+/** Waits until the position (playing or not) is past `seconds`. */
+const positionPast = (page, seconds, timeout = 20000) =>
+  page.waitForFunction((s) => Number(document.querySelector('[data-player]')?.dataset.position) >= s, seconds, { timeout });
 
 before(async () => {
   stack = await startStack();
@@ -147,7 +160,7 @@ describe('the web player', () => {
     await page.getByRole('button', { name: 'Play Allegro con brio' }).click();
     await page.locator('[data-player]').waitFor({ state: 'visible' });
     assert.equal(await playerTitle(page), 'Allegro con brio');
-    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 1), null, { timeout: 15000 });
+    await playingPast(page, 1);
     assert.ok(statuses.includes(206), `stream statuses: ${statuses}`);
     assert.equal(await page.locator('[data-play-pause]').getAttribute('aria-label'), 'Pause');
     assert.equal(await page.locator('[data-announce]').textContent(), 'Now playing: Allegro con brio by Beethoven');
@@ -156,23 +169,23 @@ describe('the web player', () => {
 
   it('seeks, goes to the next song, shuffles and repeats', async () => {
     const { page } = listener;
-    const time = () => page.evaluate(() => Math.max(...[...document.querySelectorAll('audio')].filter((a) => !a.paused).map((a) => a.currentTime), 0));
+    const time = () => position(page);
     // Seek with the seek bar to 60 %.
     await page.locator('[data-seek]').evaluate((input) => {
       input.value = 600;
       input.dispatchEvent(new Event('input', { bubbles: true }));
       input.dispatchEvent(new Event('change', { bubbles: true }));
     });
-    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime >= 11.5));
+    await playingPast(page, 11.5);
     // Keyboard: the right arrow seeks 5 s further.
     const before5 = await time();
     await page.locator('body').press('ArrowRight');
-    await page.waitForFunction((t) => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime >= t + 4), before5);
+    await playingPast(page, before5 + 4);
 
     await page.getByRole('button', { name: 'Next', exact: true }).click();
     await page.waitForFunction(() => document.querySelector('[data-player-title]').textContent !== 'Allegro con brio');
     const second = await playerTitle(page);
-    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 0.5));
+    await playingPast(page, 0.5);
 
     // Shuffle keeps the current song first and every song in the queue.
     await page.locator('[data-shuffle]').click();
@@ -197,7 +210,7 @@ describe('the web player', () => {
       input.value = 960;
       input.dispatchEvent(new Event('change', { bubbles: true }));
     });
-    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 0.2 && a.currentTime < 3), null, { timeout: 15000 });
+    await playingPast(page, 0.2, { below: 3 });
     assert.equal(await playerTitle(page), current);
     await page.locator('[data-repeat]').click();
     assert.equal(await page.locator('[data-repeat]').getAttribute('aria-label'), 'Repeat: off');
@@ -242,12 +255,12 @@ describe('the web player', () => {
   it('keeps the queue and position across a reload', async () => {
     const { page } = listener;
     await page.getByRole('button', { name: 'Play', exact: true }).first().click();
-    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 0.2));
+    await playingPast(page, 0.2);
     await page.locator('[data-seek]').evaluate((input) => {
       input.value = 500;
       input.dispatchEvent(new Event('change', { bubbles: true }));
     });
-    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => a.currentTime >= 9.5));
+    await positionPast(page, 9.5);
     const title = await playerTitle(page);
     await page.locator('[data-queue-open]').click();
     const queue = await page.locator('[data-queue-list] .title').allTextContents();
@@ -256,7 +269,7 @@ describe('the web player', () => {
     await page.reload();
     await page.locator('[data-player]').waitFor({ state: 'visible' });
     assert.equal(await playerTitle(page), title);
-    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => a.currentTime >= 9));
+    await positionPast(page, 9);
     await page.locator('[data-queue-open]').click();
     assert.deepEqual(await page.locator('[data-queue-list] .title').allTextContents(), queue);
     await page.getByRole('button', { name: 'Close queue' }).click();
@@ -287,6 +300,12 @@ describe('the web player', () => {
     console.log(`after 10 changes: heap ${(warm.heap / 1048576).toFixed(1)} MiB, ${warm.nodes} nodes; after 110: heap ${(end.heap / 1048576).toFixed(1)} MiB, ${end.nodes} nodes`);
     assert.ok(end.heap < warm.heap * 1.5 + 2 * 1048576, `heap grew from ${warm.heap} to ${end.heap}`);
     assert.ok(end.nodes < warm.nodes * 1.2 + 200, `DOM nodes grew from ${warm.nodes} to ${end.nodes}`);
+    // Decoded audio for gapless playback stays at two songs at most (these are 20 s stereo, ≤ 48 kHz).
+    await page.waitForTimeout(1500); // decoding ahead settles
+    const decoded = await page.evaluate(() => Number(document.querySelector('[data-player]').dataset.decodedBytes));
+    console.log(`decoded audio held after 110 changes: ${(decoded / 1048576).toFixed(1)} MiB`);
+    assert.ok(decoded > 0, 'songs are decoded ahead');
+    assert.ok(decoded <= 2 * 20 * 48000 * 2 * 4, `decoded audio held: ${decoded} bytes`);
   });
 
   it('has every main page reachable, with screenshots, at 360 px wide too', async () => {
@@ -334,12 +353,12 @@ describe('the web player', () => {
     const plays = () => page.evaluate((songId) => fetch(`/api/music/songs/${songId}`).then((r) => r.json()).then((s) => s.play_count), id);
     const before = await plays();
     await page.getByRole('button', { name: 'Play Largo' }).click();
-    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 6), null, { timeout: 20000 });
+    await playingPast(page, 6, { timeout: 20000 });
     assert.equal(await plays(), before, 'not counted before half the song');
-    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 12), null, { timeout: 20000 });
+    await playingPast(page, 12, { timeout: 20000 });
     await page.waitForFunction(async (songId) => (await (await fetch(`/api/me/history`)).json()).items.some((e) => e.song.id === songId), id);
     assert.equal(await plays(), before + 1);
-    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => a.currentTime > 16), null, { timeout: 20000 });
+    await positionPast(page, 16);
     assert.equal(await plays(), before + 1, 'one play per playback');
     // The Media Session names the song for the lock screen and media keys.
     assert.equal(await page.evaluate(() => navigator.mediaSession.metadata?.title), 'Largo');
@@ -492,7 +511,8 @@ describe('the web player', () => {
     const page = await openPage(context, problems);
     await page.goto('/');
     await page.getByRole('button', { name: 'Play Allegro con brio' }).click();
-    await page.waitForFunction(() => navigator.mediaSession.playbackState === 'playing' && [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 0.2));
+    await page.waitForFunction(() => navigator.mediaSession.playbackState === 'playing');
+    await playingPast(page, 0.2);
     const session = () => page.evaluate(() => {
       const m = navigator.mediaSession.metadata;
       return { title: m?.title, artist: m?.artist, album: m?.album, state: navigator.mediaSession.playbackState };
@@ -505,7 +525,7 @@ describe('the web player', () => {
     await page.waitForFunction(() => navigator.mediaSession.playbackState === 'paused');
     assert.equal(await page.locator('[data-play-pause]').getAttribute('aria-label'), 'Play');
     await page.evaluate(() => window.mediaHandlers.seekto({ action: 'seekto', seekTime: 8 }));
-    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => Math.abs(a.currentTime - 8) < 0.5));
+    await page.waitForFunction(() => Math.abs(Number(document.querySelector('[data-player]').dataset.position) - 8) < 0.5);
     await page.evaluate(() => window.mediaHandlers.play({ action: 'play' }));
     await page.waitForFunction(() => navigator.mediaSession.playbackState === 'playing');
     assert.equal(await page.locator('[data-play-pause]').getAttribute('aria-label'), 'Pause');
@@ -623,6 +643,20 @@ describe('the web player', () => {
     await page.reload();
     assert.equal(await page.getByLabel('Loudness', { exact: true }).inputValue(), 'track');
     await page.getByLabel('Loudness', { exact: true }).selectOption('album');
+    // Gapless (on by default) and crossfade (off by default), kept the same way.
+    assert.equal(await page.getByLabel('Gapless playback').isChecked(), true);
+    assert.equal(await page.getByLabel('Crossfade').inputValue(), '0');
+    await page.getByLabel('Crossfade').selectOption('6');
+    await page.getByText('Crossfade: 6 s').waitFor();
+    await page.getByLabel('Gapless playback').uncheck();
+    await page.getByText('Gapless playback off').waitFor();
+    await page.waitForTimeout(300);
+    await page.reload();
+    assert.equal(await page.getByLabel('Crossfade').inputValue(), '6');
+    assert.equal(await page.getByLabel('Gapless playback').isChecked(), false);
+    await page.getByLabel('Crossfade').selectOption('0');
+    await page.getByLabel('Gapless playback').check();
+    await page.waitForTimeout(300);
   });
 
   it('edits the queue: play next, move, remove, clear', async () => {
@@ -748,7 +782,7 @@ describe('the web player', () => {
     page.on('response', (r) => r.url().includes('/stream') && streams.push([r.url(), r.status(), r.headers()['content-type']]));
     await page.goto('/?q=lullaby');
     await page.getByRole('button', { name: 'Play Lossless Lullaby', exact: true }).click();
-    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 1 && a.currentSrc.includes('format=')), null, { timeout: 15000 });
+    await playingPast(page, 1);
     const transcoded = streams.find(([url]) => url.includes('format=opus'));
     assert.ok(transcoded, `streams: ${JSON.stringify(streams)}`);
     assert.equal(transcoded[1], 200);
@@ -759,11 +793,15 @@ describe('the web player', () => {
     await page.goto('/settings');
     await page.getByLabel('Streaming quality').selectOption('low');
     await page.goto('/?q=largo');
+    streams.length = 0;
     await page.getByRole('button', { name: 'Play Largo', exact: true }).click();
-    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 1 && a.currentSrc.includes('max_bitrate=96')), null, { timeout: 15000 });
+    await playingPast(page, 1);
+    assert.ok(streams.some(([url]) => url.includes('max_bitrate=96')), `FLAC under 96 kbit/s: ${JSON.stringify(streams)}`);
     await page.goto('/?q=allegro');
+    streams.length = 0;
     await page.getByRole('button', { name: 'Play Allegro con brio', exact: true }).click();
-    await page.waitForFunction(() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 0.5 && /\/stream$/.test(a.currentSrc)), null, { timeout: 15000 });
+    await playingPast(page, 0.5);
+    assert.ok(streams.length && streams.every(([url]) => /\/stream$/.test(url)), `a 64k MP3 as stored: ${JSON.stringify(streams)}`);
     await page.reload();
     await page.goto('/settings');
     assert.equal(await page.getByLabel('Streaming quality').inputValue(), 'low', 'remembered in this browser');

@@ -93,6 +93,8 @@ export function mountPlayerBar(root, { toggleQueue, toggleNowPlaying, toggleHelp
   function onTime() {
     const d = player.duration;
     const t = player.currentTime;
+    // Hooks for inspection and the end-to-end tests: where playback is, and from what.
+    root.dataset.position = t.toFixed(2);
     elapsed.textContent = formatTime(t);
     remaining.textContent = `-${formatTime(Math.max(0, d - t))}`;
     if (!seeking) seek.value = d ? Math.round((t / d) * 1000) : 0;
@@ -123,6 +125,9 @@ export function mountPlayerBar(root, { toggleQueue, toggleNowPlaying, toggleHelp
 
   function onState() {
     const playing = player.playing;
+    root.dataset.state = playing ? 'playing' : 'paused';
+    root.dataset.source = player.decoded ? 'decoded' : 'element';
+    root.dataset.decodedBytes = String(player.decodedBytes);
     setIcon(playButton, playing ? 'pause' : 'play');
     playButton.setAttribute('aria-label', playing ? 'Pause' : 'Play');
     pulse(playButton);

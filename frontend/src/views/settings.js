@@ -3,6 +3,7 @@
 import { api } from '../api.js';
 import { h, replace } from '../dom.js';
 import { LOUDNESS_MODES } from '../loudness.js';
+import { CROSSFADES } from '../stores/gapless.js';
 import { player, QUALITIES } from '../stores/player.js';
 import { session } from '../stores/session.js';
 import { errorBox, showFieldErrors, toast } from '../ui/feedback.js';
@@ -71,7 +72,34 @@ function playbackSection() {
     h('div', { class: 'field' }, h('label', { for: 'loudness' }, 'Loudness'), loudness),
     h('p', { class: 'sub' },
       'By album, an album played in order keeps its own dynamics: a quiet interlude stays quieter than the songs ',
-      'around it. By track, every song is brought to the same loudness. The LN button in the player turns it off.'));
+      'around it. By track, every song is brought to the same loudness. The LN button in the player turns it off.'),
+    ...transitionFields());
+}
+
+/** Gapless playback and crossfade. */
+function transitionFields() {
+  const gapless = h('input', { id: 'gapless', name: 'gapless', type: 'checkbox', checked: player.gapless, dataset: { gapless: '' } });
+  gapless.addEventListener('change', () => {
+    player.setGapless(gapless.checked);
+    toast(gapless.checked ? 'Gapless playback on' : 'Gapless playback off');
+  });
+  const crossfade = h('select', { id: 'crossfade', name: 'crossfade', dataset: { crossfade: '' } },
+    ...CROSSFADES.map((seconds) => h('option', { value: String(seconds), selected: player.crossfade === seconds }, seconds ? `${seconds} s` : 'Off')));
+  crossfade.addEventListener('change', () => {
+    player.setCrossfade(Number(crossfade.value));
+    toast(Number(crossfade.value) ? `Crossfade: ${crossfade.value} s` : 'Crossfade off');
+  });
+  return [
+    h('div', { class: 'field' }, h('label', { for: 'gapless' }, gapless, ' Gapless playback')),
+    h('p', { class: 'sub' },
+      'Songs are decoded ahead so each one starts on the sample where the one before ends: live albums and mixes ',
+      'flow on without a gap or a click. It holds the current and the next songs decoded in memory (about 21 MB ',
+      'per minute of CD-quality stereo); songs longer than 15 minutes play without it.'),
+    h('div', { class: 'field' }, h('label', { for: 'crossfade' }, 'Crossfade'), crossfade),
+    h('p', { class: 'sub' },
+      'Songs overlap by this long, one fading out as the next fades in. An album played in order is never ',
+      'crossfaded: its songs stay gapless.'),
+  ];
 }
 
 export async function settingsView() {
