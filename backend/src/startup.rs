@@ -109,6 +109,7 @@ impl Application {
             users: accounts::session::user_cache(),
             sessions: SessionCache::new(),
             song_files: fermata_core::catalog::songs::FileCache::default(),
+            open_files: catalog::stream::OpenFiles::default(),
             database_url: database_url.into(),
             subsonic: fermata_core::credentials::Authenticator::new(credential_key),
             transcoder,

@@ -33,6 +33,8 @@ pub struct AppState {
     /// User rows by id for one second (see `accounts::session`): signing out or disabling a user ends the
     /// sessions at once; a role change takes up to a second on other replicas.
     pub users: moka::sync::Cache<uuid::Uuid, crate::entities::users::Model>,
+    /// Files recently opened for direct ranges (see `catalog::stream::OpenFiles`).
+    pub open_files: crate::catalog::stream::OpenFiles,
     /// Where songs' files are, by song id, for one second (see `fermata_core::catalog::songs::FileCache`).
     pub song_files: fermata_core::catalog::songs::FileCache,
     /// Wakes this replica's idle job workers (see `fermata_core::jobs::Wake`).

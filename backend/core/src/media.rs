@@ -182,6 +182,17 @@ impl MediaStore {
         Some(Opened { file, metadata, real_relative })
     }
 
+    /// Whether `relative` still names the very file `opened` holds, unchanged: a regular file reached without a
+    /// link at its last component, with the same device, inode, size and modification time. One `lstat`, for
+    /// reusing a file opened moments ago; a file replaced, rewritten, removed or swapped for a link since answers
+    /// false (and is then opened and checked afresh).
+    pub fn still_names(&self, storage: Storage, relative: &str, opened: &Opened) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Some(root) = self.real_root(storage) else { return false };
+        std::fs::symlink_metadata(root.join(relative))
+            .is_ok_and(|now| now.is_file() && now.dev() == opened.metadata.dev() && now.ino() == opened.metadata.ino())
+    }
+
     /// Removes temp files a crash left behind.
     pub fn clean_temp(&self) -> anyhow::Result<usize> {
         let mut removed = 0;

@@ -1,6 +1,6 @@
 //! Audio streaming with RFC 9110 ranges, and cover art with cached thumbnails.
 
-use std::{path::Path as FsPath, time::SystemTime};
+use std::{path::Path as FsPath, sync::Arc, time::SystemTime};
 
 use axum::{
     body::Body,
@@ -14,7 +14,13 @@ use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 use uuid::Uuid;
 
-use fermata_core::{catalog, catalog::songs::SongFile, media::Storage, tags::Codec, transcode};
+use fermata_core::{
+    catalog,
+    catalog::songs::SongFile,
+    media::{Opened, Storage},
+    tags::Codec,
+    transcode,
+};
 
 use super::views::{CoverQuery, StreamQuery};
 use crate::{
@@ -174,6 +180,14 @@ async fn serve_file(
     if let Some(objects) = state.media.objects_for(stored.storage) {
         return serve_object(state, objects.as_ref(), id, stored, etag, accel, &conditions).await;
     }
+    let key = (stored.storage, stored.relative.clone());
+    // Opened moments ago: answered on this thread when nothing has to wait for the disk.
+    if let Some(opened) = state.open_files.0.get(&key)
+        && state.media.still_names(stored.storage, &stored.relative, &opened)
+        && let Some(response) = serve_opened(&opened, id, stored.storage, stored.codec, &etag, accel, &conditions)?
+    {
+        return Ok(response);
+    }
     // Opened (and contained in its folder) before anything is promised, in both delivery modes.
     let media = state.media.clone();
     let Stored { storage, relative, codec } = stored;
@@ -193,8 +207,9 @@ async fn serve_file(
     .await
     .map_err(anyhow::Error::from)?
     .ok_or(AppError::NotFound)?;
-    let extension = FsPath::new(&opened.real_relative).extension().and_then(|e| e.to_str()).unwrap_or_default();
-    let content_type = content_type(codec, extension);
+    let extension =
+        FsPath::new(&opened.real_relative).extension().and_then(|e| e.to_str()).unwrap_or_default().to_owned();
+    let content_type = content_type(codec, &extension);
 
     let Some(answer) = answer else {
         // nginx serves the bytes (sendfile, ranges) from its internal location once we have authorised. The
@@ -203,8 +218,17 @@ async fn serve_file(
         // URI only carries the extension, for nginx's Content-Type. Names with control characters cannot be a
         // header value; those songs are sent by the backend itself.
         let file = HeaderValue::from_bytes(opened.real_relative.as_bytes()).map_err(anyhow::Error::from)?;
-        return accel_redirect(storage.as_str(), id, extension, file, content_type);
+        state.open_files.0.insert(key, Arc::new(opened));
+        return accel_redirect(storage.as_str(), id, &extension, file, content_type);
     };
+    if !matches!(answer, Answer::Bytes { prefetched: None, .. }) {
+        // Answered without streaming from the file: keep it open for the song's next ranges.
+        let (len, modified) = (opened.metadata.len(), opened.metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH));
+        state.open_files.0.insert(key, Arc::new(opened));
+        return respond(answer, len, modified, etag, content_type, |_, _| {
+            Err(anyhow::anyhow!("no body to stream").into())
+        });
+    }
     let len = opened.metadata.len();
     let modified = opened.metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
     let mut file = opened.file;
@@ -215,6 +239,77 @@ async fn serve_file(
         file.set_max_buf_size(STREAM_CHUNK);
         Ok(Body::from_stream(ReaderStream::with_capacity(file.take(length), STREAM_CHUNK)))
     })
+}
+
+/// Files opened for streaming in the last 10 seconds, by storage and path (at most 256): a player asks for a song
+/// in many small ranges, and each one after the first is then answered on the request's own thread, without the
+/// trip to tokio's blocking pool that open, containment check and read otherwise need (that hop, thread wake-ups
+/// and context switches, was most of a range's cost in the profile, docs/performance.md). The same trade as
+/// nginx's `open_file_cache`, made stricter: each use checks with one `lstat` that the path still names the same
+/// unchanged file (`MediaStore::still_names`: inode, size, mtime, no link swapped in), so a library file replaced,
+/// rewritten, removed or relinked since is opened and contained afresh.
+#[derive(Clone)]
+pub struct OpenFiles(moka::sync::Cache<(Storage, String), Arc<Opened>>);
+
+impl Default for OpenFiles {
+    fn default() -> Self {
+        Self(moka::sync::Cache::builder().max_capacity(256).time_to_live(std::time::Duration::from_secs(10)).build())
+    }
+}
+
+/// Answers from an already opened file when that needs no disk wait: the X-Accel-Redirect, 304, 416, or a range
+/// up to [`RANGE_READ`] whose bytes are in the page cache. None: take the blocking path.
+fn serve_opened(
+    opened: &Opened,
+    id: Uuid,
+    storage: Storage,
+    codec: Option<Codec>,
+    etag: &HeaderValue,
+    accel: bool,
+    conditions: &Conditions,
+) -> AppResult<Option<Response>> {
+    let extension = FsPath::new(&opened.real_relative).extension().and_then(|e| e.to_str()).unwrap_or_default();
+    let content_type = content_type(codec, extension);
+    if accel && let Ok(file) = HeaderValue::from_bytes(opened.real_relative.as_bytes()) {
+        return accel_redirect(storage.as_str(), id, extension, file, content_type).map(Some);
+    }
+    let len = opened.metadata.len();
+    let modified = opened.metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    let answer = match conditions.decide(len, modified, etag) {
+        Answer::Bytes { partial, start, end, prefetched: None } => {
+            let length = if len == 0 { 0 } else { end - start + 1 };
+            if length > RANGE_READ {
+                return Ok(None);
+            }
+            let Some(bytes) = read_nowait(&opened.file, start, length) else { return Ok(None) };
+            Answer::Bytes { partial, start, end, prefetched: Some(bytes) }
+        }
+        answer => answer,
+    };
+    let no_body = |_, _| Err(anyhow::anyhow!("no body to stream").into());
+    respond(answer, len, modified, etag.clone(), content_type, no_body).map(Some)
+}
+
+/// Reads `length` bytes at `start` only if they are in the page cache (preadv2 with RWF_NOWAIT); None when the
+/// read would wait for the disk, or fails, or the system cannot say (then the blocking path reads).
+#[cfg(target_os = "linux")]
+fn read_nowait(file: &std::fs::File, start: u64, length: u64) -> Option<bytes::Bytes> {
+    use rustix::io::{ReadWriteFlags, preadv2};
+    let mut buffer = vec![0; usize::try_from(length).ok()?];
+    let mut filled = 0;
+    while filled < buffer.len() {
+        let mut slices = [std::io::IoSliceMut::new(&mut buffer[filled..])];
+        match preadv2(file, &mut slices, start + filled as u64, ReadWriteFlags::NOWAIT) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => filled += n,
+        }
+    }
+    Some(bytes::Bytes::from(buffer))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_nowait(_: &std::fs::File, _: u64, _: u64) -> Option<bytes::Bytes> {
+    None
 }
 
 /// A file in object storage (MEDIA_STORE=s3). Looked up first in both modes, so a missing object is a 404 and
