@@ -225,9 +225,7 @@ async fn serve_file(
         // Answered without streaming from the file: keep it open for the song's next ranges.
         let (len, modified) = (opened.metadata.len(), opened.metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH));
         state.open_files.0.insert(key, Arc::new(opened));
-        return respond(answer, len, modified, etag, content_type, |_, _| {
-            Err(anyhow::anyhow!("no body to stream").into())
-        });
+        return respond(answer, len, modified, etag, content_type, no_body);
     }
     let len = opened.metadata.len();
     let modified = opened.metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
@@ -286,8 +284,12 @@ fn serve_opened(
         }
         answer => answer,
     };
-    let no_body = |_, _| Err(anyhow::anyhow!("no body to stream").into());
     respond(answer, len, modified, etag.clone(), content_type, no_body).map(Some)
+}
+
+/// The body of an answer that carries its bytes already (or none): `respond` never asks for it.
+fn no_body(_: u64, _: u64) -> AppResult<Body> {
+    Err(anyhow::anyhow!("no body to stream").into())
 }
 
 /// Reads `length` bytes at `start` only if they are in the page cache (preadv2 with RWF_NOWAIT); None when the

@@ -10,8 +10,6 @@ export const MAX_DECODE_SECONDS = 15 * 60;
 /** Crossfade lengths a listener may choose (seconds); 0 is off. */
 export const CROSSFADES = [0, 1, 2, 3, 4, 5, 6, 8, 10, 12];
 
-/** Bytes of decoded audio per minute at a rate and channel count (32-bit float samples). */
-export const bytesPerMinute = (sampleRate, channels) => sampleRate * channels * 4 * 60;
 
 /**
  * Equal-power fade curves of `points` values: the outgoing song's gain falls along cos, the incoming one's rises

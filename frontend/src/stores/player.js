@@ -408,7 +408,6 @@ class PlayerStore extends EventTarget {
       this.#changed();
       this.#updateMediaSession();
       this.#onState();
-      this.#decodeAhead();
       return;
     }
     if (this.#spare.dataset.songId === song.id && position === 0) {
@@ -435,7 +434,6 @@ class PlayerStore extends EventTarget {
     this.#changed();
     this.#updateMediaSession();
     if (wasPlaying) this.play();
-    this.#decodeAhead();
   }
 
   #preloadNext() {
@@ -650,18 +648,20 @@ class PlayerStore extends EventTarget {
     this.#reschedule();
   }
 
+  /** Stops a decoded voice and takes it out of the graph. */
+  static #release(voice) {
+    try {
+      voice.node.stop();
+    } catch {
+      /* never started */
+    }
+    voice.node.disconnect();
+    voice.gain.disconnect();
+  }
+
   /** Stops decoded playback (current and scheduled next). */
   #stopDecoded() {
-    for (const voice of [this.#source, this.#upcoming]) {
-      if (!voice) continue;
-      try {
-        voice.node.stop();
-      } catch {
-        /* never started */
-      }
-      voice.node.disconnect();
-      voice.gain.disconnect();
-    }
+    for (const voice of [this.#source, this.#upcoming]) if (voice) PlayerStore.#release(voice);
     this.#source = null;
     this.#upcoming = null;
     this.#ended = false;
@@ -747,9 +747,7 @@ class PlayerStore extends EventTarget {
     const current = this.#source;
     if (upcoming) {
       if (this.#graph.context.currentTime >= upcoming.startAt) return; // already sounding: let it be
-      upcoming.node.stop();
-      upcoming.node.disconnect();
-      upcoming.gain.disconnect();
+      PlayerStore.#release(upcoming);
       this.#upcoming = null;
       current.gain.gain.cancelScheduledValues(0);
       current.gain.gain.value = this.gainFor(current.index);
