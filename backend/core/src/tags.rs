@@ -1,7 +1,10 @@
 //! Reading what a file is: its audio properties and its tags (ID3v1/v2, Vorbis comments, MP4 atoms, RIFF
 //! INFO, through lofty), with fallbacks from the file name when tags are missing.
 
-use std::path::Path;
+use std::{
+    io::{Read, Seek},
+    path::Path,
+};
 
 use lofty::{
     file::{AudioFile, FileType, TaggedFileExt},
@@ -166,12 +169,26 @@ pub enum ProbeError {
 
 /// Probes a file by its content (never its name) and reads its metadata.
 pub fn read(path: &Path, original_name: Option<&str>) -> Result<Metadata, ProbeError> {
-    let probe = Probe::open(path).map_err(|e| ProbeError::Corrupt(e.to_string()))?.guess_file_type()?;
+    let file = std::fs::File::open(path).map_err(|e| ProbeError::Corrupt(e.to_string()))?;
+    read_from(std::io::BufReader::new(file), original_name.or_else(|| path.file_name().and_then(|n| n.to_str())))
+}
+
+/// Probes the audio `reader` holds (an open file, or a small file's bytes already read) by its content and
+/// reads its metadata; `name` is the file name fallbacks come from.
+pub fn read_from<R: Read + Seek>(reader: R, name: Option<&str>) -> Result<Metadata, ProbeError> {
+    let probe = Probe::new(reader).guess_file_type()?;
     let file_type = probe.file_type().ok_or(ProbeError::UnknownFormat)?;
     let (mut codec, extension) = codec_of(file_type).ok_or(ProbeError::UnknownFormat)?;
-    if file_type == FileType::Mp4 && mp4_is_alac(path) {
-        codec = Codec::Alac;
-    }
+    let probe = if file_type == FileType::Mp4 {
+        let mut reader = probe.into_inner();
+        if mp4_is_alac(&mut reader) {
+            codec = Codec::Alac;
+        }
+        reader.rewind()?;
+        Probe::with_file_type(reader, file_type)
+    } else {
+        probe
+    };
     let tagged = probe.read().map_err(|e| ProbeError::Corrupt(e.to_string()))?;
     let properties = tagged.properties();
     let duration = properties.duration();
@@ -193,7 +210,7 @@ pub fn read(path: &Path, original_name: Option<&str>) -> Result<Metadata, ProbeE
             apply_missing(&mut meta, other);
         }
     }
-    apply_file_name_fallback(&mut meta, original_name.or_else(|| path.file_name().and_then(|n| n.to_str())));
+    apply_file_name_fallback(&mut meta, name);
     Ok(meta)
 }
 
@@ -213,12 +230,11 @@ fn codec_of(file_type: FileType) -> Option<(Codec, &'static str)> {
 }
 
 /// Whether an MP4 file holds Apple Lossless rather than AAC (the generic properties do not say).
-fn mp4_is_alac(path: &Path) -> bool {
+fn mp4_is_alac<R: Read + Seek>(reader: &mut R) -> bool {
     use lofty::{config::ParseOptions, mp4::Mp4File};
-    let read = std::fs::File::open(path)
-        .ok()
-        .and_then(|mut file| Mp4File::read_from(&mut file, ParseOptions::new().read_tags(false)).ok());
-    read.is_some_and(|mp4| mp4.properties().codec() == Some(lofty::mp4::Mp4Codec::ALAC))
+    reader.rewind().is_ok()
+        && Mp4File::read_from(reader, ParseOptions::new().read_tags(false))
+            .is_ok_and(|mp4| mp4.properties().codec() == Some(lofty::mp4::Mp4Codec::ALAC))
 }
 
 fn clean(text: &str) -> Option<String> {

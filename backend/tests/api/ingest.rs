@@ -701,6 +701,38 @@ async fn the_same_audio_at_two_paths_is_two_songs_and_a_moved_file_keeps_its_son
 }
 
 #[tokio::test]
+async fn names_equal_but_for_case_are_one_artist_and_album_and_a_cover_anywhere_in_the_scan_reaches_it() {
+    // Written in one statement per batch: the spellings of a batch, and an album's folder image found on a
+    // later song than its first, must come out as one artist and one album with its cover.
+    let library = tempfile::tempdir().unwrap();
+    let root = library.path();
+    let spellings = [("A", "The Band", "Live"), ("B", "THE BAND", "LIVE"), ("C", "the band", "live")];
+    for (folder, artist, album) in spellings {
+        std::fs::create_dir_all(root.join(folder)).unwrap();
+        let title = format!("Song {folder}");
+        let tags = Tags { album_artist: Some(artist), ..Tags::song(&title, artist, album) };
+        fixtures::make(&root.join(folder), &title, Format::Mp3, &tags, 0.3, 500, false);
+    }
+    std::fs::copy(fixtures::cover_image(), root.join("C/cover.png")).unwrap();
+    // A folder of junk: reported in full count, its list kept short.
+    std::fs::create_dir_all(root.join("junk")).unwrap();
+    for i in 0..1005 {
+        std::fs::write(root.join(format!("junk/{i}.nfo")), b"notes").unwrap();
+    }
+    let app = TestApp::spawn_with(&[&format!("--music-dir={}", root.display())]).await;
+    let admin = app.admin_client("spellings").await;
+    let report = scan_now(&app, &admin).await;
+    assert_eq!(report["added"], 3, "{}", report["added"]);
+    assert_eq!(report["skipped_count"], 1005);
+    assert_eq!(report["skipped"].as_array().unwrap().len(), 1000, "the first thousand reasons");
+    assert_eq!(count(&app, "SELECT count(*) FROM artists").await, 1, "one artist");
+    let albums = count(&app, "SELECT count(*) FROM albums WHERE cover_path = 'library:C/cover.png'").await;
+    assert_eq!((count(&app, "SELECT count(*) FROM albums").await, albums), (1, 1), "one album, with the cover");
+    let rescan = scan_now(&app, &admin).await;
+    assert_eq!((rescan["unchanged"].as_u64(), rescan["updated"].as_u64()), (Some(3), Some(0)), "{rescan}");
+}
+
+#[tokio::test]
 async fn one_scan_at_a_time() {
     let library = library_dir();
     let root = library.path().to_str().unwrap().to_owned();

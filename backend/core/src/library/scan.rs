@@ -8,11 +8,12 @@ use std::{
     collections::{HashMap, HashSet},
     io::{Read, Seek, SeekFrom},
     path::{Path, PathBuf},
-    time::{Instant, SystemTime},
+    time::{Duration, Instant, SystemTime},
 };
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 use rayon::prelude::*;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, TransactionTrait,
@@ -69,6 +70,27 @@ pub struct ScanReport {
     pub skipped_count: usize,
     pub seconds: f64,
     pub files_per_second: f64,
+    /// Where the time went.
+    #[serde(skip)]
+    pub phases: Phases,
+}
+
+/// Where a scan's time went, in seconds. Reading and writing overlap: `read` is the reader's wall time, split
+/// across its threads into opening and reading files, parsing tags and hashing (`read_*`, summed over
+/// threads); `write` is the database writes' wall time and `waiting` the writer's time waiting for the reader.
+/// `finish`: removals and orphaned albums and artists.
+#[derive(Debug, Clone, Default)]
+pub struct Phases {
+    /// Reading what the database holds of the library.
+    pub known: f64,
+    pub walk: f64,
+    pub read: f64,
+    pub read_open: f64,
+    pub read_tags: f64,
+    pub read_fingerprint: f64,
+    pub write: f64,
+    pub waiting: f64,
+    pub finish: f64,
 }
 
 impl ScanReport {
@@ -87,6 +109,15 @@ impl ScanReport {
             skipped = self.skipped_count,
             seconds = self.seconds,
             files_per_second = self.files_per_second,
+            known_seconds = self.phases.known,
+            walk_seconds = self.phases.walk,
+            read_seconds = self.phases.read,
+            read_open_seconds = self.phases.read_open,
+            read_tags_seconds = self.phases.read_tags,
+            read_fingerprint_seconds = self.phases.read_fingerprint,
+            write_seconds = self.phases.write,
+            waiting_seconds = self.phases.waiting,
+            finish_seconds = self.phases.finish,
             "scan finished"
         );
     }
@@ -101,6 +132,25 @@ impl ScanReport {
     }
 }
 
+/// Skipped files: the first [`SkipList::KEPT`] with their reasons, and how many in all (a folder of junk must
+/// not grow the scan's memory).
+#[derive(Default)]
+struct SkipList {
+    first: Vec<Skipped>,
+    count: usize,
+}
+
+impl SkipList {
+    const KEPT: usize = 1000;
+
+    fn push(&mut self, skipped: Skipped) {
+        self.count += 1;
+        if self.first.len() < Self::KEPT {
+            self.first.push(skipped);
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Progress {
     pub task: &'static str,
@@ -111,7 +161,7 @@ pub struct Progress {
 }
 
 #[derive(Debug, FromQueryResult)]
-struct Known {
+struct KnownRow {
     id: SongId,
     path: String,
     content_hash: String,
@@ -119,8 +169,33 @@ struct Known {
     file_mtime: Option<DateTime<chrono::FixedOffset>>,
 }
 
+/// An indexed library song, kept compact (a scan holds one per song: 100,000 of them in a large library).
+struct Known {
+    id: SongId,
+    /// The fingerprint's bytes (the column holds them as hex).
+    fingerprint: [u8; 32],
+    size_bytes: i64,
+    mtime_micros: Option<i64>,
+}
+
+impl KnownRow {
+    fn split(self) -> (String, Known) {
+        let mut fingerprint = [0u8; 32];
+        // Uploads and older rows always hold 64 hex digits (a CHECK constraint); anything else never matches.
+        let _ = hex::decode_to_slice(&self.content_hash, &mut fingerprint);
+        let known = Known {
+            id: self.id,
+            fingerprint,
+            size_bytes: self.size_bytes,
+            mtime_micros: self.file_mtime.map(|m| m.timestamp_micros()),
+        };
+        (self.path, known)
+    }
+}
+
 struct Candidate {
     relative: String,
+    /// The file's path, `root` joined with `relative` when it is read (not kept for every file walked).
     absolute: PathBuf,
     size: u64,
     mtime: DateTime<Utc>,
@@ -130,38 +205,100 @@ struct Candidate {
 struct Probed {
     candidate: Candidate,
     meta: Metadata,
-    fingerprint: String,
+    fingerprint: [u8; 32],
 }
 
 /// A content fingerprint for indexed files: SHA-256 over the size and the first and last 64 KiB. Reading
 /// whole libraries to hash them would make scans I/O-bound; for audio files this tells copies from
-/// different songs just as well. Uploads get a full-content hash.
-fn fingerprint(path: &Path, size: u64) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+/// different songs just as well. Uploads get a full-content hash. `head` is the file's first bytes (up to
+/// 64 KiB), `tail` its last 64 KiB when it is larger than 128 KiB.
+fn fingerprint(size: u64, head: &[u8], tail: Option<&[u8]>) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(b"fermata-library-v1");
     hasher.update(size.to_le_bytes());
-    let mut buffer = vec![0u8; 64 * 1024];
-    let n = read_full(&mut file, &mut buffer)?;
-    hasher.update(&buffer[..n]);
-    if size > 128 * 1024 {
-        file.seek(SeekFrom::End(-(64 * 1024)))?;
-        let n = read_full(&mut file, &mut buffer)?;
-        hasher.update(&buffer[..n]);
+    hasher.update(head);
+    if let Some(tail) = tail {
+        hasher.update(tail);
     }
-    Ok(hex::encode(hasher.finalize()))
+    hasher.finalize().into()
 }
 
-fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        let n = file.read(&mut buffer[filled..])?;
-        if n == 0 {
-            break;
+const EDGE: usize = 64 * 1024;
+/// Files up to this size are read whole, once, and probed from memory; larger ones are probed from the open
+/// file, with their fingerprint's head and tail read from it first.
+const READ_WHOLE: u64 = 2 * EDGE as u64;
+/// Files read between database transactions.
+const BATCH: usize = 256;
+
+/// Time spent per part of reading files (summed over threads).
+#[derive(Debug, Clone, Copy, Default)]
+struct ReadTimes {
+    open: Duration,
+    tags: Duration,
+    fingerprint: Duration,
+}
+
+impl ReadTimes {
+    fn add(self, other: Self) -> Self {
+        Self {
+            open: self.open + other.open,
+            tags: self.tags + other.tags,
+            fingerprint: self.fingerprint + other.fingerprint,
         }
-        filled += n;
     }
-    Ok(filled)
+}
+
+/// A candidate's tags and fingerprint, from one open of the file.
+fn probe(candidate: Candidate) -> (Result<Probed, Skipped>, ReadTimes) {
+    let mut times = ReadTimes::default();
+    let result = probe_timed(&candidate, &mut times);
+    let result = match result {
+        Ok((meta, fingerprint)) => Ok(Probed { candidate, meta, fingerprint }),
+        Err(reason) => Err(Skipped { path: candidate.relative, reason }),
+    };
+    (result, times)
+}
+
+fn probe_timed(candidate: &Candidate, times: &mut ReadTimes) -> Result<(Metadata, [u8; 32]), String> {
+    let (mut meta, fingerprint) = probe_file(candidate, times)?;
+    // A scan only notes that a song has a picture (covers are served from the file): up to two batches of
+    // probed songs wait in memory, and a picture can be megabytes.
+    if let Some(cover) = meta.cover.as_mut() {
+        cover.data = Vec::new();
+    }
+    Ok((meta, fingerprint))
+}
+
+fn probe_file(candidate: &Candidate, times: &mut ReadTimes) -> Result<(Metadata, [u8; 32]), String> {
+    let unreadable = |e: std::io::Error| format!("unreadable: {e}");
+    let name = candidate.absolute.file_name().and_then(|n| n.to_str());
+    let started = Instant::now();
+    let mut file = std::fs::File::open(&candidate.absolute).map_err(unreadable)?;
+    if candidate.size <= READ_WHOLE {
+        let mut bytes = Vec::with_capacity(usize::try_from(candidate.size).unwrap_or(0) + 1);
+        file.read_to_end(&mut bytes).map_err(unreadable)?;
+        let hashed = Instant::now();
+        times.open += hashed - started;
+        let fingerprint = fingerprint(candidate.size, &bytes[..bytes.len().min(EDGE)], None);
+        let parsed = Instant::now();
+        times.fingerprint += parsed - hashed;
+        let meta = tags::read_from(std::io::Cursor::new(&bytes), name).map_err(|e| e.to_string());
+        times.tags += parsed.elapsed();
+        return Ok((meta?, fingerprint));
+    }
+    let (mut head, mut tail) = (Vec::with_capacity(EDGE), Vec::with_capacity(EDGE));
+    (&mut file).take(EDGE as u64).read_to_end(&mut head).map_err(unreadable)?;
+    file.seek(SeekFrom::End(-(EDGE as i64))).map_err(unreadable)?;
+    (&mut file).take(EDGE as u64).read_to_end(&mut tail).map_err(unreadable)?;
+    file.rewind().map_err(unreadable)?;
+    let hashed = Instant::now();
+    times.open += hashed - started;
+    let fingerprint = fingerprint(candidate.size, &head, Some(&tail));
+    let parsed = Instant::now();
+    times.fingerprint += parsed - hashed;
+    let meta = tags::read_from(std::io::BufReader::new(file), name).map_err(|e| e.to_string());
+    times.tags += parsed.elapsed();
+    Ok((meta?, fingerprint))
 }
 
 fn relative_text(root: &Path, path: &Path) -> Result<String, String> {
@@ -171,11 +308,11 @@ fn relative_text(root: &Path, path: &Path) -> Result<String, String> {
 
 /// What a walk of the tree found.
 struct Walked {
-    /// Audio candidates: relative path, absolute path, size, mtime.
-    files: Vec<(String, PathBuf, u64, SystemTime)>,
+    /// Audio candidates: relative path, size, mtime.
+    files: Vec<(String, u64, SystemTime)>,
     /// The best folder image per directory, as a `cover_path` value.
     covers: HashMap<PathBuf, String>,
-    skipped: Vec<Skipped>,
+    skipped: SkipList,
 }
 
 /// Whether a walked entry stays inside the library once its links are resolved. Only links need the check
@@ -187,7 +324,7 @@ fn contained(root: &Path, entry: &walkdir::DirEntry) -> bool {
 fn walk(root: &Path) -> Walked {
     let mut files = Vec::new();
     let mut covers: HashMap<PathBuf, (usize, String)> = HashMap::new();
-    let mut skipped = Vec::new();
+    let mut skipped = SkipList::default();
     let mut outside = Vec::new();
     let entries = walkdir::WalkDir::new(root).follow_links(true).into_iter().filter_entry(|entry| {
         let inside = contained(root, entry);
@@ -242,9 +379,7 @@ fn walk(root: &Path) -> Walked {
             continue;
         }
         match entry.metadata() {
-            Ok(meta) => {
-                files.push((relative, path.to_owned(), meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
-            }
+            Ok(meta) => files.push((relative, meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH))),
             Err(e) => skipped.push(Skipped { path: relative, reason: format!("unreadable: {e}") }),
         }
     }
@@ -257,15 +392,12 @@ fn walk(root: &Path) -> Walked {
     Walked { files, covers, skipped }
 }
 
-/// Scans `root`. `progress` is called now and then with how far it got.
-pub async fn scan(
-    db: &DatabaseConnection,
-    root: &Path,
-    progress: impl Fn(Progress) + Send + Sync,
-) -> anyhow::Result<(ScanReport, Vec<SongId>)> {
+/// The library's songs by path, and how long reading them took. Streamed into the map: the rows are never all
+/// held twice.
+async fn load_known(db: &DatabaseConnection) -> anyhow::Result<(HashMap<String, Known>, f64)> {
     let started = Instant::now();
-    let root = root.canonicalize().with_context(|| format!("cannot open the library folder {}", root.display()))?;
-    let known: HashMap<String, Known> = songs::Entity::find()
+    let mut known = HashMap::new();
+    let mut rows = songs::Entity::find()
         .select_only()
         .columns([
             songs::Column::Id,
@@ -275,36 +407,53 @@ pub async fn scan(
             songs::Column::FileMtime,
         ])
         .filter(songs::Column::Storage.eq(Storage::Library))
-        .into_model::<Known>()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|k| (k.path.clone(), k))
-        .collect();
+        .into_model::<KnownRow>()
+        .stream(db)
+        .await?;
+    while let Some(row) = rows.try_next().await? {
+        let (path, known_song) = row.split();
+        known.insert(path, known_song);
+    }
+    Ok((known, started.elapsed().as_secs_f64()))
+}
 
+/// Scans `root`. `progress` is called now and then with how far it got.
+pub async fn scan(
+    db: &DatabaseConnection,
+    root: &Path,
+    progress: impl Fn(Progress) + Send + Sync,
+) -> anyhow::Result<(ScanReport, Vec<SongId>)> {
+    let started = Instant::now();
+    let root = root.canonicalize().with_context(|| format!("cannot open the library folder {}", root.display()))?;
+    // What the database holds and what the folder holds, read at the same time (a rescan is these two).
     let walk_root = root.clone();
-    let Walked { files, covers, mut skipped } = tokio::task::spawn_blocking(move || walk(&walk_root)).await?;
+    let walked = tokio::task::spawn_blocking(move || {
+        let walk_started = Instant::now();
+        (walk(&walk_root), walk_started.elapsed().as_secs_f64())
+    });
+    let (known, walked) = tokio::join!(load_known(db), walked);
+    let ((mut known, known_seconds), (Walked { files, covers, mut skipped }, walk_seconds)) = (known?, walked?);
+    let mut phases = Phases { known: known_seconds, walk: walk_seconds, ..Phases::default() };
     let mut report = ScanReport { files: files.len(), ..ScanReport::default() };
-    let mut seen = HashSet::new();
     let mut to_read = Vec::new();
-    for (relative, absolute, size, modified) in files {
+    for (relative, size, modified) in files {
         let mtime: DateTime<Utc> = modified.into();
-        let existing = known.get(&relative);
-        seen.insert(relative.clone());
-        let unchanged = existing.is_some_and(|k| {
-            k.size_bytes == size as i64
-                && k.file_mtime.is_some_and(|m| m.timestamp_micros() == mtime.timestamp_micros())
-        });
+        // Taken out of `known` when seen: what is left at the end is gone.
+        let existing = known.remove(&relative);
+        let unchanged = existing
+            .as_ref()
+            .is_some_and(|k| k.size_bytes == size as i64 && k.mtime_micros == Some(mtime.timestamp_micros()));
         if unchanged {
             report.unchanged += 1;
         } else {
+            let absolute = root.join(&relative);
             to_read.push(Candidate { relative, absolute, size, mtime, existing: existing.map(|k| k.id) });
         }
     }
     // Songs whose path is gone, by fingerprint: a new path with one of these fingerprints is that song, moved.
-    let mut gone: HashMap<&str, Vec<SongId>> = HashMap::new();
-    for k in known.values().filter(|k| !seen.contains(&k.path)) {
-        gone.entry(k.content_hash.as_str()).or_default().push(k.id);
+    let mut gone: HashMap<[u8; 32], Vec<SongId>> = HashMap::new();
+    for k in known.values() {
+        gone.entry(k.fingerprint).or_default().push(k.id);
     }
     let mut moved = HashSet::new();
     let total = report.files;
@@ -323,24 +472,34 @@ pub async fn scan(
     let mut touched = Vec::new();
     let mut resolver = Resolver::default();
     let mut done = report.unchanged;
-    // Read in parallel batches, write each batch in one transaction.
-    while !to_read.is_empty() {
-        let batch: Vec<Candidate> = to_read.drain(..to_read.len().min(256)).collect();
-        let results: Vec<Result<Probed, Skipped>> = tokio::task::spawn_blocking(move || {
-            batch
-                .into_par_iter()
-                .map(|candidate| {
-                    let meta = tags::read(&candidate.absolute, None)
-                        .map_err(|e| Skipped { path: candidate.relative.clone(), reason: e.to_string() })?;
-                    let fingerprint = fingerprint(&candidate.absolute, candidate.size).map_err(|e| Skipped {
-                        path: candidate.relative.clone(),
-                        reason: format!("unreadable: {e}"),
-                    })?;
-                    Ok(Probed { candidate, meta, fingerprint })
-                })
-                .collect()
-        })
-        .await?;
+    // Files are read (one open each: tags and fingerprint) on the blocking pool, batch after batch, while the
+    // batch before is written: reading and writing overlap, and at most two batches wait in memory. A writer
+    // that stops (an error) drops the receiver, and the reader stops at its next batch.
+    let (sender, mut batches) = tokio::sync::mpsc::channel::<(Vec<Result<Probed, Skipped>>, ReadTimes)>(2);
+    let reader = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut to_read = to_read.into_iter();
+        loop {
+            let batch: Vec<Candidate> = to_read.by_ref().take(BATCH).collect();
+            if batch.is_empty() {
+                break;
+            }
+            let (results, times): (Vec<_>, Vec<ReadTimes>) = batch.into_par_iter().map(probe).unzip();
+            let times = times.into_iter().fold(ReadTimes::default(), ReadTimes::add);
+            if sender.blocking_send((results, times)).is_err() {
+                break;
+            }
+        }
+        started.elapsed()
+    });
+    let mut read_times = ReadTimes::default();
+    let mut lost_races = 0;
+    loop {
+        let waited = Instant::now();
+        let Some((results, times)) = batches.recv().await else { break };
+        phases.waiting += waited.elapsed().as_secs_f64();
+        read_times = read_times.add(times);
+        let write_started = Instant::now();
         let txn = db.begin().await?;
         let mut new_songs = Vec::new();
         for result in results {
@@ -353,8 +512,12 @@ pub async fn scan(
                 }
             };
             let cover = read.candidate.absolute.parent().and_then(|dir| covers.get(dir)).cloned();
+            let moved_from = match read.candidate.existing {
+                None => gone.get_mut(&read.fingerprint).and_then(Vec::pop),
+                Some(_) => None,
+            };
             let file = StoredFile {
-                content_hash: read.fingerprint,
+                content_hash: hex::encode(read.fingerprint),
                 storage: Storage::Library,
                 path: read.candidate.relative.clone(),
                 size: read.candidate.size,
@@ -368,7 +531,7 @@ pub async fn scan(
                     report.updated += 1;
                     touched.push(id);
                 }
-                None => match gone.get_mut(new.content_hash.as_str()).and_then(Vec::pop) {
+                None => match moved_from {
                     Some(id) => {
                         ingest::move_file(&txn, &mut resolver, id, new).await?;
                         report.moved += 1;
@@ -387,15 +550,23 @@ pub async fn scan(
                     touched.push(id);
                 }
                 // Only a path indexed since this scan read the database (scans run one at a time).
-                None => skipped.push(Skipped { path, reason: "already indexed at this path".into() }),
+                None => {
+                    lost_races += 1;
+                    skipped.push(Skipped { path, reason: "already indexed at this path".into() });
+                }
             }
         }
         txn.commit().await?;
+        phases.write += write_started.elapsed().as_secs_f64();
         report_progress(done);
     }
+    phases.read = reader.await?.as_secs_f64();
+    phases.read_open = read_times.open.as_secs_f64();
+    phases.read_tags = read_times.tags.as_secs_f64();
+    phases.read_fingerprint = read_times.fingerprint.as_secs_f64();
+    let finish_started = Instant::now();
 
-    let vanished: Vec<SongId> =
-        known.values().filter(|k| !seen.contains(&k.path) && !moved.contains(&k.id)).map(|k| k.id).collect();
+    let vanished: Vec<SongId> = known.values().filter(|k| !moved.contains(&k.id)).map(|k| k.id).collect();
     if !vanished.is_empty() {
         let txn = db.begin().await?;
         for chunk in vanished.chunks(500) {
@@ -404,11 +575,16 @@ pub async fn scan(
         txn.commit().await?;
         report.removed = vanished.len();
     }
-    ingest::prune_orphans(db).await?;
+    // Albums and artists are left empty only by songs removed, moved or retagged, or by a song that lost an
+    // insert race after its album was made; otherwise the whole-catalogue check is skipped.
+    if report.removed + report.moved + report.updated > 0 || lost_races > 0 {
+        ingest::prune_orphans(db).await?;
+    }
+    phases.finish = finish_started.elapsed().as_secs_f64();
+    report.phases = phases;
 
-    report.skipped_count = skipped.len();
-    skipped.truncate(1000);
-    report.skipped = skipped;
+    report.skipped_count = skipped.count;
+    report.skipped = skipped.first;
     report.seconds = started.elapsed().as_secs_f64();
     report.files_per_second = (report.files as f64 / report.seconds.max(1e-6)).round();
     Ok((report, touched))
