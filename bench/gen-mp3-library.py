@@ -4,7 +4,7 @@ audio, and each file gets its own ID3v2.4 tag (title, artist, album, album artis
 files have the same bytes. Names come from made-up words (deterministic), spread as artists / albums / tracks,
 with some accents, as a real library has, from a vocabulary of 20,000 words used with Zipf-like frequencies.
 
-Usage: bench/gen-mp3-library.py DIR [FILES]   (default 100,000 files, ~2.5 KiB each)
+Usage: bench/gen-mp3-library.py DIR [FILES]   (default 100,000 files, ~3 KiB each)
 """
 
 import os

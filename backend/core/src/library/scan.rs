@@ -248,25 +248,21 @@ impl ReadTimes {
     }
 }
 
-/// A candidate's tags and fingerprint, from one open of the file.
+/// A candidate's tags and fingerprint, from one open of the file. A scan only notes that a song has a picture
+/// (covers are served from the file): up to two batches of probed songs wait in memory, and a picture can be
+/// megabytes, so its bytes are dropped here.
 fn probe(candidate: Candidate) -> (Result<Probed, Skipped>, ReadTimes) {
     let mut times = ReadTimes::default();
-    let result = probe_timed(&candidate, &mut times);
-    let result = match result {
-        Ok((meta, fingerprint)) => Ok(Probed { candidate, meta, fingerprint }),
+    let result = match probe_file(&candidate, &mut times) {
+        Ok((mut meta, fingerprint)) => {
+            if let Some(cover) = meta.cover.as_mut() {
+                cover.data = Vec::new();
+            }
+            Ok(Probed { candidate, meta, fingerprint })
+        }
         Err(reason) => Err(Skipped { path: candidate.relative, reason }),
     };
     (result, times)
-}
-
-fn probe_timed(candidate: &Candidate, times: &mut ReadTimes) -> Result<(Metadata, [u8; 32]), String> {
-    let (mut meta, fingerprint) = probe_file(candidate, times)?;
-    // A scan only notes that a song has a picture (covers are served from the file): up to two batches of
-    // probed songs wait in memory, and a picture can be megabytes.
-    if let Some(cover) = meta.cover.as_mut() {
-        cover.data = Vec::new();
-    }
-    Ok((meta, fingerprint))
 }
 
 fn probe_file(candidate: &Candidate, times: &mut ReadTimes) -> Result<(Metadata, [u8; 32]), String> {
