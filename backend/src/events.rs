@@ -14,6 +14,7 @@ use axum::{
 pub use fermata_core::events::{Audience, Event, Events, publish};
 use fermata_core::{
     accounts::Role,
+    catalog::search::{self, SearchIndex},
     events::{self, Listener},
     jobs,
 };
@@ -31,11 +32,12 @@ use crate::{
 };
 
 /// What this replica's LISTEN connection feeds: events to the event streams, session invalidations to the
-/// session cache, job announcements to the idle workers.
+/// session cache, job announcements to the idle workers, catalogue changes to the search index.
 struct Hub {
     events: Events,
     sessions: SessionCache,
     wake: jobs::Wake,
+    search: Arc<SearchIndex>,
 }
 
 impl Listener for Hub {
@@ -43,6 +45,8 @@ impl Listener for Hub {
         self.sessions.listening();
         // A job queued while the connection was down was announced to nobody.
         self.wake.notify();
+        // Catalogue changes announced while the connection was down were missed: the index is read again.
+        self.search.listening();
     }
 
     fn deaf(&self) {
@@ -53,6 +57,7 @@ impl Listener for Hub {
         match channel {
             SESSIONS_CHANNEL => self.sessions.forget(payload),
             jobs::WAKE_CHANNEL => self.wake.notify(),
+            search::CHANNEL => self.search.notified(payload),
             _ => self.events.deliver(payload),
         }
     }
@@ -60,10 +65,15 @@ impl Listener for Hub {
 
 /// Opens this replica's one LISTEN connection (kept until `stop`).
 pub fn spawn_listener(state: &AppState, stop: CancellationToken) {
-    let hub = Hub { events: state.events.clone(), sessions: state.sessions.clone(), wake: state.jobs_wake.clone() };
+    let hub = Hub {
+        events: state.events.clone(),
+        sessions: state.sessions.clone(),
+        wake: state.jobs_wake.clone(),
+        search: state.search.clone(),
+    };
     events::spawn_listener(
         state.database_url.to_string(),
-        vec![events::CHANNEL, SESSIONS_CHANNEL, jobs::WAKE_CHANNEL],
+        vec![events::CHANNEL, SESSIONS_CHANNEL, jobs::WAKE_CHANNEL, search::CHANNEL],
         Arc::new(hub),
         stop,
     );

@@ -113,11 +113,13 @@ impl Application {
             database_url: database_url.into(),
             subsonic: fermata_core::credentials::Authenticator::new(credential_key),
             transcoder,
+            search: fermata_core::catalog::search::SearchIndex::new(),
         };
 
         let background = CancellationToken::new();
         state.memory.clone().spawn_sampler(background.child_token());
         state.rate_limits.clone().spawn_cleanup(background.child_token());
+        state.search.spawn_refresher(db.clone(), background.child_token());
         crate::events::spawn_listener(&state, background.child_token());
         spawn_workers(&state, &background);
         let store = CachedStore::new(&db, state.sessions.clone());

@@ -45,6 +45,8 @@ pub struct AppState {
     pub subsonic: fermata_core::credentials::Authenticator,
     /// The replica's ffmpeg processes and the shared cache of finished transcodes.
     pub transcoder: fermata_core::transcode::Transcoder,
+    /// This replica's search index, kept current from the catalogue's notifications.
+    pub search: Arc<fermata_core::catalog::search::SearchIndex>,
     /// The database URL in use (DATABASE_URL or the private cluster's), for the LISTEN connection.
     pub database_url: Arc<str>,
 }

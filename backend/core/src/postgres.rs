@@ -31,29 +31,6 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
     Database::connect(options).await.context("cannot connect to PostgreSQL (DATABASE_URL)")
 }
 
-/// A read-only transaction whose statements are cancelled after `timeout`: the bound on what a single request
-/// that does work proportional to its input (a search) may cost the database. See [`is_query_canceled`].
-pub async fn begin_bounded(
-    db: &DatabaseConnection,
-    timeout: Duration,
-) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
-    let txn = db.begin().await?;
-    let millis = timeout.as_millis().max(1);
-    txn.execute_unprepared(&format!("SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {millis}")).await?;
-    Ok(txn)
-}
-
-/// PostgreSQL's `query_canceled` (57014): a statement timeout fired.
-pub fn is_query_canceled(error: &sea_orm::DbErr) -> bool {
-    use sea_orm::{DbErr, RuntimeErr};
-    match error {
-        DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => {
-            e.as_database_error().and_then(|d| d.code()).is_some_and(|code| code == "57014")
-        }
-        _ => false,
-    }
-}
-
 /// Applies pending migrations. Replicas starting together serialise on a transaction-scoped advisory lock;
 /// the first applies the migrations and the others find nothing left to do. PostgreSQL DDL is
 /// transactional, so a failed migration leaves the schema as it was.

@@ -19,7 +19,7 @@ pub async fn search(
     user: CurrentUser,
     ValidQuery(query): ValidQuery<SearchQuery>,
 ) -> AppResult<axum::Json<SearchResults>> {
-    let found = search::search(&state.db, user.id(), &query.q, query.limit).await?;
+    let found = search::search(&state.db, &state.search, user.id(), &query.q, query.limit).await?;
     Ok(axum::Json(SearchResults {
         songs: found.songs.into_iter().map(Into::into).collect(),
         albums: found.albums.into_iter().map(Into::into).collect(),

@@ -481,7 +481,7 @@ async fn search_page(call: &Call, id3: bool) -> Answer {
     } else {
         // Ranked search: the best matches, paged within them.
         let deepest = (artist_offset + artist_count).max(album_offset + album_count).max(song_offset + song_count);
-        let results = search::search(db, user, query, deepest.clamp(1, MAX_PAGE * 2)).await?;
+        let results = search::search(db, &call.state.search, user, query, deepest.clamp(1, MAX_PAGE * 2)).await?;
         let window = |len: usize, offset: u64, count: u64| {
             let start = (offset as usize).min(len);
             start..(start + count as usize).min(len)

@@ -21,6 +21,27 @@ async fn get(c: &reqwest::Client, app: &TestApp, path: &str) -> Value {
     json(c.get(app.url(path)).send().await.unwrap()).await
 }
 
+/// The search answer for `q` once `ready` holds of it. Search reads each replica's in-memory index, which a
+/// write reaches through PostgreSQL's notifications (well within a second): tests wait for it, never sleep.
+async fn search_until(c: &reqwest::Client, app: &TestApp, q: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    let path = format!("/api/search?q={q}");
+    let answer = std::cell::RefCell::new(Value::Null);
+    eventually(&format!("a search for {q} to be ready"), Duration::from_secs(3), || async {
+        let found = get(c, app, &path).await;
+        let done = ready(&found);
+        *answer.borrow_mut() = found;
+        done
+    })
+    .await;
+    answer.into_inner()
+}
+
+/// Waits until the search index has [`library`]'s last song (notifications arrive in commit order, so it then
+/// has them all).
+async fn indexed(c: &reqwest::Client, app: &TestApp) {
+    search_until(c, app, "teardrop", |found| found["songs"][0]["title"] == "Teardrop").await;
+}
+
 /// A small library: three albums, varied tags.
 async fn library(app: &TestApp, dir: &Path) -> Vec<Uuid> {
     let songs = [
@@ -225,6 +246,7 @@ async fn search_is_ranked_and_forgives_accents_case_and_typos() {
     let dir = tempfile::tempdir().unwrap();
     library(&app, dir.path()).await;
     let c = app.listener("seeker").await;
+    indexed(&c, &app).await;
     for q in ["dvorak", "Dvořák", "DVORAK", "dvork", "antonin"] {
         let result = get(&c, &app, &format!("/api/search?q={q}")).await;
         let songs = result["songs"].as_array().unwrap();
@@ -269,7 +291,7 @@ async fn broad_search_ranks_exact_titles_and_learns_new_words() {
         .await
         .unwrap();
     let c = app.listener("digger").await;
-    let result = get(&c, &app, "/api/search?q=blue&limit=30").await;
+    let result = search_until(&c, &app, "blue&limit=30", |found| found["songs"][0]["title"] == "Blue").await;
     let titles: Vec<_> = result["songs"].as_array().unwrap().iter().map(|s| s["title"].as_str().unwrap()).collect();
     assert_eq!(titles.len(), 30, "{titles:?}");
     assert_eq!(titles[0], "Blue", "{titles:?}");
@@ -284,75 +306,52 @@ async fn broad_search_ranks_exact_titles_and_learns_new_words() {
     let edited =
         admin.patch(&url).json(&json!({"version": song["version"], "title": "Zyzzyva Largo"})).send().await.unwrap();
     assert_eq!(edited.status(), StatusCode::OK);
+    search_until(&c, &app, "zyzzyva", |found| found["songs"][0]["title"] == "Zyzzyva Largo").await;
     for q in ["zyzzyva", "zyzz", "zyzyva", "ZYZZYVA%20largo"] {
         let result = get(&c, &app, &format!("/api/search?q={q}")).await;
         assert_eq!(result["songs"][0]["title"], "Zyzzyva Largo", "{q}: {result}");
     }
+    assert!(
+        get(&c, &app, "/api/search?q=largo").await["songs"].as_array().unwrap().iter().all(|s| s["title"] != "Largo")
+    );
     // Punctuation only: no words, no results, no error.
     let result = get(&c, &app, "/api/search?q=%21%3F%21").await;
     assert_eq!(result["songs"].as_array().unwrap().len(), 0);
 }
 
-/// A search's database work is bounded by its words whatever is typed, and a search that still runs long is
-/// cancelled by the statement timeout and refused, while other requests go on.
+/// A search's work is bounded by its words whatever is typed: a long query of many short words over a large
+/// vocabulary is answered at once (the expansion limits are unit-tested in the core's index).
 #[tokio::test]
-async fn a_search_cannot_take_the_database_hostage() {
+async fn a_long_search_over_a_large_vocabulary_is_answered_at_once() {
     let app = TestApp::spawn().await;
     let dir = tempfile::tempdir().unwrap();
     library(&app, dir.path()).await;
-    // A vocabulary where every letter begins and resembles many words.
+    // 20,000 songs whose titles are pseudo-words: every letter pair begins and resembles many of them.
     app.db
         .execute_unprepared(
-            "INSERT INTO search_words SELECT chr(97 + i % 26) || chr(97 + (i / 26) % 26) || md5(i::text) \
-             FROM generate_series(1, 20000) i ON CONFLICT DO NOTHING",
+            "INSERT INTO songs (id, title, artist_id, album_id, duration_ms, codec, size_bytes, content_hash, storage, path, search_text) \
+             SELECT gen_random_uuid(), w, s.artist_id, s.album_id, 1000, 'mp3', 1, md5(w) || md5(w || 'x'), 'media', 'x/' || md5(w), w \
+             FROM (SELECT chr(97 + i % 26) || chr(97 + (i / 26) % 26) || md5(i::text) AS w FROM generate_series(1, 20000) i) v, \
+                  (SELECT artist_id, album_id FROM songs WHERE title = 'So What') s",
         )
         .await
         .unwrap();
-    let lexemes = |q: &str| {
-        let sql = format!(
-            "SELECT coalesce(array_length(tsvector_to_array(to_tsvector('simple', fermata_search_query('{q}')::text)), 1), 0)"
-        );
-        let db = &app.db;
-        async move { scalar::<i32>(db, &sql).await }
-    };
-    // 71 characters of single letters: eight words count, none expanded.
-    let letters = "a b c d e f g h i j k l m n o p q r s t u v w x y z a b c d e f g h i j";
-    assert_eq!(lexemes(letters).await, 8);
-    // Two letters expand by prefix (at most 8 words each), three and more also by resemblance.
-    assert!(lexemes("ab").await <= 9);
-    assert!(lexemes("dvork").await >= 2, "typos are still forgiven");
     let c = app.listener("hostage").await;
-    let started = std::time::Instant::now();
-    let response = c.get(app.url(&format!("/api/search?q={}", letters.replace(' ', "%20")))).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    let last =
+        scalar::<String>(&app.db, "SELECT chr(97 + 20000 % 26) || chr(97 + (20000 / 26) % 26) || md5('20000')").await;
+    search_until(&c, &app, &last, |found| found["songs"][0]["title"] == last.as_str()).await;
+    let letters = "a b c d e f g h i j k l m n o p q r s t u v w x y z a b c d e f g h i j";
+    for q in [letters.replace(' ', "%20"), "ab%20ba%20ca%20da".to_owned(), "abc".repeat(66)] {
+        let started = std::time::Instant::now();
+        let response = c.get(app.url(&format!("/api/search?q={q}"))).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(started.elapsed() < Duration::from_millis(500), "{q}: {:?}", started.elapsed());
+    }
     let result =
         get(&c, &app, "/api/search?q=antonin%20dvorak%20symphony%20new%20world%20largo%20extra%20words%20here").await;
     assert!(result["songs"].is_array());
-
-    // A search that waits (here on a lock an admin's maintenance holds) is cancelled at the statement timeout
-    // and answered 422; the listener's other requests are not held up.
-    let db = app.db.clone();
-    let (locked, is_locked) = tokio::sync::oneshot::channel();
-    let (release, released) = tokio::sync::oneshot::channel::<()>();
-    let blocker = tokio::spawn(async move {
-        let txn = sea_orm::TransactionTrait::begin(&db).await.unwrap();
-        txn.execute_unprepared("LOCK TABLE search_words IN ACCESS EXCLUSIVE MODE").await.unwrap();
-        locked.send(()).unwrap();
-        let _ = released.await;
-        txn.rollback().await.unwrap();
-    });
-    is_locked.await.unwrap();
-    let started = std::time::Instant::now();
-    let (status, error) = error_code(c.get(app.url("/api/search?q=dvorak")).send().await.unwrap()).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
-    assert!(error["message"].as_str().unwrap().contains("too long"), "{error}");
-    let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(1400) && waited < Duration::from_secs(3), "{waited:?}");
-    assert_eq!(c.get(app.url("/api/music/albums")).send().await.unwrap().status(), StatusCode::OK);
-    release.send(()).unwrap();
-    blocker.await.unwrap();
-    assert_eq!(c.get(app.url("/api/search?q=dvorak")).send().await.unwrap().status(), StatusCode::OK);
+    // Typos are still forgiven among 20,000 look-alikes.
+    assert_eq!(get(&c, &app, "/api/search?q=dvork").await["songs"].as_array().unwrap().len(), 2);
 }
 
 /// Input the reviewers found answered with 500 or read as something else: each now gets a clear 4xx or means
@@ -826,45 +825,4 @@ async fn favourites_are_per_listener() {
     let missing =
         c.put(app.url("/api/music/songs/00000000-0000-0000-0000-000000000000/favourite")).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-}
-
-/// The search-word rules, table-driven against the database function that holds them: words fold; a word
-/// expands to the catalogue words it begins from two letters and to those it resembles from three; at most the
-/// eight longest words count; no words, no search.
-#[tokio::test]
-async fn search_words_expand_by_the_rules() {
-    use std::collections::BTreeSet;
-    let app = TestApp::spawn().await;
-    for word in ["dvorak", "dvoraks", "symphony", "symphonic", "largo", "love", "loves", "lovely"] {
-        app.db.execute_unprepared(&format!("INSERT INTO search_words VALUES ('{word}')")).await.unwrap();
-    }
-    // tsquery text ('a' | 'b') & 'c' as one set of alternatives per ANDed word.
-    let groups = |text: &str| -> Vec<BTreeSet<String>> {
-        text.split(" & ")
-            .map(|group| group.split('|').map(|w| w.trim_matches(['(', ')', ' ', '\'']).to_owned()).collect())
-            .collect()
-    };
-    let set = |words: &[&str]| words.iter().map(|w| (*w).to_owned()).collect::<BTreeSet<_>>();
-    let cases: [(&str, Option<Vec<BTreeSet<String>>>); 8] = [
-        ("d", Some(vec![set(&["d"])])),
-        ("dv", Some(vec![set(&["dv", "dvorak", "dvoraks"])])),
-        ("dvork", Some(vec![set(&["dvork", "dvorak", "dvoraks"])])),
-        ("Dvořák", Some(vec![set(&["dvorak", "dvoraks"])])),
-        ("LOV larg", Some(vec![set(&["larg", "largo"]), set(&["lov", "love", "loves", "lovely"])])),
-        ("symphny", Some(vec![set(&["symphny", "symphony", "symphonic"])])),
-        ("!? … —", None),
-        ("a bb ccc dddd eeeee ffffff ggggggg hhhhhhhh iiiiiiiii", None),
-    ];
-    for (q, expected) in cases {
-        let text = fermata_core::catalog::search::expand(&app.db, q).await.unwrap();
-        match expected {
-            Some(expected) => assert_eq!(text.as_deref().map(groups), Some(expected), "{q}: {text:?}"),
-            None if q.starts_with("a ") => {
-                let groups = groups(&text.unwrap());
-                assert_eq!(groups.len(), 8, "{q}: the eight longest words count");
-                assert!(groups.iter().all(|g| !g.contains("a")), "{q}: the shortest is dropped: {groups:?}");
-            }
-            None => assert_eq!(text, None, "{q}: no words"),
-        }
-    }
 }

@@ -6,7 +6,7 @@ use sea_orm::{
     sea_query::{Alias, Asterisk, Expr, Func, JoinType, NullOrdering, Order, Query, SelectStatement, SimpleExpr},
 };
 
-use super::{Derived, Song, T, col, song_select};
+use super::{Folded, Song, T, col, song_select};
 use crate::run::{all, one};
 use crate::{
     cursor::{KeyType, Keyset, Page},
@@ -126,13 +126,7 @@ pub async fn albums(db: &impl ConnectionTrait, cursor: Option<&str>, limit: u64)
     let keyset = Keyset::new("albums", cursor, limit, KeyType::Text)?;
     let mut query = album_select();
     query.and_where(Expr::col((Sub::C, Sub::SongCount)).gt(0));
-    keyset.apply(
-        &mut query,
-        col(T::Al, Derived::TitleFolded),
-        KeyType::Text,
-        col(T::Al, albums::Column::Id),
-        Order::Asc,
-    );
+    keyset.apply(&mut query, col(T::Al, Folded::Title), KeyType::Text, col(T::Al, albums::Column::Id), Order::Asc);
     Ok(keyset.fetch_as(db, &query).await?)
 }
 
@@ -150,7 +144,7 @@ pub async fn album(
         .and_where(Expr::col((T::S, songs::Column::AlbumId)).eq(id))
         .order_by_expr_with_nulls(col(T::S, songs::Column::DiscNumber), Order::Asc, NullOrdering::First)
         .order_by_expr_with_nulls(col(T::S, songs::Column::TrackNumber), Order::Asc, NullOrdering::Last)
-        .order_by_expr(col(T::S, Derived::TitleFolded), Order::Asc)
+        .order_by_expr(col(T::S, Folded::Title), Order::Asc)
         .order_by_expr(col(T::S, songs::Column::Id), Order::Asc)
         .to_owned();
     Ok(Some((album, all(db, &songs).await?)))
@@ -171,7 +165,7 @@ pub(super) fn artist_select() -> SelectStatement {
     Query::select()
         .expr_as(col(T::Ar, artists::Column::Id), Alias::new("id"))
         .expr_as(col(T::Ar, artists::Column::Name), Alias::new("name"))
-        .expr_as(col(T::Ar, Derived::NameFolded), Sub::SortKey)
+        .expr_as(col(T::Ar, Folded::Name), Sub::SortKey)
         .expr_as(SimpleExpr::SubQuery(None, Box::new(album_count.into_sub_query_statement())), Sub::AlbumCount)
         .expr_as(SimpleExpr::SubQuery(None, Box::new(song_count.into_sub_query_statement())), Sub::SongCount)
         .from_as(artists::Entity, T::Ar)
@@ -211,7 +205,7 @@ pub async fn artist(db: &impl ConnectionTrait, id: ArtistId) -> Result<Option<(A
         .and_where(Expr::col((T::Al, albums::Column::ArtistId)).eq(id))
         .and_where(Expr::col((Sub::C, Sub::SongCount)).gt(0))
         .order_by_expr_with_nulls(col(T::Al, albums::Column::Year), Order::Desc, NullOrdering::Last)
-        .order_by_expr(col(T::Al, Derived::TitleFolded), Order::Asc)
+        .order_by_expr(col(T::Al, Folded::Title), Order::Asc)
         .to_owned();
     Ok(Some((artist, all(db, &albums).await?)))
 }
@@ -386,7 +380,7 @@ pub async fn album_list(
         .and_where(Expr::exists(has_songs))
         .to_owned();
     let id = || col(T::Al, albums::Column::Id);
-    let title = || col(T::Al, Derived::TitleFolded);
+    let title = || col(T::Al, Folded::Title);
     // `l(album_id, …)`: a per-album ordering of the viewer's (or of everyone's plays), joined in.
     let join_own = |window: &mut SelectStatement, own: SelectStatement| {
         window.join_subquery(
@@ -418,7 +412,7 @@ pub async fn album_list(
                 T::Ar,
                 Expr::col((T::Ar, artists::Column::Id)).equals((T::Al, albums::Column::ArtistId)),
             );
-            vec![(col(T::Ar, Derived::NameFolded), Order::Asc), (title(), Order::Asc), (id(), Order::Asc)]
+            vec![(col(T::Ar, Folded::Name), Order::Asc), (title(), Order::Asc), (id(), Order::Asc)]
         }
         AlbumList::Frequent => {
             let plays = Query::select()
@@ -509,7 +503,7 @@ pub async fn artists_from(db: &impl ConnectionTrait, offset: u64, limit: u64) ->
         )
         .to_owned();
     // The order of `artists_name_sort_idx`.
-    let order = vec![(col(T::Ar, Derived::NameFolded), Order::Asc), (col(T::Ar, artists::Column::Id), Order::Asc)];
+    let order = vec![(col(T::Ar, Folded::Name), Order::Asc), (col(T::Ar, artists::Column::Id), Order::Asc)];
     let window = ranked_window(window, order, Some(offset), limit);
     let query = artist_select()
         .join_subquery(

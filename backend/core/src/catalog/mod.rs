@@ -7,6 +7,7 @@
 //! position that callers must keep.
 
 pub mod browse;
+pub mod index;
 pub mod ingest;
 pub mod plays;
 pub mod queue;
@@ -80,17 +81,17 @@ pub(crate) enum T {
     R,
 }
 
-/// Columns PostgreSQL generates from others (folded text for sorting and matching, full-text vectors; see the
-/// `folded_names` and `search_words` migrations). They are not in the generated entities, which are left as
+/// Columns PostgreSQL generates from others (folded text for sorting and filtering; see the `folded_names`
+/// migration; the full-text vectors went with migration 000014, search being answered from memory). They are not in the generated entities, which are left as
 /// generated.
 #[derive(DeriveIden, Clone, Copy)]
-pub(crate) enum Derived {
-    TitleFolded,
-    NameFolded,
-    SearchFolded,
-    SearchVector,
-    TitleVector,
-    NameVector,
+pub(crate) enum Folded {
+    #[sea_orm(iden = "title_folded")]
+    Title,
+    #[sea_orm(iden = "name_folded")]
+    Name,
+    #[sea_orm(iden = "search_folded")]
+    Search,
 }
 
 /// `table.column` as an expression.

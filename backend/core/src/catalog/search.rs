@@ -1,37 +1,49 @@
-//! Search across songs, albums and artists: PostgreSQL full-text search over accent- and case-folded text,
-//! each query word expanded to the catalogue words it begins or resembles (`fermata_search_query`, see the
-//! `search_words` migration), so "dvork", "dvo" and "Dvořák" all find Dvořák.
+//! Search across songs, albums and artists, answered from an index each replica keeps in memory
+//! ([`super::index`]: accent and case folding, prefixes while typing, typo tolerance, ranking), so a search costs
+//! the database one primary-key read per kind of result instead of a full-text query per word.
+//!
+//! Every replica builds the same index from the database when its LISTEN connection is up (at start and after
+//! every reconnection, when notifications may have been missed) and keeps it current from the notifications
+//! triggers send on [`CHANNEL`] for every insert, change and removal of a song, album or artist (migration
+//! 000014): a write anywhere is searchable everywhere within milliseconds, not at the next reload.
 
-use sea_orm::{
-    DatabaseConnection, DeriveIden, FromQueryResult,
-    sea_query::{
-        Alias, Expr, Func, IntoIden, Order, Query, SelectStatement, SimpleExpr, UnionType, extension::postgres::PgExpr,
-    },
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, RwLock},
+    time::Duration,
 };
 
+use futures::TryStreamExt;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+    sea_query::{Expr, SelectStatement},
+};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
 use super::{
-    Derived, Song, T,
+    Song, T,
     browse::{Album, Artist},
-    col, fold, song_select,
+    index::{Index, SongRow},
+    song_select,
 };
 use crate::{
     entities::{albums, artists, songs},
     error::{Error, Result},
     ids::UserId,
-    postgres::{begin_bounded, is_query_canceled},
     run::all,
 };
 
-/// Songs ranked per query, at most. A broad query ("love" in a large library) can match a tenth of the
-/// catalogue; ranking every match took ~100 ms on 100,000 songs. The most played matches (read in
-/// play-count index order, so the walk stops early) plus every exact title match are ranked instead: an exact
-/// title first, then songs whose title matches (over artist or album), then by text rank and plays.
-const CANDIDATES: u64 = 100;
+/// The channel the catalogue's triggers announce changed rows on: `s:`, `l:` or `a:` (songs, albums, artists)
+/// and up to 200 comma-separated ids.
+pub const CHANNEL: &str = "fermata_catalog";
 
-/// The most database time one search may take (each of its statements). A normal search takes a few
-/// milliseconds and the bounded expansion (migration 000007) keeps the worst query constructed under 50 ms on
-/// 100,000 songs (docs/performance.md); this is the backstop for whatever was not foreseen.
-pub const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+/// How long a search waits for the first build of the index after the replica starts.
+const READY_WAIT: Duration = Duration::from_secs(10);
+
+/// Ids read per statement when applying changes.
+const READ_CHUNK: usize = 1000;
 
 #[derive(Debug, Default)]
 pub struct Results {
@@ -40,154 +52,274 @@ pub struct Results {
     pub artists: Vec<Artist>,
 }
 
-#[derive(DeriveIden, Clone, Copy)]
-enum Sub {
-    /// One branch of the song candidates.
-    X,
-    /// The artist rows being matched.
-    A,
+enum Change {
+    /// Read everything again (the LISTEN connection is new: notifications may have been missed).
+    Reload,
+    Songs(Vec<Uuid>),
+    Albums(Vec<Uuid>),
+    Artists(Vec<Uuid>),
 }
 
-/// Songs, albums and artists matching `q`, at most `limit` of each. [`Error::Refused`] when a part would run
-/// past [`STATEMENT_TIMEOUT`] (asking again would cost the same).
-pub async fn search(db: &DatabaseConnection, viewer: UserId, q: &str, limit: u64) -> Result<Results> {
-    let q = q.trim();
-    // The query as tsquery text, computed once and passed to the three searches.
-    let expanded = bounded::<Expanded>(db, &expansion(q)).await?.pop().and_then(Expanded::text);
-    let Some(text) = expanded else {
-        // Only punctuation or symbols: nothing can match.
-        return Ok(Results::default());
-    };
-    // Three independent queries on three pool connections: the answer waits for the slowest, not the sum.
-    let (songs, albums, artists) =
-        (songs_matching(viewer, &text, q, limit), albums_matching(&text, q, limit), artists_matching(&text, q, limit));
-    let (songs, albums, artists) = tokio::try_join!(bounded(db, &songs), bounded(db, &albums), bounded(db, &artists))?;
-    Ok(Results { songs, albums, artists })
+/// This replica's search index and what keeps it current.
+pub struct SearchIndex {
+    index: RwLock<Index>,
+    ready: watch::Sender<bool>,
+    changes: mpsc::UnboundedSender<Change>,
+    receiver: Mutex<Option<mpsc::UnboundedReceiver<Change>>>,
 }
 
+impl SearchIndex {
+    pub fn new() -> Arc<Self> {
+        let (changes, receiver) = mpsc::unbounded_channel();
+        Arc::new(Self {
+            index: RwLock::default(),
+            ready: watch::channel(false).0,
+            changes,
+            receiver: Mutex::new(Some(receiver)),
+        })
+    }
+
+    /// Applies announced changes and reloads until `stop` (once per index).
+    pub fn spawn_refresher(self: &Arc<Self>, db: DatabaseConnection, stop: CancellationToken) {
+        let Some(receiver) = self.receiver.lock().expect("not poisoned").take() else { return };
+        tokio::spawn(self.clone().refresh(db, receiver, stop));
+    }
+
+    /// The LISTEN connection is up: whatever was announced while it was down is read by a full reload.
+    pub fn listening(&self) {
+        let _ = self.changes.send(Change::Reload);
+    }
+
+    /// A notification on [`CHANNEL`].
+    pub fn notified(&self, payload: &str) {
+        let Some((kind, ids)) = payload.split_once(':') else {
+            tracing::warn!("ignored a malformed catalogue notification");
+            return;
+        };
+        let ids: Vec<Uuid> = ids.split(',').filter_map(|id| id.parse().ok()).collect();
+        let change = match kind {
+            "s" => Change::Songs(ids),
+            "l" => Change::Albums(ids),
+            "a" => Change::Artists(ids),
+            _ => return tracing::warn!(kind, "ignored a catalogue notification of an unknown kind"),
+        };
+        let _ = self.changes.send(change);
+    }
+
+    /// What the index holds.
+    pub fn sizes(&self) -> super::index::Sizes {
+        self.index.read().expect("not poisoned").sizes()
+    }
+
+    async fn refresh(
+        self: Arc<Self>,
+        db: DatabaseConnection,
+        mut receiver: mpsc::UnboundedReceiver<Change>,
+        stop: CancellationToken,
+    ) {
+        loop {
+            let first = tokio::select! {
+                () = stop.cancelled() => return,
+                change = receiver.recv() => match change { Some(change) => change, None => return },
+            };
+            // Everything already announced is applied together: one read per kind, not per notification.
+            let mut batch = vec![first];
+            while batch.len() < 256 {
+                match receiver.try_recv() {
+                    Ok(change) => batch.push(change),
+                    Err(_) => break,
+                }
+            }
+            let result = if batch.iter().any(|c| matches!(c, Change::Reload)) {
+                self.reload(&db).await
+            } else {
+                self.apply(&db, batch).await
+            };
+            if let Err(e) = result {
+                // The database is away; the LISTEN connection notices too and asks for a reload when it is back.
+                // Until then, try again now and then so the index does not stay behind.
+                tracing::warn!("cannot bring the search index up to date, retrying: {e}");
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                let _ = self.changes.send(Change::Reload);
+            }
+        }
+    }
+
+    /// Builds a new index from every row (beside the one in use, which answers meanwhile), then swaps it in.
+    async fn reload(&self, db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+        let started = std::time::Instant::now();
+        let mut index = Index::default();
+        let mut rows = artists::Entity::find().stream(db).await?;
+        while let Some(artist) = rows.try_next().await? {
+            index.put_artist(artist.id, &artist.name);
+        }
+        drop(rows);
+        let mut rows = albums::Entity::find().stream(db).await?;
+        while let Some(album) = rows.try_next().await? {
+            index.put_album(album.id, &album.title, album.artist_id);
+        }
+        drop(rows);
+        let mut rows = song_rows().into_model::<IndexedSong>().stream(db).await?;
+        while let Some(song) = rows.try_next().await? {
+            index.put_song(song.row());
+        }
+        drop(rows);
+        let sizes = index.sizes();
+        *self.index.write().expect("not poisoned") = index;
+        self.ready.send_replace(true);
+        tracing::info!(?sizes, seconds = started.elapsed().as_secs_f64(), "search index built");
+        Ok(())
+    }
+
+    async fn apply(&self, db: &DatabaseConnection, batch: Vec<Change>) -> Result<(), sea_orm::DbErr> {
+        let (mut song_ids, mut album_ids, mut artist_ids) = (Vec::new(), Vec::new(), Vec::new());
+        for change in batch {
+            match change {
+                Change::Songs(ids) => song_ids.extend(ids),
+                Change::Albums(ids) => album_ids.extend(ids),
+                Change::Artists(ids) => artist_ids.extend(ids),
+                Change::Reload => unreachable!("reloads are not applied piecemeal"),
+            }
+        }
+        for ids in [&mut song_ids, &mut album_ids, &mut artist_ids] {
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        // Read first, then change the index in one short write lock: searches never wait on the database.
+        let mut found_artists = HashMap::new();
+        for chunk in artist_ids.chunks(READ_CHUNK) {
+            let rows = artists::Entity::find().filter(artists::Column::Id.is_in(chunk.iter().copied())).all(db).await?;
+            found_artists.extend(rows.into_iter().map(|a| (a.id, a)));
+        }
+        let mut found_albums = HashMap::new();
+        for chunk in album_ids.chunks(READ_CHUNK) {
+            let rows = albums::Entity::find().filter(albums::Column::Id.is_in(chunk.iter().copied())).all(db).await?;
+            found_albums.extend(rows.into_iter().map(|a| (a.id, a)));
+        }
+        let mut found_songs = HashMap::new();
+        for chunk in song_ids.chunks(READ_CHUNK) {
+            let rows = song_rows()
+                .filter(songs::Column::Id.is_in(chunk.iter().copied()))
+                .into_model::<IndexedSong>()
+                .all(db)
+                .await?;
+            found_songs.extend(rows.into_iter().map(|s| (s.id, s)));
+        }
+        let mut index = self.index.write().expect("not poisoned");
+        for id in artist_ids {
+            match found_artists.get(&id) {
+                Some(artist) => index.put_artist(id, &artist.name),
+                None => index.remove_artist(id),
+            }
+        }
+        for id in album_ids {
+            match found_albums.get(&id) {
+                Some(album) => index.put_album(id, &album.title, album.artist_id),
+                None => index.remove_album(id),
+            }
+        }
+        for id in song_ids {
+            match found_songs.get(&id) {
+                Some(song) => index.put_song(song.row()),
+                None => index.remove_song(id),
+            }
+        }
+        Ok(())
+    }
+
+    async fn wait_ready(&self) -> Result<()> {
+        let mut ready = self.ready.subscribe();
+        match tokio::time::timeout(READY_WAIT, ready.wait_for(|ready| *ready)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(Error::Busy { message: "the search index is still being built".into(), retry_after_secs: 5 }),
+        }
+    }
+}
+
+/// What the index needs of a song.
 #[derive(FromQueryResult)]
-struct Expanded {
-    tsquery: Option<String>,
+struct IndexedSong {
+    id: Uuid,
+    title: String,
+    search_text: String,
+    album_id: Uuid,
+    artist_id: Uuid,
+    play_count: i64,
 }
 
-impl Expanded {
-    fn text(self) -> Option<String> {
-        self.tsquery.filter(|t| !t.is_empty())
+impl IndexedSong {
+    fn row(&self) -> SongRow<'_> {
+        SongRow {
+            id: self.id,
+            title: &self.title,
+            search_text: &self.search_text,
+            album_id: self.album_id,
+            artist_id: self.artist_id,
+            plays: self.play_count,
+        }
     }
 }
 
-/// `fermata_search_query(q)` as text: the words of `q` (folded; the eight longest), each ORed with the
-/// catalogue words it begins (from two letters) or resembles (from three), the words ANDed.
-fn expansion(q: &str) -> SelectStatement {
-    Query::select()
-        .expr_as(
-            SimpleExpr::from(Func::cust(Alias::new("fermata_search_query")).arg(q)).cast_as(Alias::new("text")),
-            Alias::new("tsquery"),
-        )
-        .to_owned()
+fn song_rows() -> sea_orm::Select<songs::Entity> {
+    use songs::Column as S;
+    songs::Entity::find().select_only().columns([S::Id, S::Title, S::SearchText, S::AlbumId, S::ArtistId, S::PlayCount])
 }
 
-/// What `q` searches for, as tsquery text; `None` when it has no words. (The rules are the database
-/// function's, migrations 000004 and 000007; this shows them to tests and tools.)
-pub async fn expand(db: &impl sea_orm::ConnectionTrait, q: &str) -> Result<Option<String>, sea_orm::DbErr> {
-    Ok(crate::run::one::<Expanded>(db, &expansion(q.trim())).await?.and_then(Expanded::text))
+/// Songs, albums and artists matching `q`, at most `limit` of each, ranked by the index (see
+/// [`Index::songs`]); the rows are read as `viewer` sees them.
+pub async fn search(
+    db: &DatabaseConnection,
+    index: &SearchIndex,
+    viewer: UserId,
+    q: &str,
+    limit: u64,
+) -> Result<Results> {
+    index.wait_ready().await?;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let (song_ids, album_ids, artist_ids) = {
+        let index = index.index.read().expect("not poisoned");
+        let query = index.query(q);
+        if query.is_empty() {
+            // Only punctuation or symbols: nothing can match.
+            return Ok(Results::default());
+        }
+        (index.songs(&query, limit), index.albums(&query, limit), index.artists(&query, limit))
+    };
+    let songs = song_select(viewer).and_where(Expr::col((T::S, songs::Column::Id)).is_in(song_ids.clone())).to_owned();
+    let albums = super::browse::album_select()
+        .and_where(Expr::col((T::Al, albums::Column::Id)).is_in(album_ids.clone()))
+        .to_owned();
+    let artists = super::browse::listed_artists(
+        super::browse::artist_select()
+            .and_where(Expr::col((T::Ar, artists::Column::Id)).is_in(artist_ids.clone()))
+            .to_owned(),
+    );
+    // Independent reads on three pool connections; a kind with nothing found costs nothing.
+    let (songs, albums, artists) = tokio::try_join!(
+        read::<Song>(db, &songs, !song_ids.is_empty()),
+        read::<Album>(db, &albums, !album_ids.is_empty()),
+        read::<Artist>(db, &artists, !artist_ids.is_empty()),
+    )?;
+    Ok(Results {
+        songs: in_order(songs, &song_ids, |s| s.id.into()),
+        albums: in_order(albums, &album_ids, |a| a.id.into()),
+        artists: in_order(artists, &artist_ids, |a| a.id.into()),
+    })
 }
 
-/// Runs one part of a search in its own read-only transaction under [`STATEMENT_TIMEOUT`].
-async fn bounded<R: FromQueryResult>(db: &DatabaseConnection, query: &SelectStatement) -> Result<Vec<R>> {
-    let txn = begin_bounded(db, STATEMENT_TIMEOUT).await?;
-    match all(&txn, query).await {
-        Ok(rows) => {
-            txn.commit().await?;
-            Ok(rows)
-        }
-        Err(e) if is_query_canceled(&e) => {
-            Err(Error::Refused("this search would take too long; use fewer or longer words".into()))
-        }
-        Err(e) => Err(e.into()),
+/// `rows` in the order of `ids` (rows deleted since the index saw them are left out).
+fn in_order<R>(rows: Vec<R>, ids: &[Uuid], id: impl Fn(&R) -> Uuid) -> Vec<R> {
+    let mut by_id: HashMap<Uuid, R> = rows.into_iter().map(|r| (id(&r), r)).collect();
+    ids.iter().filter_map(|i| by_id.remove(i)).collect()
+}
+
+/// One read of a search's rows (by primary key: nothing to bound beyond the pool's own timeouts).
+async fn read<R: FromQueryResult>(db: &DatabaseConnection, query: &SelectStatement, needed: bool) -> Result<Vec<R>> {
+    if !needed {
+        return Ok(Vec::new());
     }
-}
-
-fn tsquery(text: &str) -> SimpleExpr {
-    Expr::val(text).cast_as(Alias::new("tsquery"))
-}
-
-/// The songs matching, best first: among the most played matches and the exact title matches (see
-/// [`CANDIDATES`]), an exact title first, then a matching title, then text rank, then plays.
-fn songs_matching(viewer: UserId, text: &str, q: &str, limit: u64) -> SelectStatement {
-    let most_played = Query::select()
-        .column((T::S, songs::Column::Id))
-        .from_as(songs::Entity, T::S)
-        .and_where(col(T::S, Derived::SearchVector).matches(tsquery(text)))
-        .order_by((T::S, songs::Column::PlayCount), Order::Desc)
-        .order_by((T::S, songs::Column::Id), Order::Asc)
-        .limit(CANDIDATES)
-        .to_owned();
-    let exact_titles = Query::select()
-        .column((T::S, songs::Column::Id))
-        .from_as(songs::Entity, T::S)
-        .and_where(title_is(T::S, q))
-        .limit(CANDIDATES)
-        .to_owned();
-    // The first branch goes in a subquery: a union's first part cannot carry its own ORDER BY and LIMIT.
-    let candidates = Query::select()
-        .column((Sub::X, songs::Column::Id))
-        .from_subquery(most_played, Sub::X)
-        .union(UnionType::Distinct, exact_titles)
-        .to_owned();
-    let rank: SimpleExpr =
-        Func::cust(Alias::new("ts_rank")).args([col(T::S, Derived::SearchVector), tsquery(text)]).into();
-    song_select(viewer)
-        .and_where(Expr::col((T::S, songs::Column::Id)).in_subquery(candidates))
-        .order_by_expr(title_is(T::S, q), Order::Desc)
-        .order_by_expr(col(T::S, Derived::TitleVector).matches(tsquery(text)), Order::Desc)
-        .order_by_expr(rank, Order::Desc)
-        .order_by((T::S, songs::Column::PlayCount), Order::Desc)
-        .order_by((T::S, songs::Column::Id), Order::Asc)
-        .limit(limit)
-        .to_owned()
-}
-
-/// Albums whose title matches: an exact title first, then by title. The page is chosen before the song
-/// counts are computed (a broad word matches hundreds of albums).
-fn albums_matching(text: &str, q: &str, limit: u64) -> SelectStatement {
-    let has_songs = Query::select()
-        .expr(Expr::val(1))
-        .from_as(songs::Entity, T::S)
-        .and_where(Expr::col((T::S, songs::Column::AlbumId)).equals((Sub::X, albums::Column::Id)))
-        .to_owned();
-    let page = Query::select()
-        .column((Sub::X, albums::Column::Id))
-        .from_as(albums::Entity, Sub::X)
-        .and_where(Expr::col((Sub::X, Derived::TitleVector)).matches(tsquery(text)))
-        .and_where(Expr::exists(has_songs))
-        .order_by_expr(title_is(Sub::X, q), Order::Desc)
-        .order_by((Sub::X, Derived::TitleFolded), Order::Asc)
-        .order_by((Sub::X, albums::Column::Id), Order::Asc)
-        .limit(limit)
-        .to_owned();
-    super::browse::album_select()
-        .and_where(Expr::col((T::Al, albums::Column::Id)).in_subquery(page))
-        .order_by_expr(title_is(T::Al, q), Order::Desc)
-        .order_by_expr(col(T::Al, Derived::TitleFolded), Order::Asc)
-        .order_by((T::Al, albums::Column::Id), Order::Asc)
-        .to_owned()
-}
-
-/// `table.title_folded = fermata_fold(q)`: the title is exactly the query.
-fn title_is(table: impl IntoIden + 'static, q: &str) -> SimpleExpr {
-    Expr::col((table, Derived::TitleFolded)).eq(fold(Expr::val(q)))
-}
-
-/// Artists whose name matches (and that have songs or albums): an exact name first, then by name.
-fn artists_matching(text: &str, q: &str, limit: u64) -> SelectStatement {
-    let inner =
-        super::browse::artist_select().and_where(col(T::Ar, Derived::NameVector).matches(tsquery(text))).to_owned();
-    let sort_key = || Expr::col((Sub::A, Alias::new("sort_key")));
-    super::browse::listed_artists(inner)
-        .order_by_expr(sort_key().eq(fold(Expr::val(q))), Order::Desc)
-        .order_by_expr(sort_key().into(), Order::Asc)
-        .order_by((Sub::A, artists::Column::Id), Order::Asc)
-        .limit(limit)
-        .to_owned()
+    Ok(all(db, query).await?)
 }

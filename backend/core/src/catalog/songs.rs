@@ -6,7 +6,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Derived, Song, T, col, contains, fold, song_select};
+use super::{Folded, Song, T, col, contains, fold, song_select};
 use crate::run::one;
 use crate::{
     cursor::{KeyType, Keyset, Page},
@@ -43,9 +43,9 @@ impl SongSort {
 
     fn key(self) -> (SimpleExpr, KeyType) {
         match self {
-            Self::Title => (col(T::S, Derived::TitleFolded), KeyType::Text),
-            Self::Artist => (col(T::Ar, Derived::NameFolded), KeyType::Text),
-            Self::Album => (col(T::Al, Derived::TitleFolded), KeyType::Text),
+            Self::Title => (col(T::S, Folded::Title), KeyType::Text),
+            Self::Artist => (col(T::Ar, Folded::Name), KeyType::Text),
+            Self::Album => (col(T::Al, Folded::Title), KeyType::Text),
             Self::Added => (col(T::S, songs::Column::AddedAt), KeyType::Timestamp),
             Self::Plays => (col(T::S, songs::Column::PlayCount), KeyType::BigInt),
             Self::Duration => (col(T::S, songs::Column::DurationMs), KeyType::Integer),
@@ -89,7 +89,7 @@ pub async fn list(
     let keyset = Keyset::new(format!("{}-{direction}", sort.name()), cursor, limit, key_type)?;
     let mut query = song_select(viewer);
     if let Some(text) = filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        query.and_where(contains(col(T::S, Derived::SearchFolded), fold(Expr::val(text))));
+        query.and_where(contains(col(T::S, Folded::Search), fold(Expr::val(text))));
     }
     if let Some(artist) = &filter.artist {
         query.and_where(id_or_name(artist, col(T::S, songs::Column::ArtistId), col(T::Ar, artists::Column::Name)));
@@ -240,7 +240,7 @@ pub async fn by_genre(
 ) -> Result<Vec<Song>, DbErr> {
     let query = song_select(viewer)
         .and_where(SimpleExpr::from(Func::lower(col(T::S, songs::Column::Genre))).eq(genre.to_lowercase()))
-        .order_by_expr(col(T::S, Derived::TitleFolded), Order::Asc)
+        .order_by_expr(col(T::S, Folded::Title), Order::Asc)
         .order_by_expr(col(T::S, songs::Column::Id), Order::Asc)
         .offset(offset)
         .limit(limit)

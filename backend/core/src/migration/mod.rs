@@ -16,6 +16,7 @@ mod m20261202_000010_subsonic;
 mod m20261203_000011_transcodes;
 mod m20261203_000012_object_uploads;
 mod m20261203_000013_library_copies;
+mod m20261204_000014_search_in_memory;
 
 pub struct Migrator;
 
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000011_transcodes::MIGRATION),
             Box::new(m20261203_000012_object_uploads::MIGRATION),
             Box::new(m20261203_000013_library_copies::MIGRATION),
+            Box::new(m20261204_000014_search_in_memory::MIGRATION),
         ]
     }
 }
