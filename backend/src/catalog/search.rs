@@ -13,6 +13,7 @@ use crate::{
 
 #[utoipa::path(get, path = "/api/search", tag = "catalog", params(SearchQuery), responses(
     (status = 200, body = SearchResults), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+    (status = 429, description = "The replica started moments ago and is still building its search index", body = ErrorBody),
 ))]
 pub async fn search(
     State(state): State<AppState>,

@@ -239,6 +239,21 @@ async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
 }
 
 /// Reads an SSE response until an event of `kind` arrives (or 20 s pass).
+/// Waits until each of `replicas` finds the song `id` by searching `q`: every replica's search index follows a
+/// write made through any of them.
+async fn searchable_on(cluster: &Cluster, replicas: std::ops::Range<usize>, cookie: &str, q: &str, id: &str) {
+    for replica in replicas {
+        let url = cluster.replica_url(replica, &format!("/api/search?q={q}"));
+        eventually(&format!("replica {replica} to find {q:?}"), Duration::from_secs(5), || async {
+            let response = client().get(&url).header(header::COOKIE, cookie).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            let found: Value = response.json().await.unwrap();
+            found["songs"].as_array().unwrap().iter().any(|song| song["id"] == id)
+        })
+        .await;
+    }
+}
+
 async fn wait_for_event(events: &mut reqwest::Response, kind: &str) -> String {
     let mut seen = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -302,6 +317,9 @@ async fn three_replicas_behind_nginx_share_sessions_media_events_and_play_counts
         let seen = wait_for_event(events, "upload.done").await;
         assert!(seen.contains(&id), "the event names the song: {seen}");
     }
+    // Whichever replica took the upload, every replica's in-memory search finds it (with a typo, too).
+    searchable_on(&cluster, 0..3, &cookie, "goldberg", &id).await;
+    searchable_on(&cluster, 0..3, &cookie, "goldbreg%20ari", &id).await;
 
     // Bodies over the limits are refused by nginx in the API's shape, before a replica reads a byte of them.
     let (uploads, creates) =
@@ -399,7 +417,7 @@ async fn three_replicas_behind_nginx_share_sessions_media_events_and_play_counts
 #[tokio::test]
 async fn a_killed_replica_and_a_database_restart_cost_no_failed_reads() {
     let mut cluster = Cluster::start(3).await;
-    let (reader, _) = cluster.admin("steady").await;
+    let (reader, cookie) = cluster.admin("steady").await;
 
     // Steady read load through nginx from several clients while one replica is killed outright.
     let stop = Arc::new(AtomicBool::new(false));
@@ -454,6 +472,23 @@ async fn a_killed_replica_and_a_database_restart_cost_no_failed_reads() {
     for _ in 0..20 {
         assert_eq!(reader.get(cluster.url("/api/music/songs")).send().await.unwrap().status(), StatusCode::OK);
     }
+    // The replicas listen for catalogue changes again: a song uploaded after the restart is searchable on both.
+    let files = tempfile::tempdir().unwrap();
+    let path = fixtures::make(
+        files.path(),
+        "after",
+        Format::Mp3,
+        &Tags::song("Afterglow", "Restarted", "Again"),
+        1.0,
+        330,
+        false,
+    );
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(std::fs::read(&path).unwrap()).file_name("after.mp3"));
+    let response = reader.post(cluster.url("/api/music/songs")).multipart(form).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let song: Value = response.json().await.unwrap();
+    searchable_on(&cluster, 1..3, &cookie, "afterglow", song["id"].as_str().unwrap()).await;
 }
 
 #[tokio::test]
