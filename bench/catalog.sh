@@ -75,6 +75,9 @@ PACE_MS=100 run list-songs-filtered-q-paced-100ms "http://127.0.0.1:$port/api/mu
 PACE_MS=500 run search-dvorak-paced-500ms "http://127.0.0.1:$port/api/search?q=dvorak" "Cookie: $cookie"
 PACE_MS=500 run search-typo-paced-500ms "http://127.0.0.1:$port/api/search?q=symphny" "Cookie: $cookie"
 
+# Resident memory with the catalogue loaded and searched (the search index, where a replica keeps one).
+catalogue_rss=$(rss "$server")
+
 ratio=$(python3 -c "print(round(float(open('$work/rps-backend-direct-64k').read()) / float(open('$work/rps-nginx-static-64k').read()), 2))")
 echo
 echo "backend direct / nginx static, 64 KiB ranges: **$ratio×** (target ≥ 0.3)"
@@ -89,4 +92,4 @@ while kill -0 "$wrk_pid" 2>/dev/null; do
 done
 cat "$work/stream.txt"
 echo
-echo "backend RSS: idle ${idle_rss} MiB (target < 24); peak during 200 concurrent full-file streams ${peak} MiB (target < 64)"
+echo "backend RSS: idle ${idle_rss} MiB (target < 24); after the catalogue runs ${catalogue_rss} MiB; peak during 200 concurrent full-file streams ${peak} MiB (target < 64)"

@@ -167,6 +167,7 @@ impl SearchIndex {
             index.put_song(song.row());
         }
         drop(rows);
+        index.shrink_to_fit();
         let sizes = index.sizes();
         *self.index.write().expect("not poisoned") = index;
         self.ready.send_replace(true);
