@@ -49,6 +49,33 @@ async fn migrations_apply_to_an_empty_database_and_again_are_a_no_op() {
     assert_eq!(row.try_get_by_index::<String>(0).unwrap(), "dvorak");
 }
 
+/// The last migration goes down to search in the database (its vocabulary and query function replayed from the
+/// migrations that defined them) and up again, with a song in the catalogue.
+#[tokio::test]
+async fn the_last_migration_goes_down_and_up_again() {
+    use sea_orm_migration::MigratorTrait;
+    let url = empty_database().await;
+    let db = postgres::connect(&url, 2).await.unwrap();
+    postgres::migrate(&db).await.unwrap();
+    db.execute_unprepared(
+        "INSERT INTO artists (id, name) VALUES (gen_random_uuid(), 'Antonín Dvořák');
+         INSERT INTO albums (id, title, artist_id) SELECT gen_random_uuid(), 'Symphonies', id FROM artists;
+         INSERT INTO songs (id, title, artist_id, album_id, duration_ms, codec, size_bytes, content_hash, storage, path,
+                            search_text)
+           SELECT gen_random_uuid(), 'Largo', artist_id, id, 1000, 'mp3', 1, repeat('a', 64), 'media', 'a.mp3',
+                  'Largo Antonín Dvořák Symphonies' FROM albums",
+    )
+    .await
+    .unwrap();
+    fermata::migration::Migrator::down(&db, Some(1)).await.unwrap();
+    assert_eq!(count(&db, "SELECT count(*) FROM search_words WHERE word = 'dvorak'").await, 1, "the vocabulary");
+    let expanded = "SELECT count(*) FROM songs WHERE search_vector @@ fermata_search_query('dvork larg')";
+    assert_eq!(count(&db, expanded).await, 1, "the query function, typo and prefix");
+    assert_eq!(count(&db, "SELECT count(*) FROM pg_proc WHERE proname = 'fermata_catalog_changed'").await, 0);
+    assert_eq!(postgres::migrate(&db).await.unwrap(), 1, "up again");
+    assert_eq!(count(&db, "SELECT count(*) FROM pg_tables WHERE tablename = 'search_words'").await, 0);
+}
+
 #[tokio::test]
 async fn three_instances_starting_together_on_an_empty_database_migrate_once() {
     let url = empty_database().await;

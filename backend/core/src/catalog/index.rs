@@ -171,8 +171,9 @@ impl Query {
         self.terms.is_empty()
     }
 
-    /// The catalogue words each counted query word expands to (what tests and tools look at).
-    pub fn expansions(&self, index: &Index) -> Vec<Vec<String>> {
+    /// The catalogue words each counted query word expands to.
+    #[cfg(test)]
+    fn expansions(&self, index: &Index) -> Vec<Vec<String>> {
         let word = |id: &u32| index.vocabulary.words[*id as usize].to_string();
         self.terms.iter().map(|t| t.alternatives.iter().map(word).collect()).collect()
     }
@@ -213,6 +214,7 @@ impl<D> Collection<D> {
         self.by_id.len()
     }
 
+    #[cfg(test)]
     fn get(&self, id: Uuid) -> Option<&D> {
         self.by_id.get(&id).and_then(|&slot| self.slots[slot as usize].as_ref()).map(|e| &e.doc)
     }
@@ -348,7 +350,7 @@ fn count(counts: &mut HashMap<Uuid, u32>, id: Uuid, up: bool) {
 }
 
 /// Sizes, for logs and the performance notes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug)]
 pub struct Sizes {
     pub songs: usize,
     pub albums: usize,
@@ -493,7 +495,8 @@ impl Index {
     }
 
     /// The song's document, if indexed.
-    pub fn song(&self, id: Uuid) -> Option<&SongDoc> {
+    #[cfg(test)]
+    fn song(&self, id: Uuid) -> Option<&SongDoc> {
         self.songs.get(id)
     }
 }

@@ -106,11 +106,6 @@ impl SearchIndex {
         let _ = self.changes.send(change);
     }
 
-    /// What the index holds.
-    pub fn sizes(&self) -> super::index::Sizes {
-        self.index.read().expect("not poisoned").sizes()
-    }
-
     async fn refresh(
         self: Arc<Self>,
         db: DatabaseConnection,

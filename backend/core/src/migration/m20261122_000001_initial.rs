@@ -2,7 +2,8 @@
 //! features the builder does not express: extensions, expression and partial indexes, GIN operator classes,
 //! CHECK constraints and comments.
 
-pub const MIGRATION: super::SqlMigration = super::SqlMigration { name: "m20261122_000001_initial", up: UP, down: DOWN };
+pub const MIGRATION: super::SqlMigration =
+    super::SqlMigration { name: "m20261122_000001_initial", up: &[UP], down: &[DOWN] };
 
 const UP: &str = r#"
 -- Trigram similarity (typo-tolerant search) and accent folding ("dvorak" finds "Dvořák").

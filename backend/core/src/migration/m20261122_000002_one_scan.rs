@@ -3,6 +3,8 @@
 
 pub const MIGRATION: super::SqlMigration = super::SqlMigration {
     name: "m20261122_000002_one_scan",
-    up: "CREATE UNIQUE INDEX jobs_one_scan_key ON jobs (kind) WHERE kind = 'scan' AND status IN ('queued', 'running')",
-    down: "DROP INDEX IF EXISTS jobs_one_scan_key",
+    up: &[
+        "CREATE UNIQUE INDEX jobs_one_scan_key ON jobs (kind) WHERE kind = 'scan' AND status IN ('queued', 'running')",
+    ],
+    down: &["DROP INDEX IF EXISTS jobs_one_scan_key"],
 };

@@ -3,7 +3,7 @@
 //! went from 267 ms to a fraction of that.
 
 pub const MIGRATION: super::SqlMigration =
-    super::SqlMigration { name: "m20261122_000003_stored_search", up: UP, down: DOWN };
+    super::SqlMigration { name: "m20261122_000003_stored_search", up: &[UP], down: &[DOWN] };
 
 const UP: &str = r#"
 DROP INDEX songs_search_fts_idx;

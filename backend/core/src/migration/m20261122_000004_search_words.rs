@@ -6,9 +6,10 @@
 //! Search Integration").
 
 pub const MIGRATION: super::SqlMigration =
-    super::SqlMigration { name: "m20261122_000004_search_words", up: UP, down: DOWN };
+    super::SqlMigration { name: "m20261122_000004_search_words", up: &[VOCABULARY, QUERY, INDEXES], down: &[DOWN] };
 
-const UP: &str = r#"
+/// The vocabulary and the triggers that fill it (migration 000014's DOWN replays it).
+pub(super) const VOCABULARY: &str = r#"
 -- Every word of every song's search text (title, artist, album), folded. "C" collation so that prefix
 -- matches (LIKE 'x%') use the primary key. Words of deleted songs stay: they only expand to nothing.
 CREATE TABLE search_words (word text COLLATE "C" PRIMARY KEY);
@@ -38,7 +39,9 @@ CREATE TRIGGER songs_search_words_insert AFTER INSERT ON songs
 CREATE TRIGGER songs_search_words_update AFTER UPDATE OF search_text ON songs
     FOR EACH ROW WHEN (OLD.search_text IS DISTINCT FROM NEW.search_text)
     EXECUTE FUNCTION fermata_collect_search_words();
+"#;
 
+const QUERY: &str = r#"
 -- The query as a tsquery: each word of it may be any of: itself, up to 8 vocabulary words it begins (typing
 -- as you search), up to 8 it resembles (typos, missing letters: "dvork" is 0.57 similar to "dvorak", so the
 -- threshold is below pg_trgm's default of 0.6). Words are ANDed. NULL when the query has no words.
@@ -66,7 +69,9 @@ BEGIN
     END LOOP;
     RETURN result;
 END $$;
+"#;
 
+const INDEXES: &str = r#"
 -- Albums and artists are searched with the same expanded query.
 CREATE INDEX albums_search_idx ON albums USING gin (to_tsvector('simple', fermata_fold(title)));
 CREATE INDEX artists_search_idx ON artists USING gin (to_tsvector('simple', fermata_fold(name)));

@@ -2,7 +2,7 @@
 //! changes or ends (sign-out, disable, password change, expiry, a save by another replica).
 
 pub const MIGRATION: super::SqlMigration =
-    super::SqlMigration { name: "m20261122_000005_session_notify", up: UP, down: DOWN };
+    super::SqlMigration { name: "m20261122_000005_session_notify", up: &[UP], down: &[DOWN] };
 
 const UP: &str = r#"
 CREATE FUNCTION fermata_session_changed() RETURNS trigger LANGUAGE plpgsql AS $$

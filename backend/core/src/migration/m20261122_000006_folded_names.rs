@@ -5,7 +5,7 @@
 //! and artist names go, as nothing queries them since search expands words through `search_words`.
 
 pub const MIGRATION: super::SqlMigration =
-    super::SqlMigration { name: "m20261122_000006_folded_names", up: UP, down: DOWN };
+    super::SqlMigration { name: "m20261122_000006_folded_names", up: &[UP], down: &[DOWN] };
 
 const UP: &str = r#"
 DROP INDEX songs_title_sort_idx;

@@ -6,9 +6,10 @@
 //! themselves. The search also runs under a statement timeout (catalog/search.rs).
 
 pub const MIGRATION: super::SqlMigration =
-    super::SqlMigration { name: "m20261201_000007_bounded_search", up: UP, down: DOWN };
+    super::SqlMigration { name: "m20261201_000007_bounded_search", up: &[UP], down: &[DOWN] };
 
-const UP: &str = r#"
+/// The bounded query function (migration 000014's DOWN replays it).
+pub(super) const UP: &str = r#"
 CREATE OR REPLACE FUNCTION fermata_search_query(q text) RETURNS tsquery
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET pg_trgm.word_similarity_threshold = 0.45 AS $$
 DECLARE

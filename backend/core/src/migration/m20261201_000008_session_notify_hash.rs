@@ -3,7 +3,7 @@
 //! credential. Replicas hash the ids they hold the same way (`accounts::session_store::notify_key`).
 
 pub const MIGRATION: super::SqlMigration =
-    super::SqlMigration { name: "m20261201_000008_session_notify_hash", up: UP, down: DOWN };
+    super::SqlMigration { name: "m20261201_000008_session_notify_hash", up: &[UP], down: &[DOWN] };
 
 const UP: &str = r#"
 CREATE OR REPLACE FUNCTION fermata_session_changed() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -2,7 +2,7 @@
 //! that signs known-device cookies (`accounts::devices`). Made by the first replica that starts.
 
 pub const MIGRATION: super::SqlMigration =
-    super::SqlMigration { name: "m20261202_000009_server_keys", up: UP, down: DOWN };
+    super::SqlMigration { name: "m20261202_000009_server_keys", up: &[UP], down: &[DOWN] };
 
 const UP: &str = r#"
 CREATE TABLE server_keys (

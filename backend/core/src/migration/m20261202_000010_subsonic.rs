@@ -3,7 +3,7 @@
 //! ratings, the saved play queue and what each listener is playing now.
 
 pub const MIGRATION: super::SqlMigration =
-    super::SqlMigration { name: "m20261202_000010_subsonic", up: UP, down: DOWN };
+    super::SqlMigration { name: "m20261202_000010_subsonic", up: &[UP], down: &[DOWN] };
 
 const UP: &str = r#"
 CREATE TABLE subsonic_credentials (

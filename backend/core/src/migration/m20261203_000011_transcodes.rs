@@ -2,7 +2,7 @@
 //! when it was last served, so every replica evicts the same least-recently-used files when the cache is full.
 
 pub const MIGRATION: super::SqlMigration =
-    super::SqlMigration { name: "m20261203_000011_transcodes", up: UP, down: DOWN };
+    super::SqlMigration { name: "m20261203_000011_transcodes", up: &[UP], down: &[DOWN] };
 
 const UP: &str = r#"
 CREATE TABLE transcodes (

@@ -4,7 +4,7 @@
 //! the bucket unseen.
 
 pub const MIGRATION: super::SqlMigration =
-    super::SqlMigration { name: "m20261203_000012_object_uploads", up: UP, down: DOWN };
+    super::SqlMigration { name: "m20261203_000012_object_uploads", up: &[UP], down: &[DOWN] };
 
 const UP: &str = r#"
 CREATE TABLE object_uploads (

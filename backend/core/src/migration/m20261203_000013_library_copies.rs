@@ -4,7 +4,7 @@
 //! (`songs_library_path_key`); their fingerprint is indexed for the scan's move detection.
 
 pub const MIGRATION: super::SqlMigration =
-    super::SqlMigration { name: "m20261203_000013_library_copies", up: UP, down: DOWN };
+    super::SqlMigration { name: "m20261203_000013_library_copies", up: &[UP], down: &[DOWN] };
 
 const UP: &str = r#"
 ALTER TABLE songs DROP CONSTRAINT songs_content_hash_key;

@@ -4,8 +4,11 @@
 //! albums and artists changed on the `fermata_catalog` channel, so every replica's index follows every write.
 //! `search_folded` and its trigram index stay: the songs listing's `q` filter (a substring match) reads them.
 
-pub const MIGRATION: super::SqlMigration =
-    super::SqlMigration { name: "m20261204_000014_search_in_memory", up: UP, down: DOWN };
+pub const MIGRATION: super::SqlMigration = super::SqlMigration {
+    name: "m20261204_000014_search_in_memory",
+    up: &[UP],
+    down: &[DOWN, super::m20261122_000004_search_words::VOCABULARY, super::m20261201_000007_bounded_search::UP],
+};
 
 const UP: &str = r#"
 DROP FUNCTION fermata_search_query(text);
@@ -64,8 +67,8 @@ CREATE TRIGGER artists_catalog_update AFTER UPDATE OF name ON artists
     EXECUTE FUNCTION fermata_catalog_changed('a');
 "#;
 
-// Back to search in the database: the columns, indexes, vocabulary and query function as migrations 000004,
-// 000006 and 000007 left them.
+// Back to search in the database: the columns and indexes as migrations 000004 and 000006 left them, then the
+// vocabulary (000004) and the query function (000007) replayed from where they were defined.
 const DOWN: &str = r#"
 DROP TRIGGER artists_catalog_update ON artists;
 DROP TRIGGER artists_catalog_delete ON artists;
@@ -88,61 +91,4 @@ CREATE INDEX albums_search_idx ON albums USING gin (title_vector);
 ALTER TABLE artists
     ADD COLUMN name_vector tsvector GENERATED ALWAYS AS (to_tsvector('simple', fermata_fold(name))) STORED;
 CREATE INDEX artists_search_idx ON artists USING gin (name_vector);
-
-CREATE TABLE search_words (word text COLLATE "C" PRIMARY KEY);
-CREATE INDEX search_words_trgm_idx ON search_words USING gin (word gin_trgm_ops) WITH (fastupdate = off);
-INSERT INTO search_words SELECT DISTINCT unnest(tsvector_to_array(search_vector)) FROM songs ON CONFLICT DO NOTHING;
-CREATE FUNCTION fermata_collect_search_words() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_LEVEL = 'STATEMENT' THEN
-        INSERT INTO search_words
-            SELECT DISTINCT w FROM new_songs, unnest(tsvector_to_array(new_songs.search_vector)) AS w ORDER BY w
-            ON CONFLICT DO NOTHING;
-    ELSE
-        INSERT INTO search_words
-            SELECT DISTINCT w FROM unnest(tsvector_to_array(NEW.search_vector)) AS w ORDER BY w
-            ON CONFLICT DO NOTHING;
-    END IF;
-    RETURN NULL;
-END $$;
-CREATE TRIGGER songs_search_words_insert AFTER INSERT ON songs
-    REFERENCING NEW TABLE AS new_songs FOR EACH STATEMENT EXECUTE FUNCTION fermata_collect_search_words();
-CREATE TRIGGER songs_search_words_update AFTER UPDATE OF search_text ON songs
-    FOR EACH ROW WHEN (OLD.search_text IS DISTINCT FROM NEW.search_text)
-    EXECUTE FUNCTION fermata_collect_search_words();
-
-CREATE FUNCTION fermata_search_query(q text) RETURNS tsquery
-LANGUAGE plpgsql STABLE PARALLEL SAFE SET pg_trgm.word_similarity_threshold = 0.45 AS $$
-DECLARE
-    result tsquery;
-    alternatives tsquery;
-    term text;
-    word text;
-BEGIN
-    FOR term IN
-        SELECT t FROM unnest(tsvector_to_array(to_tsvector('simple', fermata_fold(left(q, 200))))) AS t
-        ORDER BY length(t) DESC, t LIMIT 8
-    LOOP
-        alternatives := plainto_tsquery('simple', term);
-        IF length(term) >= 2 THEN
-            FOR word IN
-                SELECT w.word FROM search_words w
-                 WHERE w.word LIKE replace(replace(replace(term, '\', '\\'), '%', '\%'), '_', '\_') || '%'
-                 ORDER BY length(w.word), w.word LIMIT 8
-            LOOP
-                alternatives := alternatives || plainto_tsquery('simple', word);
-            END LOOP;
-        END IF;
-        IF length(term) >= 3 THEN
-            FOR word IN
-                SELECT w.word FROM search_words w WHERE term <% w.word
-                 ORDER BY word_similarity(term, w.word) DESC, similarity(term, w.word) DESC, w.word LIMIT 8
-            LOOP
-                alternatives := alternatives || plainto_tsquery('simple', word);
-            END LOOP;
-        END IF;
-        result := CASE WHEN result IS NULL THEN alternatives ELSE result && alternatives END;
-    END LOOP;
-    RETURN result;
-END $$;
 "#;

@@ -25,8 +25,17 @@ pub struct Migrator;
 pub struct SqlMigration {
     /// The name recorded in `seaql_migrations`; never change it once released.
     name: &'static str,
-    up: &'static str,
-    down: &'static str,
+    /// SQL run in order, in the migration's one transaction: a later migration's DOWN can replay a part of an
+    /// earlier one's UP instead of copying it.
+    up: &'static [&'static str],
+    down: &'static [&'static str],
+}
+
+async fn execute(manager: &SchemaManager<'_>, parts: &[&str]) -> Result<(), DbErr> {
+    for sql in parts {
+        manager.get_connection().execute_unprepared(sql).await?;
+    }
+    Ok(())
 }
 
 impl MigrationName for SqlMigration {
@@ -38,11 +47,11 @@ impl MigrationName for SqlMigration {
 #[async_trait::async_trait]
 impl MigrationTrait for SqlMigration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(self.up).await.map(drop)
+        execute(manager, self.up).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(self.down).await.map(drop)
+        execute(manager, self.down).await
     }
 }
 
