@@ -298,6 +298,9 @@ async def opensonic_session(base, port, args, api_key: bool):
         song = await conn.get_song(album.song[0].id)
         expect(song.title == album.song[0].title, "getSong")
 
+        if args.sonic:
+            await sonic_similarity(conn, album, artist)
+
         songs, albums, artists_seen = await sync_opensonic(conn)
         expect(len(songs) == args.songs, f"search3 sync saw {len(songs)} distinct songs of {args.songs}")
         expect(len(albums) == args.albums, f"search3 sync saw {len(albums)} albums of {args.albums}")
@@ -350,6 +353,19 @@ async def opensonic_session(base, port, args, api_key: bool):
         await conn.get_license()
     finally:
         await conn.cleanup() if hasattr(conn, "cleanup") else None
+
+
+async def sonic_similarity(conn, album, artist):
+    """getSimilarSongs(2) and the sonicSimilarity extension on analysed songs (every answer checked by the proxy)."""
+    expect("sonicSimilarity" in {e.name for e in await conn.get_open_subsonic_extensions()}, "sonicSimilarity advertised")
+    first, last = album.song[0].id, album.song[-1].id
+    similar = await conn.get_similar_songs(first, count=3)
+    expect(similar and first not in {s.id for s in similar}, f"getSimilarSongs: {similar}")
+    expect(await conn.get_similar_songs2(artist.id, count=3) is not None, "getSimilarSongs2")
+    matches = await conn.get_sonic_similar_tracks(first, count=3)
+    expect(matches and all(0 <= m.similarity <= 1 for m in matches), f"getSonicSimilarTracks: {matches}")
+    path = await conn.find_sonic_path(first, last, count=3)
+    expect(path and path[0].entry.id == first and path[-1].entry.id == last, f"findSonicPath: {path}")
 
 
 def probe(data: bytes) -> dict:
@@ -469,6 +485,8 @@ def main() -> int:
     parser.add_argument("--albums", type=int, required=True)
     parser.add_argument("--artists", type=int, required=True)
     parser.add_argument("--real-prefix", default="Real ")
+    parser.add_argument("--sonic", action="store_true",
+                        help="the real songs are analysed: ask for similar songs and the sonicSimilarity methods")
     parser.add_argument("--timeout", default=300, help="seconds before the run is abandoned")
     args = parser.parse_args()
     # A hung client or server is a failure with a stack trace, not a stuck test run.

@@ -326,8 +326,16 @@ fn spawn_workers(state: &AppState, background: &CancellationToken) {
             library::run_scan(&state.db, &root, &job).await
         })
     });
-    let workers: [(&str, &'static [JobKind], jobs::Handler<AppState>); 2] =
-        [("analysis", &[JobKind::Analyse], analyse), ("scan", &[JobKind::Scan], scan)];
+    // A backfill analyses several songs at once (one per core), so it runs beside the per-song analysis worker.
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let backfill: jobs::Handler<AppState> = Arc::new(move |state, job| {
+        Box::pin(async move { library::run_backfill(&state.db, &state.media, &job, threads).await })
+    });
+    let workers: [(&str, &'static [JobKind], jobs::Handler<AppState>); 3] = [
+        ("analysis", &[JobKind::Analyse], analyse),
+        ("scan", &[JobKind::Scan], scan),
+        ("backfill", &[JobKind::Backfill], backfill),
+    ];
     for (name, kinds, handler) in workers {
         jobs::spawn_worker(
             state.db.clone(),

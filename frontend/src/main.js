@@ -13,7 +13,8 @@ import { mountPlayerBar } from './ui/playerbar.js';
 import { adminView, songEditView } from './views/admin.js';
 import { loginView, registerView } from './views/auth.js';
 import {
-  albumView, albumsView, artistView, artistsView, chartsView, favouritesView, genresView, historyView, songsView, wireSearch,
+  albumView, albumsView, artistView, artistsView, chartsView, favouritesView, genresView, historyView, songView, songsView,
+  wireSearch,
 } from './views/library.js';
 import { playlistView, playlistsView } from './views/playlists.js';
 import { settingsView } from './views/settings.js';
@@ -24,6 +25,7 @@ route(/^\/register$/, registerView, { public: true });
 route(/^\/$/, songsView);
 route(/^\/albums$/, albumsView);
 route(new RegExp(`^/albums/${ID}$`), albumView);
+route(new RegExp(`^/songs/${ID}$`), songView);
 route(/^\/artists$/, artistsView);
 route(new RegExp(`^/artists/${ID}$`), artistView);
 route(/^\/genres$/, genresView);

@@ -1,9 +1,12 @@
 //! Analysis of a stored song: decode it (symphonia) for the exact duration, waveform peaks the player
-//! draws, and EBU R128 integrated loudness and true peak (ebur128) for loudness normalisation.
+//! draws, EBU R128 integrated loudness and true peak (ebur128) for loudness normalisation, and tempo, key and the
+//! sonic vector ([`crate::sonic`]) for listening by sound. One decode feeds all of them.
 
 use std::{fs::File, path::Path};
 
 use anyhow::{Context, bail};
+
+use crate::sonic::{Analyser, Sonic, Unanalysable};
 use symphonia::core::{
     audio::SampleBuffer, codecs::DecoderOptions, errors::Error as SymphoniaError, formats::FormatOptions,
     io::MediaSourceStream, meta::MetadataOptions, probe::Hint,
@@ -19,6 +22,8 @@ pub struct Analysis {
     pub peaks: Vec<u8>,
     pub loudness_lufs: Option<f64>,
     pub true_peak_db: Option<f64>,
+    /// Tempo, key and vector; silence has none.
+    pub sonic: Result<Sonic, Unanalysable>,
 }
 
 /// Decodes the whole file once. Memory stays bounded: samples are folded into running peaks and the
@@ -39,6 +44,7 @@ pub fn analyse(path: &Path, extension: &str) -> anyhow::Result<Analysis> {
     let rate = track.codec_params.sample_rate.context("unknown sample rate")?;
     let channels = track.codec_params.channels.map_or(2, |c| c.count()) as u32;
     let mut meter = ebur128::EbuR128::new(channels, rate, ebur128::Mode::I | ebur128::Mode::TRUE_PEAK).ok();
+    let mut sonic = Analyser::new(rate);
 
     // Per-second maxima first (the total length is not known up front), then folded into buckets.
     let mut per_chunk: Vec<f32> = Vec::new();
@@ -72,6 +78,7 @@ pub fn analyse(path: &Path, extension: &str) -> anyhow::Result<Analysis> {
             let _ = meter.add_frames_f32(interleaved);
         }
         let ch = spec.channels.count().max(1);
+        sonic.push_interleaved(interleaved, ch);
         for frame in interleaved.chunks(ch) {
             let index = (frames / chunk_frames) as usize;
             if per_chunk.len() <= index {
@@ -96,6 +103,7 @@ pub fn analyse(path: &Path, extension: &str) -> anyhow::Result<Analysis> {
         peaks,
         loudness_lufs,
         true_peak_db,
+        sonic: sonic.finish(),
     })
 }
 
@@ -109,4 +117,24 @@ fn fold_peaks(values: &[f32], buckets: usize) -> Vec<u8> {
             (loudest.clamp(0.0, 1.0) * 255.0).round() as u8
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn broken_and_empty_files_fail_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("garbage.mp3");
+        std::fs::write(
+            &garbage,
+            (0..20_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let empty = dir.path().join("empty.flac");
+        std::fs::write(&empty, b"").unwrap();
+        for (path, extension) in [(&garbage, "mp3"), (&empty, "flac")] {
+            assert!(super::analyse(path, extension).is_err(), "{}", path.display());
+        }
+        assert!(super::analyse(&dir.path().join("missing.ogg"), "ogg").is_err());
+    }
 }

@@ -37,6 +37,10 @@ pub enum JobKind {
     /// Decode one song for its duration, peaks and loudness.
     #[sea_orm(string_value = "analyse")]
     Analyse,
+    /// Analyse every song the current sonic measures have not (queued by migration 000015, or by an admin).
+    /// At most one is queued or running (a unique partial index).
+    #[sea_orm(string_value = "backfill")]
+    Backfill,
 }
 
 /// Where a job is, as stored in `jobs.status`.
@@ -71,20 +75,33 @@ async fn wake(db: &impl ConnectionTrait) -> Result<(), DbErr> {
 
 /// Queues a scan of MUSIC_DIR and wakes idle workers; a conflict while one is queued or running.
 pub async fn enqueue_scan(db: &impl ConnectionTrait) -> Result<jobs::Model> {
+    enqueue_one(db, JobKind::Scan).await
+}
+
+/// Queues a backfill of the sonic analysis and wakes idle workers; a conflict while one is queued or running.
+pub async fn enqueue_backfill(db: &impl ConnectionTrait) -> Result<jobs::Model> {
+    enqueue_one(db, JobKind::Backfill).await
+}
+
+/// Queues a job of a kind a unique partial index allows once queued or running (scans, backfills).
+async fn enqueue_one(db: &impl ConnectionTrait, kind: JobKind) -> Result<jobs::Model> {
     let id = Uuid::now_v7();
     let insert = Query::insert()
         .into_table(jobs::Entity)
         .columns([jobs::Column::Id, jobs::Column::Kind, jobs::Column::Payload])
-        .values_panic([id.into(), JobKind::Scan.into(), serde_json::json!({}).into()])
+        .values_panic([id.into(), kind.into(), serde_json::json!({}).into()])
         .to_owned();
-    execute(db, &insert).await.map_err(scan_conflict)?;
+    execute(db, &insert).await.map_err(|e| one_running(e, kind))?;
     wake(db).await?;
     jobs::Entity::find_by_id(id).one(db).await?.ok_or(Error::NotFound)
 }
 
-fn scan_conflict(e: DbErr) -> Error {
-    match e.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => {
+fn one_running(e: DbErr, kind: JobKind) -> Error {
+    match (e.sql_err(), kind) {
+        (Some(SqlErr::UniqueConstraintViolation(_)), JobKind::Backfill) => {
+            Error::conflict("backfill_running", "an analysis backfill is already queued or running")
+        }
+        (Some(SqlErr::UniqueConstraintViolation(_)), _) => {
             Error::conflict("scan_running", "a scan is already queued or running")
         }
         _ => e.into(),
@@ -107,7 +124,7 @@ pub async fn claim_scan_slot(db: &impl ConnectionTrait, worker: &str) -> Result<
             from_now(Duration::from_secs(86_400).as_secs_f64()),
         ])
         .to_owned();
-    execute(db, &insert).await.map_err(scan_conflict)?;
+    execute(db, &insert).await.map_err(|e| one_running(e, JobKind::Scan))?;
     Ok(id)
 }
 

@@ -27,6 +27,7 @@ pub mod password;
 pub mod playlists;
 pub mod postgres;
 mod run;
+pub mod sonic;
 pub mod tags;
 pub mod text;
 pub mod transcode;

@@ -4,6 +4,7 @@ pub mod browse;
 pub mod plays;
 pub mod search;
 pub mod songs;
+pub mod sonic;
 pub mod stream;
 pub mod views;
 
@@ -25,6 +26,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(browse::genres))
         .routes(routes!(browse::charts))
         .routes(routes!(search::search))
+        .routes(routes!(sonic::similar))
+        .routes(routes!(sonic::start))
+        .routes(routes!(sonic::next))
+        .routes(routes!(sonic::end))
         .routes(routes!(plays::play))
         .routes(routes!(plays::favourite, plays::unfavourite))
         .routes(routes!(plays::history))

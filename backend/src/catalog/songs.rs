@@ -22,8 +22,17 @@ pub async fn list(
     user: CurrentUser,
     ValidQuery(query): ValidQuery<SongQuery>,
 ) -> AppResult<axum::Json<Page<SongView>>> {
-    let filter =
-        SongFilter { text: query.q, artist: query.artist, album: query.album, genre: query.genre, year: query.year };
+    let filter = SongFilter {
+        text: query.q,
+        artist: query.artist,
+        album: query.album,
+        genre: query.genre,
+        year: query.year,
+        bpm_min: query.bpm_min,
+        bpm_max: query.bpm_max,
+        // Checked by the query's validation.
+        key: query.key.and_then(|k| k.parse().ok()),
+    };
     let page = catalog::songs::list(
         &state.db,
         user.id(),

@@ -40,6 +40,12 @@ pub struct SongView {
     /// Integrated loudness (LUFS) once analysed, for loudness normalisation.
     pub loudness_lufs: Option<f32>,
     pub true_peak_db: Option<f32>,
+    /// Tempo in beats per minute, measured from the audio or as an admin corrected it.
+    pub bpm: Option<f32>,
+    /// Musical key, e.g. "A minor" or "F# major".
+    pub key: Option<String>,
+    /// The key in Camelot notation, e.g. "8A".
+    pub camelot: Option<String>,
     /// Send back in `If-Match` when editing.
     pub version: i32,
     pub added_at: DateTime<FixedOffset>,
@@ -49,6 +55,7 @@ pub struct SongView {
 
 impl From<Song> for SongView {
     fn from(r: Song) -> Self {
+        let key = r.key();
         Self {
             cover_url: r.has_cover.then(|| format!("/api/music/songs/{}/cover", r.id)),
             stream_url: format!("/api/music/songs/{}/stream", r.id),
@@ -68,6 +75,9 @@ impl From<Song> for SongView {
             favourite: r.favourite,
             loudness_lufs: r.loudness_lufs,
             true_peak_db: r.true_peak_db,
+            bpm: r.bpm,
+            key: key.map(|k| k.to_string()),
+            camelot: key.map(|k| k.camelot()),
             version: r.version,
             added_at: r.added_at,
         }
@@ -137,6 +147,18 @@ pub struct SongQuery {
     #[validate(range(min = 0, max = 9999))]
     #[param(minimum = 0, maximum = 9999)]
     pub year: Option<i32>,
+    /// Slowest tempo (BPM, inclusive); songs of unknown tempo are left out by either bound.
+    #[validate(range(min = 0.0, max = 1000.0))]
+    #[param(minimum = 0, maximum = 1000)]
+    pub bpm_min: Option<f32>,
+    /// Fastest tempo (BPM, inclusive).
+    #[validate(range(min = 0.0, max = 1000.0))]
+    #[param(minimum = 0, maximum = 1000)]
+    pub bpm_max: Option<f32>,
+    /// Only songs in this key: "A minor", "Am", "F#", "Eb minor" or Camelot "8A".
+    #[validate(length(max = 20), custom(function = "fermata_core::sonic::key_text"))]
+    #[param(max_length = 20)]
+    pub key: Option<String>,
     #[serde(default)]
     #[param(inline)]
     pub sort: SongSort,
@@ -383,4 +405,20 @@ fn cover_size(size: u32) -> Result<(), validator::ValidationError> {
     } else {
         Err(validator::ValidationError::new("size").with_message("must be 64, 128, 300 or 600".into()))
     }
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SimilarQuery {
+    #[serde(default = "default_similar")]
+    #[validate(range(min = 1, max = 100))]
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: u64,
+    /// Leave out the song's own album.
+    #[serde(default)]
+    pub other_albums: bool,
+}
+
+fn default_similar() -> u64 {
+    20
 }

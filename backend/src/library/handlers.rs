@@ -327,6 +327,16 @@ pub struct SongEdit {
     #[validate(length(max = 200), custom(function = "crate::extract::no_nul"))]
     #[schema(value_type = Option<String>, max_length = 200, pattern = r"^[^\x00]*$")]
     pub genre: Option<Option<String>>,
+    /// Tempo in BPM, 20 to 400: kept through later analyses. `null` goes back to the measured tempo.
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[validate(range(min = 20.0, max = 400.0))]
+    #[schema(value_type = Option<f32>, minimum = 20, maximum = 400)]
+    pub bpm: Option<Option<f32>>,
+    /// Key: "A minor", "Am", "F# major", "Eb minor" or Camelot "8A". `null` goes back to the measured key.
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[validate(length(max = 20), custom(function = "fermata_core::sonic::key_text"))]
+    #[schema(value_type = Option<String>, max_length = 20)]
+    pub key: Option<Option<String>>,
 }
 
 /// Edit a song's tags. Moves it to other artist and album rows as needed; albums and artists left empty go.
@@ -350,6 +360,9 @@ pub async fn edit(
         disc: edit.disc,
         year: edit.year,
         genre: edit.genre,
+        bpm: edit.bpm,
+        // Checked by the body's validation.
+        key: edit.key.map(|k| k.and_then(|k| k.parse().ok())),
     };
     let outcome = ingest::edit_tags(&state.db, id.into(), edit).await?;
     let song = catalog::song(&state.db, admin.id(), id.into()).await?.map(SongView::from);
@@ -420,6 +433,20 @@ pub async fn start_scan(
     // Heavy work: refused while memory is short.
     state.memory.admit()?;
     let job = queue::enqueue_scan(&state.db).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(job.into())))
+}
+
+/// Analyse again every song the current sonic measures (tempo, key, vector) have not seen, in the background,
+/// with progress to admins as `analysis.progress` events. 409 while one is queued or running on any replica.
+#[utoipa::path(post, path = "/api/admin/analysis", tag = "admin", responses(
+    (status = 202, body = JobView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody),
+))]
+pub async fn start_backfill(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> AppResult<(StatusCode, axum::Json<JobView>)> {
+    state.memory.admit()?;
+    let job = queue::enqueue_backfill(&state.db).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(job.into())))
 }
 

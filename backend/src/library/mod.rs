@@ -20,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::edit, handlers::delete))
         .routes(routes!(handlers::peaks))
         .routes(routes!(handlers::start_scan, handlers::scan_status))
+        .routes(routes!(handlers::start_backfill))
         .routes(routes!(crate::jobs::list))
         .routes(routes!(crate::events::stream))
 }

@@ -8,8 +8,11 @@ use fermata_core::{
     catalog::{
         self,
         browse::{self, AlbumList},
-        plays, queue, search, songs, stars,
+        plays, queue, search,
+        similar::{self, Seed},
+        songs, stars,
     },
+    error::Error,
     ids::{AlbumId, ArtistId, PlaylistId, SongId},
     jobs::{self, JobState},
     playlists::{self, Removal},
@@ -44,6 +47,7 @@ pub fn extensions() -> Envelope {
             extension("apiKeyAuthentication"),
             extension("formPost"),
             extension("songLyrics"),
+            extension("sonicSimilarity"),
             extension("transcodeOffset"),
         ],
     )
@@ -99,8 +103,10 @@ pub async fn run(name: &str, call: &Call) -> Answer {
             Ok(Envelope::with(name, Element::new().list("similarArtist", [])).into())
         }
         "getAlbumInfo" | "getAlbumInfo2" => Ok(Envelope::with("albumInfo", Element::new()).into()),
-        "getSimilarSongs" => Ok(Envelope::with("similarSongs", Element::new().list("song", [])).into()),
-        "getSimilarSongs2" => Ok(Envelope::with("similarSongs2", Element::new().list("song", [])).into()),
+        "getSimilarSongs" => similar_songs(call, "similarSongs").await,
+        "getSimilarSongs2" => similar_songs(call, "similarSongs2").await,
+        "getSonicSimilarTracks" => sonic_similar_tracks(call).await,
+        "findSonicPath" => find_sonic_path(call).await,
         "getLyrics" => Ok(Envelope::with("lyrics", Element::new().text("")).into()),
         "getLyricsBySongId" => {
             let id = song_id(call.params.required("id")?)?;
@@ -160,8 +166,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "getTranscodeStream",
     "reportPlayback",
     "tokenInfo",
-    "getSonicSimilarTracks",
-    "findSonicPath",
 ];
 
 fn song_id(text: &str) -> Result<SongId, Failure> {
@@ -235,7 +239,7 @@ async fn start_scan(call: &Call) -> Answer {
     call.state.memory.admit().map_err(Failure::from)?;
     match jobs::enqueue_scan(&call.state.db).await {
         // A scan already queued or running is the one the client wanted.
-        Ok(_) | Err(fermata_core::error::Error::Conflict { .. }) => scan_status(call).await,
+        Ok(_) | Err(Error::Conflict { .. }) => scan_status(call).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -323,6 +327,58 @@ async fn song(call: &Call) -> Answer {
     let id = song_id(call.params.required("id")?)?;
     let song = catalog::song(&call.state.db, call.user_id(), id).await?.ok_or_else(|| Failure::not_found("song"))?;
     Ok(Envelope::with("song", views::song(&song)).into())
+}
+
+/// Songs that sound like a song, an album or an artist (the seed's own songs left out), from the sonic vectors:
+/// no Last.fm, any library. Nothing analysed yet answers an empty list, as a server without similarity data does.
+async fn similar_songs(call: &Call, name: &'static str) -> Answer {
+    let seed = match Id::parse(call.params.required("id")?) {
+        Some(Id::Song(id)) => Seed::Song(id),
+        Some(Id::Album(id)) => Seed::Album(id),
+        Some(Id::Artist(id)) => Seed::Artist(id),
+        None => return Err(Failure::not_found("song, album or artist")),
+    };
+    let count = page(call, "count", 50)?.min(similar::MAX_LIMIT);
+    let songs = match similar::similar(&call.state.db, &call.state.search, call.user_id(), seed, count, false).await {
+        Err(Error::Conflict { .. }) => Vec::new(),
+        Err(Error::NotFound) => return Err(Failure::not_found("song, album or artist")),
+        found => found?,
+    };
+    Ok(Envelope::with(name, Element::new().list("song", songs.iter().map(|found| views::song(&found.song)))).into())
+}
+
+/// The sonicSimilarity extension's getSonicSimilarTracks: like getSimilarSongs for one song, each with its
+/// similarity (1 the same sound, 0 the most different).
+async fn sonic_similar_tracks(call: &Call) -> Answer {
+    let id = song_id(call.params.required("id")?)?;
+    let count = page(call, "count", 10)?.min(similar::MAX_LIMIT);
+    let found = similar::similar(&call.state.db, &call.state.search, call.user_id(), Seed::Song(id), count, false)
+        .await
+        .map_err(sonic_failure)?;
+    Ok(Envelope::with_list("sonicMatch", found.iter().map(sonic_match)).into())
+}
+
+/// The sonicSimilarity extension's findSonicPath: songs leading by sound from one song to another.
+async fn find_sonic_path(call: &Call) -> Answer {
+    let from = song_id(call.params.required("startSongId")?)?;
+    let to = song_id(call.params.required("endSongId")?)?;
+    let count = page(call, "count", 25)?;
+    let path = similar::path(&call.state.db, &call.state.search, call.user_id(), from, to, count)
+        .await
+        .map_err(sonic_failure)?;
+    Ok(Envelope::with_list("sonicMatch", path.iter().map(sonic_match)).into())
+}
+
+fn sonic_match(found: &similar::Scored) -> Element {
+    Element::new().child("entry", views::song(&found.song)).attr("similarity", f64::from(found.similarity))
+}
+
+/// A song not analysed yet has no place in similarity space: "not found" in Subsonic's terms, with why.
+fn sonic_failure(e: Error) -> Failure {
+    match e {
+        Error::Conflict { message, .. } => Failure::new(code::NOT_FOUND, message),
+        other => other.into(),
+    }
 }
 
 async fn music_directory(call: &Call) -> Answer {

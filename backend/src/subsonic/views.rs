@@ -96,6 +96,7 @@ pub fn song(song: &Song) -> Element {
         .opt("userRating", song.rating)
         .attr("playCount", song.play_count)
         .opt("discNumber", song.disc_number)
+        .opt("bpm", song.bpm.map(|bpm| bpm.round() as i32))
         .attr("created", time(song.added_at))
         .opt("starred", song.favourited_at.map(time))
         .attr("albumId", album_id(song.album_id))

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, client, error_code, eventually, raw_status, set_cookie};
+use crate::support::{TestApp, client, error_code, eventually, raw_status, read_until, set_cookie};
 
 fn registration(username: &str, email: &str, password: &str) -> Value {
     json!({"username": username, "email": email, "password": password})
@@ -941,24 +941,6 @@ async fn a_role_change_applies_at_once_where_it_is_made_and_within_a_second_on_o
         listener.get(b.url("/api/admin/users")).send().await.unwrap().status() == StatusCode::OK
     })
     .await;
-}
-
-/// Reads an event stream until `needle` shows up (true), the stream ends (false), or `within` passes (panics).
-async fn read_until(events: &mut reqwest::Response, needle: &str, within: Duration) -> (bool, String) {
-    let mut seen = String::new();
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        match tokio::time::timeout_at(deadline, events.chunk()).await {
-            Ok(Ok(Some(chunk))) => {
-                seen.push_str(&String::from_utf8_lossy(&chunk));
-                if seen.contains(needle) {
-                    return (true, seen);
-                }
-            }
-            Ok(Ok(None) | Err(_)) => return (false, seen),
-            Err(_) => panic!("neither {needle:?} nor the end of the stream within {within:?}: {seen}"),
-        }
-    }
 }
 
 /// Event streams outlive no session: a demoted admin's stream (on another replica) stops carrying admin events,

@@ -815,7 +815,7 @@ async fn subsonic_clients_work_through_nginx_and_three_replicas() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let secret = super::subsonic::credential_at(&listener, &cluster.url("/api/me/subsonic-credentials"), "Phone").await;
-    super::subsonic::run_clients(&cluster.url(""), "roamer", &secret, library).await;
+    super::subsonic::run_clients(&cluster.url(""), "roamer", &secret, library, false).await;
     for replica in 0..3 {
         let served = replica_requests(&cluster, replica, None, "/rest/{method}").await;
         assert!(served > 10.0, "replica {replica} answered {served} Subsonic requests");

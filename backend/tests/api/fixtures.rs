@@ -163,6 +163,60 @@ pub fn make(dir: &Path, name: &str, format: Format, tags: &Tags, seconds: f32, h
     path
 }
 
+/// Writes `<dir>/<name>.<ext>`: `seconds` of mono audio at 44.1 kHz computed by ffmpeg's `aevalsrc` from
+/// `expression` (of `t`, in seconds; commas written as `\,`), titled `name`, on an album of the same name. For
+/// signals with known properties.
+pub fn signal(dir: &Path, name: &str, format: Format, seconds: f32, expression: &str) -> PathBuf {
+    signal_on(dir, name, name, format, seconds, expression)
+}
+
+/// [`signal`] on album `album`.
+pub fn signal_on(dir: &Path, name: &str, album: &str, format: Format, seconds: f32, expression: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.{}", format.extension()));
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error", "-y", "-f", "lavfi", "-i", &format!("aevalsrc=exprs={expression}:s=44100:d={seconds}")]);
+    cmd.args(format.codec_args());
+    cmd.args([
+        "-metadata",
+        &format!("title={name}"),
+        "-metadata",
+        "artist=Signals",
+        "-metadata",
+        &format!("album={album}"),
+    ]);
+    cmd.arg(&path);
+    run(&mut cmd);
+    path
+}
+
+/// A click track: a 10 ms decaying 1 kHz click on every beat at `bpm`.
+pub fn clicks(dir: &Path, name: &str, format: Format, bpm: f32, seconds: f32) -> PathBuf {
+    let period = 60.0 / bpm;
+    let expression = format!("0.8*sin(2*PI*1000*t)*exp(-mod(t\\,{period})*300)*lt(mod(t\\,{period})\\,0.01)");
+    signal(dir, name, format, seconds, &expression)
+}
+
+/// A chord progression, one chord per second, repeated: each chord's MIDI notes played as a tone with three
+/// harmonics.
+pub fn chords(dir: &Path, name: &str, format: Format, progression: &[&[i32]], seconds: f32) -> PathBuf {
+    let tone = |note: i32| {
+        let hz = 440.0 * 2f32.powf((note - 69) as f32 / 12.0);
+        format!("(sin(2*PI*{hz}*t)+sin(4*PI*{hz}*t)/4+sin(6*PI*{hz}*t)/9)")
+    };
+    let n = progression.len();
+    // Sum over chords of [the current second is this chord's] × the chord.
+    let parts: Vec<String> = progression
+        .iter()
+        .enumerate()
+        .map(|(i, chord)| {
+            let notes: Vec<String> = chord.iter().map(|note| tone(*note)).collect();
+            format!("eq(mod(floor(t)\\,{n})\\,{i})*({})", notes.join("+"))
+        })
+        .collect();
+    let expression = format!("0.12*pow(1-mod(t\\,1)\\,0.3)*({})", parts.join("+"));
+    signal(dir, name, format, seconds, &expression)
+}
+
 /// Writes a PNG of `width`×`height` that is small on disk (1-bit, one colour, compressed) but decodes to
 /// `width × height × 3` bytes or more: the image bomb a cover can be.
 pub fn huge_png(path: &Path, width: u32, height: u32) {

@@ -49,10 +49,11 @@ async fn migrations_apply_to_an_empty_database_and_again_are_a_no_op() {
     assert_eq!(row.try_get_by_index::<String>(0).unwrap(), "dvorak");
 }
 
-/// The last migration goes down to search in the database (its vocabulary and query function replayed from the
-/// migrations that defined them) and up again, with a song in the catalogue.
+/// The last two migrations go down (sonic analysis, then search in memory: back to search in the database, its
+/// vocabulary and query function replayed from the migrations that defined them) and up again, with a song in the
+/// catalogue, its sonic analysis, a radio and a queued backfill.
 #[tokio::test]
-async fn the_last_migration_goes_down_and_up_again() {
+async fn the_last_migrations_go_down_and_up_again() {
     use sea_orm_migration::MigratorTrait;
     let url = empty_database().await;
     let db = postgres::connect(&url, 2).await.unwrap();
@@ -67,13 +68,28 @@ async fn the_last_migration_goes_down_and_up_again() {
     )
     .await
     .unwrap();
+    db.execute_unprepared(
+        "INSERT INTO users (id, username, email, password_hash) VALUES (gen_random_uuid(), 'ear', 'ear@example.com', 'x');
+         UPDATE songs SET bpm = 120, musical_key = 19, sonic = decode(repeat('01', 28), 'hex'), sonic_version = 1;
+         INSERT INTO radio_sessions (id, user_id, seed, origin, target, served)
+           SELECT gen_random_uuid(), users.id, '{}', sonic, sonic, ARRAY[songs.id] FROM users, songs;
+         INSERT INTO jobs (id, kind) VALUES (gen_random_uuid(), 'backfill');",
+    )
+    .await
+    .unwrap();
+    fermata::migration::Migrator::down(&db, Some(1)).await.unwrap();
+    assert_eq!(count(&db, "SELECT count(*) FROM information_schema.columns WHERE column_name = 'sonic'").await, 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM jobs WHERE kind = 'backfill'").await, 0);
+    // The search index's update trigger is back as migration 000014 made it.
+    db.execute_unprepared("UPDATE songs SET title = 'Largo!'").await.unwrap();
     fermata::migration::Migrator::down(&db, Some(1)).await.unwrap();
     assert_eq!(count(&db, "SELECT count(*) FROM search_words WHERE word = 'dvorak'").await, 1, "the vocabulary");
     let expanded = "SELECT count(*) FROM songs WHERE search_vector @@ fermata_search_query('dvork larg')";
     assert_eq!(count(&db, expanded).await, 1, "the query function, typo and prefix");
     assert_eq!(count(&db, "SELECT count(*) FROM pg_proc WHERE proname = 'fermata_catalog_changed'").await, 0);
-    assert_eq!(postgres::migrate(&db).await.unwrap(), 1, "up again");
+    assert_eq!(postgres::migrate(&db).await.unwrap(), 2, "up again");
     assert_eq!(count(&db, "SELECT count(*) FROM pg_tables WHERE tablename = 'search_words'").await, 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM jobs WHERE kind = 'backfill'").await, 1, "a backfill for the song");
 }
 
 #[tokio::test]

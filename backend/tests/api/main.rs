@@ -9,6 +9,7 @@ mod foundation;
 mod ingest;
 mod objects;
 mod playlists;
+mod sonic;
 mod subsonic;
 mod support;
 mod transcode;

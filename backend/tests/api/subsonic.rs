@@ -33,19 +33,19 @@ pub async fn credential_at(web: &reqwest::Client, url: &str, name: &str) -> Stri
 }
 
 /// `/rest/{method}?f=json&apiKey=…&{query}` as JSON's `subsonic-response`.
-async fn rest(app: &TestApp, key: &str, method: &str, query: &str) -> Value {
+pub async fn rest(app: &TestApp, key: &str, method: &str, query: &str) -> Value {
     let url = app.url(&format!("/rest/{method}?f=json&c=test&v=1.16.1&apiKey={key}&{query}"));
     let response = client().get(url).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK, "{method}?{query}");
     response.json::<Value>().await.unwrap()["subsonic-response"].clone()
 }
 
-fn ok(answer: &Value) -> &Value {
+pub fn ok(answer: &Value) -> &Value {
     assert_eq!(answer["status"], "ok", "{answer}");
     answer
 }
 
-fn error(answer: &Value) -> i64 {
+pub fn error(answer: &Value) -> i64 {
     assert_eq!(answer["status"], "failed", "{answer}");
     answer["error"]["code"].as_i64().unwrap()
 }
@@ -524,7 +524,8 @@ pub async fn seed_catalogue(db: &sea_orm::DatabaseConnection, count: u32) -> (i6
 }
 
 /// Runs scripts/subsonic_clients.py (py-opensonic and py-sonic through a spec-validating proxy) against `url`.
-pub async fn run_clients(url: &str, username: &str, secret: &str, library: (i64, i64, i64)) {
+/// With `sonic`, the real songs are analysed and the session asks for similar songs too.
+pub async fn run_clients(url: &str, username: &str, secret: &str, library: (i64, i64, i64), sonic: bool) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/subsonic_clients.py");
     let output = tokio::process::Command::new("python3")
         .arg(script)
@@ -541,6 +542,7 @@ pub async fn run_clients(url: &str, username: &str, secret: &str, library: (i64,
             "--artists",
             &library.2.to_string(),
         ])
+        .args(sonic.then_some("--sonic"))
         .output()
         .await
         .expect("python3 runs");
@@ -553,8 +555,16 @@ pub async fn run_clients(url: &str, username: &str, secret: &str, library: (i64,
 async fn real_subsonic_clients_sync_a_few_thousand_songs_and_every_answer_meets_the_spec() {
     let app = TestApp::spawn().await;
     let dir = tempfile::tempdir().unwrap();
-    real_library(&app, dir.path()).await;
+    let real = real_library(&app, dir.path()).await;
+    let ids: Vec<fermata_core::ids::SongId> = real.iter().map(|id| (*id).into()).collect();
+    fermata_core::jobs::enqueue_analysis(&app.db, &ids).await.unwrap();
+    let list = real.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(",");
+    let analysed = format!("SELECT count(*) FROM songs WHERE id IN ({list}) AND sonic IS NOT NULL");
+    eventually("the real songs analysed", Duration::from_secs(60), || async {
+        scalar::<i64>(&app.db, &analysed).await == real.len() as i64
+    })
+    .await;
     let library = seed_catalogue(&app.db, 3000).await;
     let (user, secret, _) = listener_with_credential(&app, "syncer").await;
-    run_clients(&app.address, &user, &secret, library).await;
+    run_clients(&app.address, &user, &secret, library, true).await;
 }

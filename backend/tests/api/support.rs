@@ -406,3 +406,21 @@ pub async fn raw_status(app: &TestApp, request: &[u8]) -> u16 {
     let text = String::from_utf8_lossy(&head);
     text.strip_prefix("HTTP/1.1 ").and_then(|rest| rest.parse().ok()).unwrap_or_else(|| panic!("not HTTP: {text}"))
 }
+
+/// Reads an event stream until `needle` shows up (true), the stream ends (false), or `within` passes (panics).
+pub async fn read_until(events: &mut reqwest::Response, needle: &str, within: Duration) -> (bool, String) {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, events.chunk()).await {
+            Ok(Ok(Some(chunk))) => {
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+                if seen.contains(needle) {
+                    return (true, seen);
+                }
+            }
+            Ok(Ok(None) | Err(_)) => return (false, seen),
+            Err(_) => panic!("neither {needle:?} nor the end of the stream within {within:?}: {seen}"),
+        }
+    }
+}

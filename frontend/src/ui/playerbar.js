@@ -4,6 +4,7 @@ import { icon, setIcon } from './icons.js';
 import { api } from '../api.js';
 import { h, formatTime, cover, replace } from '../dom.js';
 import { player } from '../stores/player.js';
+import { radio } from '../stores/radio.js';
 import { serverEvents } from '../stores/events.js';
 import { announce, toast } from './feedback.js';
 import { from, pulse } from './motion.js';
@@ -39,6 +40,14 @@ export function mountPlayerBar(root, { toggleQueue, toggleNowPlaying, toggleHelp
   const volume = h('input', { type: 'range', class: 'volume', min: 0, max: 100, step: 1, 'aria-label': 'Volume', dataset: { volume: '' } });
   const normalise = h('button', { type: 'button', class: 'icon-button small-text', dataset: { normalise: '' }, 'aria-label': 'Loudness normalisation', 'aria-pressed': 'true', onclick: () => player.setNormalise(!player.normalise) }, 'LN');
 
+  // While a radio plays, the queue extends itself: the chip says so and ends it.
+  const radioChip = h('button', { type: 'button', class: 'chip', hidden: true, dataset: { radio: '' }, onclick: () => radio.stop() });
+  radio.addEventListener('change', () => {
+    radioChip.hidden = !radio.active;
+    radioChip.textContent = radio.active ? `Radio: ${radio.session.label} ✕` : '';
+    radioChip.setAttribute('aria-label', radio.active ? `Stop the radio from ${radio.session.label}` : 'Radio');
+  });
+
   replace(root,
     h('div', { class: 'now' }, art, h('div', { class: 'meta' }, title, artist)),
     h('div', { class: 'center' },
@@ -50,6 +59,7 @@ export function mountPlayerBar(root, { toggleQueue, toggleNowPlaying, toggleHelp
         repeat),
       h('div', { class: 'progress' }, elapsed, h('div', { class: 'seek-wrap' }, canvas, seek), remaining)),
     h('div', { class: 'side' },
+      radioChip,
       mute, volume, normalise,
       h('button', { type: 'button', class: 'icon-button', dataset: { queueOpen: '' }, 'aria-label': 'Queue', onclick: toggleQueue }, icon('queue')),
       h('button', { type: 'button', class: 'icon-button', 'aria-label': 'Keyboard shortcuts', onclick: toggleHelp }, icon('help'))),

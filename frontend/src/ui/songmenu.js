@@ -1,10 +1,11 @@
 // The menu behind a song's "⋯" button (and the selection bar): play, play next, add to queue, add to a
-// playlist, favourite, and for admins the tag editor.
+// playlist, favourite, radio from the song, its similar songs, and for admins the tag editor.
 import { api } from '../api.js';
 import { h } from '../dom.js';
 import { navigate } from '../router.js';
 import { player } from '../stores/player.js';
 import { playlists } from '../stores/playlists.js';
+import { radio } from '../stores/radio.js';
 import { session } from '../stores/session.js';
 import { toast } from './feedback.js';
 
@@ -64,6 +65,16 @@ export async function choosePlaylist(opener, songs) {
   place(menu, opener);
 }
 
+/** Starts a radio from a seed and says so (or why it cannot start). */
+export async function startRadio(seed, label, first = null) {
+  try {
+    await radio.start(seed, label, first);
+    toast(`Radio: ${label}`);
+  } catch (error) {
+    toast(error.code === 'not_analysed' ? 'Not analysed yet: try again in a moment.' : error.message, 'error');
+  }
+}
+
 export async function setFavourite(song, on) {
   await (on ? api.put(`/api/music/songs/${song.id}/favourite`) : api.delete(`/api/music/songs/${song.id}/favourite`));
   song.favourite = on;
@@ -82,6 +93,8 @@ export function songMenu(opener, song, { onChange } = {}) {
       await setFavourite(song, !song.favourite);
       onChange?.();
     }),
+    item('Start radio', () => startRadio({ song: song.id }, song.title, song)),
+    h('a', { role: 'menuitem', class: 'menu-item', href: `/songs/${song.id}`, 'data-link': true, dataset: { similarSongs: '' }, onclick: closeMenu }, 'Similar songs'),
     h('a', { role: 'menuitem', class: 'menu-item', href: `/albums/${song.album.id}`, 'data-link': true, onclick: closeMenu }, 'Go to album'),
     h('a', { role: 'menuitem', class: 'menu-item', href: `/artists/${song.artist.id}`, 'data-link': true, onclick: closeMenu }, 'Go to artist'),
     session.isAdmin && item('Edit tags', () => navigate(`/admin/songs/${song.id}`)),

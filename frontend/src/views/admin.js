@@ -207,7 +207,10 @@ async function usersTab() {
   return null;
 }
 
-const EDITABLE = [['title', 'Title', 'text'], ['artist', 'Artist', 'text'], ['album', 'Album', 'text'], ['album_artist', 'Album artist', 'text'], ['track', 'Track', 'number'], ['disc', 'Disc', 'number'], ['year', 'Year', 'number'], ['genre', 'Genre', 'text']];
+// Tempo and key: the analysis measures them; what an admin writes here stays, and an emptied field goes back
+// to the measured value.
+const EDITABLE = [['title', 'Title', 'text'], ['artist', 'Artist', 'text'], ['album', 'Album', 'text'], ['album_artist', 'Album artist', 'text'], ['track', 'Track', 'number'], ['disc', 'Disc', 'number'], ['year', 'Year', 'number'], ['genre', 'Genre', 'text'], ['bpm', 'Tempo (BPM)', 'number'], ['key', 'Key', 'text']];
+const CLEARABLE = ['genre', 'key'];
 
 /** Tags edited in place: each change is saved after a pause, with the version read; a conflict says so. */
 export async function songEditView(id) {
@@ -231,7 +234,7 @@ export async function songEditView(id) {
     for (const [key, , type] of EDITABLE) {
       const raw = form.elements[key].value.trim();
       if (String(value(key)) === raw || (key === 'album_artist' && !raw)) continue;
-      patch[key] = type === 'number' ? (raw === '' ? null : Number(raw)) : raw === '' && ['genre'].includes(key) ? null : raw;
+      patch[key] = type === 'number' ? (raw === '' ? null : Number(raw)) : raw === '' && CLEARABLE.includes(key) ? null : raw;
     }
     if (Object.keys(patch).length === 1) return setState('saved', 'All changes saved');
     setState('saving', 'Saving…');

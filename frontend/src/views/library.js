@@ -7,6 +7,7 @@ import { session } from '../stores/session.js';
 import { errorBox } from '../ui/feedback.js';
 import { from } from '../ui/motion.js';
 import { songList } from '../ui/songlist.js';
+import { startRadio } from '../ui/songmenu.js';
 
 export const main = () => document.querySelector('[data-main]');
 
@@ -30,7 +31,7 @@ function mountList(header, list) {
 const SORTS = [['title', 'Title'], ['artist', 'Artist'], ['album', 'Album'], ['added', 'Recently added'], ['plays', 'Most played'], ['duration', 'Duration']];
 
 export function songsView(params) {
-  const query = Object.fromEntries(['q', 'artist', 'album', 'genre', 'year', 'sort', 'order'].map((k) => [k, params.get(k) ?? '']));
+  const query = Object.fromEntries(['q', 'artist', 'album', 'genre', 'year', 'bpm_min', 'bpm_max', 'key', 'sort', 'order'].map((k) => [k, params.get(k) ?? '']));
   const search = document.querySelector('[data-search]');
   if (search && document.activeElement !== search) search.value = query.q;
   const setParam = (key, value) => {
@@ -39,7 +40,7 @@ export function songsView(params) {
     else next.delete(key);
     navigate(`/?${next}`, { replace: true });
   };
-  const filters = ['artist', 'album', 'genre', 'year'].filter((k) => query[k]);
+  const filters = ['artist', 'album', 'genre', 'year', 'bpm_min', 'bpm_max', 'key'].filter((k) => query[k]);
   const header = h('div', { class: 'view-header' },
     h('h1', {}, query.q ? `Songs matching “${query.q}”` : 'Songs'),
     h('div', { class: 'toolbar' },
@@ -49,6 +50,11 @@ export function songsView(params) {
       h('button', { type: 'button', class: 'button', dataset: { order: '' }, 'aria-label': query.order === 'desc' ? 'Descending' : 'Ascending', onclick: () => setParam('order', query.order === 'desc' ? '' : 'desc') }, query.order === 'desc' ? '↓ Desc' : '↑ Asc'),
       h('label', {}, 'Genre ', h('input', { type: 'text', size: 10, value: query.genre, dataset: { genreFilter: '' }, onchange: (e) => setParam('genre', e.target.value.trim()) })),
       h('label', {}, 'Year ', h('input', { type: 'number', min: 0, max: 9999, value: query.year, dataset: { yearFilter: '' }, onchange: (e) => setParam('year', e.target.value) })),
+      h('label', {}, 'BPM ',
+        h('input', { type: 'number', min: 0, max: 1000, size: 4, value: query.bpm_min, 'aria-label': 'Slowest tempo', dataset: { bpmMin: '' }, onchange: (e) => setParam('bpm_min', e.target.value) }),
+        '–',
+        h('input', { type: 'number', min: 0, max: 1000, size: 4, value: query.bpm_max, 'aria-label': 'Fastest tempo', dataset: { bpmMax: '' }, onchange: (e) => setParam('bpm_max', e.target.value) })),
+      h('label', {}, 'Key ', h('input', { type: 'text', size: 6, value: query.key, placeholder: 'Am, 8A', dataset: { keyFilter: '' }, onchange: (e) => setParam('key', e.target.value.trim()) })),
       filters.map((k) => h('button', { type: 'button', class: 'chip', 'aria-label': `Remove filter ${k}`, onclick: () => setParam(k, '') }, `${k}: ${query[k]} ✕`))),
     query.q ? h('div', { class: 'search-extras', dataset: { searchExtras: '' } }) : null);
   const list = songList({
@@ -159,8 +165,48 @@ export async function albumView(id) {
       h('p', { class: 'sub' }, `${album.song_count} songs · ${formatTime(album.duration)}`),
       h('div', { class: 'toolbar' },
         h('button', { type: 'button', class: 'button primary', dataset: { playAll: '' }, onclick: () => player.playSongs(songs) }, '▶ Play'),
-        h('button', { type: 'button', class: 'button', onclick: () => player.enqueue(songs) }, 'Add to queue'))));
+        h('button', { type: 'button', class: 'button', onclick: () => player.enqueue(songs) }, 'Add to queue'),
+        h('button', { type: 'button', class: 'button', dataset: { startRadio: '' }, onclick: () => startRadio({ album: album.id }, album.title) }, 'Start radio'))));
   return mountList(header, songList({ label: `Tracks of ${album.title}`, items: songs, extra: (s) => (s.track ? `${s.disc > 1 ? s.disc + '-' : ''}${s.track}` : '') }));
+}
+
+/** "A minor (8A)", or null. */
+export const keyText = (song) => (song.key ? `${song.key} (${song.camelot})` : null);
+
+/** A song's page: its details (tempo and key among them), radio from it, and the songs that sound like it. */
+export async function songView(id) {
+  const rerender = () => songView(id);
+  const song = await loading(() => api.get(`/api/music/songs/${encodeURIComponent(id)}`), rerender);
+  if (!song) return null;
+  const detail = (label, value, hook) => (value == null ? null : [h('dt', {}, label), h('dd', { dataset: { [hook]: '' } }, String(value))]);
+  const header = h('div', { class: 'view-header album-header' },
+    cover(song.cover_url, 300, `Cover of ${song.album.name}`),
+    h('div', {},
+      h('h1', {}, song.title),
+      h('p', {}, h('a', { href: `/artists/${song.artist.id}`, 'data-link': true }, song.artist.name), ' · ',
+        h('a', { href: `/albums/${song.album.id}`, 'data-link': true }, song.album.name)),
+      h('dl', { class: 'details', dataset: { songDetails: '' } },
+        detail('Length', formatTime(song.duration), 'songDuration'),
+        detail('Tempo', song.bpm == null ? null : `${Math.round(song.bpm)} BPM`, 'songBpm'),
+        detail('Key', keyText(song), 'songKey'),
+        detail('Format', `${song.codec}${song.bitrate ? ` · ${song.bitrate} kbps` : ''}`, 'songFormat'),
+        detail('Plays', song.play_count, 'songPlays')),
+      h('div', { class: 'toolbar' },
+        h('button', { type: 'button', class: 'button primary', onclick: () => player.playSongs([song]) }, '▶ Play'),
+        h('button', { type: 'button', class: 'button', dataset: { startRadio: '' }, onclick: () => startRadio({ song: song.id }, song.title, song) }, 'Start radio')),
+      h('h2', {}, 'Similar songs')));
+  let similar;
+  try {
+    similar = await api.get(`/api/music/songs/${song.id}/similar`, { limit: 50 });
+  } catch (error) {
+    if (error.code !== 'not_analysed') {
+      replace(main(), errorBox(error, rerender));
+      return null;
+    }
+    similar = [];
+  }
+  const empty = song.bpm == null && !similar.length ? 'This song has not been analysed yet: its similar songs appear once it has.' : 'No other analysed songs yet.';
+  return mountList(header, songList({ label: `Songs like ${song.title}`, items: similar, empty }));
 }
 
 export async function artistView(id) {
@@ -171,7 +217,9 @@ export async function artistView(id) {
     h('div', { class: 'view-header' },
       h('h1', {}, artist.name),
       h('p', { class: 'sub' }, `${artist.album_count} albums · ${artist.song_count} songs`),
-      h('a', { class: 'button', href: `/?artist=${artist.id}`, 'data-link': true }, 'All songs')),
+      h('div', { class: 'toolbar' },
+        h('a', { class: 'button', href: `/?artist=${artist.id}`, 'data-link': true }, 'All songs'),
+        h('button', { type: 'button', class: 'button', dataset: { startRadio: '' }, onclick: () => startRadio({ artist: artist.id }, artist.name) }, 'Start radio'))),
     h('div', { class: 'grid' }, detail.albums.map(albumCard))));
   return null;
 }

@@ -8,6 +8,7 @@ import { playlists } from '../stores/playlists.js';
 import { session } from '../stores/session.js';
 import { showFieldErrors, toast } from '../ui/feedback.js';
 import { icon } from '../ui/icons.js';
+import { startRadio } from '../ui/songmenu.js';
 import { from } from '../ui/motion.js';
 import { loading, main } from './library.js';
 
@@ -154,6 +155,7 @@ export async function playlistView(id) {
       h('p', { class: 'sub' }, `by ${detail.owner.name}`, detail.description ? ` — ${detail.description}` : ''),
       h('div', { class: 'toolbar' },
         h('button', { type: 'button', class: 'button primary', dataset: { playlistPlay: '' }, onclick: () => player.playSongs(detail.entries.map((e) => e.song)) }, '▶ Play'),
+        h('button', { type: 'button', class: 'button', dataset: { startRadio: '' }, onclick: () => startRadio({ playlist: id }, detail.name) }, 'Start radio'),
         h('a', { class: 'button', href: `/api/playlists/${id}/export.m3u8`, download: `${detail.name}.m3u8`, dataset: { playlistExport: '' } }, 'Export M3U8'),
         publicToggle,
         mine || session.isAdmin ? h('button', { type: 'button', class: 'button danger', dataset: { playlistDelete: '' }, onclick: async () => {

@@ -86,8 +86,9 @@ impl Placement {
     }
 }
 
-/// An admin's change to a song's tags. `None` leaves a field as it is; `Some(None)` clears a number or genre.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// An admin's change to a song's tags. `None` leaves a field as it is; `Some(None)` clears a number or genre,
+/// and for the tempo and key goes back to what the analysis measures (the song is analysed again).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TagEdit {
     /// The song's `version` the edit was based on.
     pub version: i32,
@@ -99,7 +100,13 @@ pub struct TagEdit {
     pub disc: Option<Option<i32>>,
     pub year: Option<Option<i32>>,
     pub genre: Option<Option<String>>,
+    /// Beats per minute, [`BPM_RANGE`].
+    pub bpm: Option<Option<f32>>,
+    pub key: Option<Option<crate::sonic::Key>>,
 }
+
+/// Tempi an admin may give a song.
+pub const BPM_RANGE: std::ops::RangeInclusive<f32> = 20.0..=400.0;
 
 /// A song read from a file, to be added (or to replace what a changed file said).
 #[derive(Debug, Clone)]
@@ -581,14 +588,36 @@ pub async fn edit_tags(db: &impl TransactionTrait, id: SongId, edit: TagEdit) ->
         // The song's row stays locked until the edit commits, so two edits of one version cannot both apply.
         .lock_with_tables(LockType::Update, [T::S])
         .to_owned();
+    if let Some(Some(bpm)) = edit.bpm
+        && !BPM_RANGE.contains(&bpm)
+    {
+        let message = format!("must be between {} and {}", BPM_RANGE.start(), BPM_RANGE.end());
+        return Err(Error::Invalid { field: "bpm", message });
+    }
     let txn = db.begin().await?;
     let row = txn.query_one(crate::run::statement(&current)).await?.ok_or(Error::NotFound)?;
     if row.try_get::<i32>("", "version")? != edit.version {
         return Ok(Edited::Stale);
     }
+    let (bpm, key) = (edit.bpm, edit.key);
     let placement = Placement::from_query_result(&row, "")?.edited(edit);
     let (artist, album) = Resolver::default().place(&txn, &placement, None).await?;
-    execute(&txn, &song_update(id, placement_values(&placement, artist, album))).await?;
+    let mut values = placement_values(&placement, artist, album);
+    // A value given is the admin's and stays through analyses; none given goes back to the measured one.
+    if let Some(bpm) = bpm {
+        values.push((songs::Column::Bpm, bpm.into()));
+        values.push((songs::Column::BpmConfidence, Option::<f32>::None.into()));
+        values.push((songs::Column::BpmEdited, bpm.is_some().into()));
+    }
+    if let Some(key) = key {
+        values.push((songs::Column::MusicalKey, key.map(crate::sonic::Key::code).into()));
+        values.push((songs::Column::KeyConfidence, Option::<f32>::None.into()));
+        values.push((songs::Column::KeyEdited, key.is_some().into()));
+    }
+    execute(&txn, &song_update(id, values)).await?;
+    if matches!(bpm, Some(None)) || matches!(key, Some(None)) {
+        crate::jobs::enqueue_analysis(&txn, &[id]).await?;
+    }
     prune_orphans(&txn).await?;
     txn.commit().await?;
     Ok(Edited::Applied)
@@ -657,8 +686,36 @@ pub async fn store_analysis(
             (S::LoudnessLufs, analysis.loudness_lufs.map(|l| l as f32).into()),
             (S::TruePeakDb, analysis.true_peak_db.map(|p| p as f32).into()),
         ]);
+        store_sonic(&mut update, analysis.sonic.ok());
     }
     execute(db, &update).await.map(drop)
+}
+
+/// A song whose file cannot be analysed any more: no vector, marked with the current measures' version.
+pub async fn store_unanalysable(db: &impl ConnectionTrait, id: SongId) -> Result<(), DbErr> {
+    let mut update = Query::update();
+    update.table(songs::Entity).and_where(Expr::col(songs::Column::Id).eq(id));
+    store_sonic(&mut update, None);
+    execute(db, &update).await.map(drop)
+}
+
+/// Tempo, key and vector as the analysis measured them (none for silence), marked with the version of the
+/// measures. A tempo or key the admin corrected stays.
+pub fn store_sonic(update: &mut UpdateStatement, sonic: Option<crate::sonic::Sonic>) {
+    use songs::Column as S;
+    let tempo = sonic.as_ref().and_then(|s| s.tempo);
+    let key = sonic.as_ref().and_then(|s| s.key);
+    let unless = |edited: S, column: S, value: sea_orm::Value| -> SimpleExpr {
+        Expr::case(Expr::col(edited).eq(true), Expr::col(column)).finally(value).into()
+    };
+    update.values([
+        (S::Bpm, unless(S::BpmEdited, S::Bpm, tempo.map(|t| (t.bpm * 10.0).round() / 10.0).into())),
+        (S::BpmConfidence, unless(S::BpmEdited, S::BpmConfidence, tempo.map(|t| t.confidence).into())),
+        (S::MusicalKey, unless(S::KeyEdited, S::MusicalKey, key.map(|(k, _)| k.code()).into())),
+        (S::KeyConfidence, unless(S::KeyEdited, S::KeyConfidence, key.map(|(_, fit)| fit).into())),
+        (S::Sonic, sonic.map(|s| s.vector.to_bytes()).into()),
+        (S::SonicVersion, crate::sonic::VERSION.into()),
+    ]);
 }
 
 #[cfg(test)]

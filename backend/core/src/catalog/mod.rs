@@ -11,8 +11,11 @@ pub mod index;
 pub mod ingest;
 pub mod plays;
 pub mod queue;
+pub mod radio;
 pub mod search;
+pub mod similar;
 pub mod songs;
+pub mod sound;
 pub mod stars;
 
 use chrono::{DateTime, FixedOffset};
@@ -64,6 +67,16 @@ pub struct Song {
     /// The file's size in bytes.
     pub size_bytes: i64,
     pub channels: Option<i16>,
+    /// Tempo, measured or as the admin corrected it.
+    pub bpm: Option<f32>,
+    /// Key as stored ([`crate::sonic::Key::code`]); see [`Song::key`].
+    pub musical_key: Option<i16>,
+}
+
+impl Song {
+    pub fn key(&self) -> Option<crate::sonic::Key> {
+        self.musical_key.and_then(crate::sonic::Key::from_code)
+    }
 }
 
 /// Table aliases of the catalog's selects.
@@ -148,6 +161,8 @@ pub(crate) fn song_select(viewer: UserId) -> SelectStatement {
             col(T::S, S::Version),
             col(T::S, S::SizeBytes),
             col(T::S, S::Channels),
+            col(T::S, S::Bpm),
+            col(T::S, S::MusicalKey),
         ])
         .expr_as(Expr::col((T::Al, albums::Column::CoverPath)).is_not_null(), Alias::new("has_cover"))
         .expr_as(Expr::col((T::F, favourites::Column::UserId)).is_not_null(), Alias::new("favourite"))

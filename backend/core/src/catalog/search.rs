@@ -15,7 +15,7 @@ use std::{
 
 use futures::TryStreamExt;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
     sea_query::{Expr, SelectStatement},
 };
 use tokio::sync::{mpsc, watch};
@@ -27,6 +27,7 @@ use super::{
     browse::{Album, Artist},
     index::{Index, SongRow},
     song_select,
+    sound::{SoundRow, Sounds},
 };
 use crate::{
     entities::{albums, artists, songs},
@@ -60,9 +61,11 @@ enum Change {
     Artists(Vec<Uuid>),
 }
 
-/// This replica's search index and what keeps it current.
+/// This replica's search index, its songs by sound ([`Sounds`]: what "similar" and radio read), and what keeps
+/// both current.
 pub struct SearchIndex {
     index: RwLock<Index>,
+    sounds: RwLock<Sounds>,
     ready: watch::Sender<bool>,
     changes: mpsc::UnboundedSender<Change>,
     receiver: Mutex<Option<mpsc::UnboundedReceiver<Change>>>,
@@ -73,6 +76,7 @@ impl SearchIndex {
         let (changes, receiver) = mpsc::unbounded_channel();
         Arc::new(Self {
             index: RwLock::default(),
+            sounds: RwLock::default(),
             ready: watch::channel(false).0,
             changes,
             receiver: Mutex::new(Some(receiver)),
@@ -147,6 +151,7 @@ impl SearchIndex {
     async fn reload(&self, db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
         let started = std::time::Instant::now();
         let mut index = Index::default();
+        let mut sounds = Sounds::default();
         let mut rows = artists::Entity::find().stream(db).await?;
         while let Some(artist) = rows.try_next().await? {
             index.put_artist(artist.id, &artist.name);
@@ -160,13 +165,17 @@ impl SearchIndex {
         let mut rows = song_rows().into_model::<IndexedSong>().stream(db).await?;
         while let Some(song) = rows.try_next().await? {
             index.put_song(song.row());
+            sounds.put(song.sound());
         }
         drop(rows);
         index.shrink_to_fit();
+        sounds.shrink_to_fit();
         let sizes = index.sizes();
+        let analysed = sounds.len();
         *self.index.write().expect("not poisoned") = index;
+        *self.sounds.write().expect("not poisoned") = sounds;
         self.ready.send_replace(true);
-        tracing::info!(?sizes, seconds = started.elapsed().as_secs_f64(), "search index built");
+        tracing::info!(?sizes, analysed, seconds = started.elapsed().as_secs_f64(), "search index built");
         Ok(())
     }
 
@@ -217,16 +226,28 @@ impl SearchIndex {
                 None => index.remove_album(id),
             }
         }
+        let mut sounds = self.sounds.write().expect("not poisoned");
         for id in song_ids {
-            match found_songs.get(&id) {
-                Some(song) => index.put_song(song.row()),
-                None => index.remove_song(id),
+            match found_songs.remove(&id) {
+                Some(song) => {
+                    index.put_song(song.row());
+                    sounds.put(song.sound());
+                }
+                None => {
+                    index.remove_song(id);
+                    sounds.remove(id);
+                }
             }
         }
         Ok(())
     }
 
-    async fn wait_ready(&self) -> Result<()> {
+    /// The songs by sound, once built (see [`Self::wait_ready`]).
+    pub(super) fn sounds(&self) -> std::sync::RwLockReadGuard<'_, Sounds> {
+        self.sounds.read().expect("not poisoned")
+    }
+
+    pub(super) async fn wait_ready(&self) -> Result<()> {
         let mut ready = self.ready.subscribe();
         match tokio::time::timeout(READY_WAIT, ready.wait_for(|ready| *ready)).await {
             Ok(Ok(_)) => Ok(()),
@@ -244,6 +265,9 @@ struct IndexedSong {
     album_id: Uuid,
     artist_id: Uuid,
     play_count: i64,
+    bpm: Option<f32>,
+    musical_key: Option<i16>,
+    sonic: Option<Vec<u8>>,
 }
 
 impl IndexedSong {
@@ -257,11 +281,31 @@ impl IndexedSong {
             plays: self.play_count,
         }
     }
+
+    fn sound(&self) -> SoundRow {
+        SoundRow {
+            id: self.id,
+            album_id: self.album_id,
+            bpm: self.bpm,
+            key: self.musical_key,
+            vector: self.sonic.as_deref().and_then(crate::sonic::Vector::from_bytes),
+        }
+    }
 }
 
 fn song_rows() -> sea_orm::Select<songs::Entity> {
     use songs::Column as S;
-    songs::Entity::find().select_only().columns([S::Id, S::Title, S::SearchText, S::AlbumId, S::ArtistId, S::PlayCount])
+    songs::Entity::find().select_only().columns([
+        S::Id,
+        S::Title,
+        S::SearchText,
+        S::AlbumId,
+        S::ArtistId,
+        S::PlayCount,
+        S::Bpm,
+        S::MusicalKey,
+        S::Sonic,
+    ])
 }
 
 /// Songs, albums and artists matching `q`, at most `limit` of each, ranked by the index (see
@@ -307,13 +351,17 @@ pub async fn search(
 }
 
 /// `rows` in the order of `ids` (rows deleted since the index saw them are left out).
-fn in_order<R>(rows: Vec<R>, ids: &[Uuid], id: impl Fn(&R) -> Uuid) -> Vec<R> {
+pub(super) fn in_order<R>(rows: Vec<R>, ids: &[Uuid], id: impl Fn(&R) -> Uuid) -> Vec<R> {
     let mut by_id: HashMap<Uuid, R> = rows.into_iter().map(|r| (id(&r), r)).collect();
     ids.iter().filter_map(|i| by_id.remove(i)).collect()
 }
 
 /// One read of a search's rows (by primary key: nothing to bound beyond the pool's own timeouts).
-async fn read<R: FromQueryResult>(db: &DatabaseConnection, query: &SelectStatement, needed: bool) -> Result<Vec<R>> {
+pub(super) async fn read<R: FromQueryResult>(
+    db: &impl ConnectionTrait,
+    query: &SelectStatement,
+    needed: bool,
+) -> Result<Vec<R>> {
     if !needed {
         return Ok(Vec::new());
     }

@@ -64,6 +64,10 @@ pub struct SongFilter {
     pub album: Option<String>,
     pub genre: Option<String>,
     pub year: Option<i32>,
+    /// Tempo range (inclusive); songs of unknown tempo are outside every range.
+    pub bpm_min: Option<f32>,
+    pub bpm_max: Option<f32>,
+    pub key: Option<crate::sonic::Key>,
 }
 
 /// `id_column = id` when `value` is an id, else `lower(name_column) = lower(value)`.
@@ -102,6 +106,15 @@ pub async fn list(
     }
     if let Some(year) = filter.year {
         query.and_where(col(T::S, songs::Column::Year).eq(year));
+    }
+    if let Some(min) = filter.bpm_min {
+        query.and_where(Expr::col((T::S, songs::Column::Bpm)).gte(min));
+    }
+    if let Some(max) = filter.bpm_max {
+        query.and_where(Expr::col((T::S, songs::Column::Bpm)).lte(max));
+    }
+    if let Some(key) = filter.key {
+        query.and_where(col(T::S, songs::Column::MusicalKey).eq(key.code()));
     }
     keyset.apply(&mut query, key, key_type, col(T::S, songs::Column::Id), order);
     Ok(keyset.fetch_as(db, &query).await?)
@@ -258,4 +271,43 @@ pub async fn by_ids(db: &impl ConnectionTrait, viewer: UserId, ids: &[SongId]) -
     let found: std::collections::HashMap<SongId, Song> =
         crate::run::all::<Song>(db, &query).await?.into_iter().map(|s| (s.id, s)).collect();
     Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+}
+
+/// Songs the current sonic measures have not analysed and that the decoder reads.
+fn behind_filter(query: &mut sea_orm::sea_query::SelectStatement) {
+    use sea_orm::{ActiveEnum, Iterable};
+    use songs::Column as S;
+    query
+        .and_where(Expr::col(S::SonicVersion).is_null().or(Expr::col(S::SonicVersion).lt(crate::sonic::VERSION)))
+        .and_where(Expr::col(S::Codec).is_in(Codec::iter().filter(|c| c.decodable()).map(|c| c.to_value())));
+}
+
+/// How many songs a backfill has to analyse.
+pub async fn count_behind(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    #[derive(sea_orm::FromQueryResult)]
+    struct Count {
+        n: i64,
+    }
+    let mut query = Query::select();
+    query
+        .expr_as(Expr::col(sea_orm::sea_query::Asterisk).count(), sea_orm::sea_query::Alias::new("n"))
+        .from(songs::Entity);
+    behind_filter(&mut query);
+    Ok(one::<Count>(db, &query).await?.map_or(0, |c| u64::try_from(c.n).unwrap_or(0)))
+}
+
+/// The next `limit` songs a backfill has to analyse, after `after` in id order.
+pub async fn behind(db: &impl ConnectionTrait, after: Option<SongId>, limit: u64) -> Result<Vec<SongId>, DbErr> {
+    #[derive(sea_orm::FromQueryResult)]
+    struct Id {
+        id: SongId,
+    }
+    use songs::Column as S;
+    let mut query = Query::select();
+    query.column(S::Id).from(songs::Entity).order_by(S::Id, Order::Asc).limit(limit);
+    if let Some(after) = after {
+        query.and_where(Expr::col(S::Id).gt(after));
+    }
+    behind_filter(&mut query);
+    Ok(crate::run::all::<Id>(db, &query).await?.into_iter().map(|r| r.id).collect())
 }

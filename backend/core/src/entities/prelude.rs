@@ -11,6 +11,7 @@ pub use super::play_queues::Entity as PlayQueues;
 pub use super::playlist_entries::Entity as PlaylistEntries;
 pub use super::playlists::Entity as Playlists;
 pub use super::plays::Entity as Plays;
+pub use super::radio_sessions::Entity as RadioSessions;
 pub use super::ratings::Entity as Ratings;
 pub use super::server_keys::Entity as ServerKeys;
 pub use super::sessions::Entity as Sessions;

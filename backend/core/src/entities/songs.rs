@@ -38,6 +38,18 @@ pub struct Model {
     pub version: i32,
     pub added_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
+    #[sea_orm(column_type = "Float", nullable)]
+    pub bpm: Option<f32>,
+    #[sea_orm(column_type = "Float", nullable)]
+    pub bpm_confidence: Option<f32>,
+    pub musical_key: Option<i16>,
+    #[sea_orm(column_type = "Float", nullable)]
+    pub key_confidence: Option<f32>,
+    #[sea_orm(column_type = "VarBinary(StringLen::None)", nullable)]
+    pub sonic: Option<Vec<u8>>,
+    pub sonic_version: Option<i16>,
+    pub bpm_edited: bool,
+    pub key_edited: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

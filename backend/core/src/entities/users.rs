@@ -24,6 +24,8 @@ pub enum Relation {
     Playlists,
     #[sea_orm(has_many = "super::plays::Entity")]
     Plays,
+    #[sea_orm(has_many = "super::radio_sessions::Entity")]
+    RadioSessions,
     #[sea_orm(has_many = "super::favourites::Entity")]
     Favourites,
 }
@@ -49,6 +51,12 @@ impl Related<super::plays::Entity> for Entity {
 impl Related<super::favourites::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Favourites.def()
+    }
+}
+
+impl Related<super::radio_sessions::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::RadioSessions.def()
     }
 }
 

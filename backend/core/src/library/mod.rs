@@ -167,11 +167,20 @@ pub async fn run_scan(db: &DatabaseConnection, root: &Path, job: &jobs::Model) -
     Ok(())
 }
 
-/// The analysis job: decode the song, store duration, peaks and loudness.
+/// The analysis job: decode the song, store duration, peaks, loudness, tempo, key and sonic vector.
 pub async fn run_analysis(db: &DatabaseConnection, media: &MediaStore, job: &jobs::Model) -> anyhow::Result<()> {
     let id: SongId = serde_json::from_value(job.payload.get("song_id").cloned().unwrap_or_default())?;
+    if analyse_song(db, media, id).await? {
+        events::publish(db, "analysis.done", Audience::All, serde_json::json!({"task": "analysis", "song_id": id}))
+            .await;
+    }
+    Ok(())
+}
+
+/// Analyses one song and stores what it found; false when the song was deleted meanwhile.
+async fn analyse_song(db: &DatabaseConnection, media: &MediaStore, id: SongId) -> anyhow::Result<bool> {
     let Some(song) = songs::file(db, id).await? else {
-        return Ok(()); // deleted since
+        return Ok(false); // deleted since
     };
     let file =
         media.local_file(song.storage, &song.path).await?.ok_or_else(|| anyhow::anyhow!("the file is missing"))?;
@@ -183,6 +192,63 @@ pub async fn run_analysis(db: &DatabaseConnection, media: &MediaStore, job: &job
         None
     };
     ingest::store_analysis(db, id, analysis).await?;
-    events::publish(db, "analysis.done", Audience::All, serde_json::json!({"task": "analysis", "song_id": id})).await;
+    Ok(true)
+}
+
+/// How far a backfill got, as its job row and the admins' `analysis.progress` events show it.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct BackfillProgress {
+    pub total: u64,
+    pub done: u64,
+    /// Songs whose file could not be read or decoded: marked as analysed without a sonic vector.
+    pub failed: u64,
+}
+
+/// The backfill job (#22): analyse every song the current measures ([`crate::sonic::VERSION`]) have not seen,
+/// `threads` songs at a time, in id order (so a retried job goes on where it stopped: what is done is no longer
+/// behind), publishing progress to admins at most every second.
+pub async fn run_backfill(
+    db: &DatabaseConnection,
+    media: &MediaStore,
+    job: &jobs::Model,
+    threads: usize,
+) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    let mut progress = BackfillProgress { total: songs::count_behind(db).await?, ..BackfillProgress::default() };
+    let report = |progress: BackfillProgress| async move {
+        let value = serde_json::to_value(progress).unwrap_or_default();
+        let mut event = value.clone();
+        event["task"] = "backfill".into();
+        events::publish(db, "analysis.progress", Audience::Admin, event).await;
+        let _ = queue::set_progress(db, job.id, value).await;
+    };
+    report(progress).await;
+    let mut reported = std::time::Instant::now();
+    let mut after = None;
+    loop {
+        let batch = songs::behind(db, after, 64).await?;
+        let Some(last) = batch.last() else { break };
+        after = Some(*last);
+        let mut results = futures::stream::iter(batch)
+            .map(|id| async move { (id, analyse_song(db, media, id).await) })
+            .buffer_unordered(threads.max(1));
+        while let Some((id, result)) = results.next().await {
+            progress.done += 1;
+            if let Err(e) = result {
+                // A broken or missing file: recorded as analysed, so the backfill does not come back to it.
+                tracing::warn!(song = %id, "backfill: cannot analyse: {e:#}");
+                ingest::store_unanalysable(db, id).await?;
+                progress.failed += 1;
+            }
+            if reported.elapsed() >= std::time::Duration::from_secs(1) {
+                reported = std::time::Instant::now();
+                report(progress).await;
+            }
+        }
+    }
+    progress.total = progress.total.max(progress.done);
+    report(progress).await;
+    events::publish(db, "analysis.done", Audience::All, serde_json::json!({"task": "backfill"})).await;
+    tracing::info!(?progress, "backfill done");
     Ok(())
 }

@@ -6,7 +6,7 @@
 
 pub const MIGRATION: super::SqlMigration = super::SqlMigration {
     name: "m20261204_000014_search_in_memory",
-    up: &[UP],
+    up: &[UP, UPDATE_TRIGGER],
     down: &[DOWN, super::m20261122_000004_search_words::VOCABULARY, super::m20261201_000007_bounded_search::UP],
 };
 
@@ -44,11 +44,6 @@ CREATE TRIGGER songs_catalog_insert AFTER INSERT ON songs REFERENCING NEW TABLE 
     FOR EACH STATEMENT EXECUTE FUNCTION fermata_catalog_changed('s');
 CREATE TRIGGER songs_catalog_delete AFTER DELETE ON songs REFERENCING OLD TABLE AS changed
     FOR EACH STATEMENT EXECUTE FUNCTION fermata_catalog_changed('s');
-CREATE TRIGGER songs_catalog_update AFTER UPDATE OF title, search_text, album_id, artist_id, play_count ON songs
-    FOR EACH ROW WHEN (OLD.title IS DISTINCT FROM NEW.title OR OLD.search_text IS DISTINCT FROM NEW.search_text
-        OR OLD.album_id IS DISTINCT FROM NEW.album_id OR OLD.artist_id IS DISTINCT FROM NEW.artist_id
-        OR OLD.play_count IS DISTINCT FROM NEW.play_count)
-    EXECUTE FUNCTION fermata_catalog_changed('s');
 
 CREATE TRIGGER albums_catalog_insert AFTER INSERT ON albums REFERENCING NEW TABLE AS changed
     FOR EACH STATEMENT EXECUTE FUNCTION fermata_catalog_changed('l');
@@ -66,6 +61,17 @@ CREATE TRIGGER artists_catalog_update AFTER UPDATE OF name ON artists
     FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name)
     EXECUTE FUNCTION fermata_catalog_changed('a');
 "#;
+
+/// Songs changed in what search reads (a play changes the ranking); migration 000015 replaces it.
+pub const UPDATE_TRIGGER: &str = r#"
+CREATE TRIGGER songs_catalog_update AFTER UPDATE OF title, search_text, album_id, artist_id, play_count ON songs
+    FOR EACH ROW WHEN (OLD.title IS DISTINCT FROM NEW.title OR OLD.search_text IS DISTINCT FROM NEW.search_text
+        OR OLD.album_id IS DISTINCT FROM NEW.album_id OR OLD.artist_id IS DISTINCT FROM NEW.artist_id
+        OR OLD.play_count IS DISTINCT FROM NEW.play_count)
+    EXECUTE FUNCTION fermata_catalog_changed('s');
+"#;
+
+pub const UPDATE_TRIGGER_DROP: &str = "DROP TRIGGER songs_catalog_update ON songs;";
 
 // Back to search in the database: the columns and indexes as migrations 000004 and 000006 left them, then the
 // vocabulary (000004) and the query function (000007) replayed from where they were defined.

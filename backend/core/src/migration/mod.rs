@@ -17,6 +17,7 @@ mod m20261203_000011_transcodes;
 mod m20261203_000012_object_uploads;
 mod m20261203_000013_library_copies;
 mod m20261204_000014_search_in_memory;
+mod m20261204_000015_sonic;
 
 pub struct Migrator;
 
@@ -73,6 +74,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000012_object_uploads::MIGRATION),
             Box::new(m20261203_000013_library_copies::MIGRATION),
             Box::new(m20261204_000014_search_in_memory::MIGRATION),
+            Box::new(m20261204_000015_sonic::MIGRATION),
         ]
     }
 }
