@@ -318,8 +318,9 @@ fn spawn_workers(state: &AppState, background: &CancellationToken) {
         library,
     };
     let replica = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
-    let analyse: jobs::Handler<AppState> =
-        Arc::new(|state, job| Box::pin(async move { library::run_analysis(&state.db, &state.media, &job).await }));
+    let analyse: jobs::Handler<AppState> = Arc::new(|state, job| {
+        Box::pin(async move { library::run_analysis(&state.db, &state.media, &state.config.ffmpeg, &job).await })
+    });
     let scan: jobs::Handler<AppState> = Arc::new(|state, job| {
         Box::pin(async move {
             let root = state.config.music_dir.clone().ok_or_else(|| anyhow::anyhow!("MUSIC_DIR is not set"))?;
@@ -329,7 +330,9 @@ fn spawn_workers(state: &AppState, background: &CancellationToken) {
     // A backfill analyses several songs at once (one per core), so it runs beside the per-song analysis worker.
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let backfill: jobs::Handler<AppState> = Arc::new(move |state, job| {
-        Box::pin(async move { library::run_backfill(&state.db, &state.media, &job, threads).await })
+        Box::pin(
+            async move { library::run_backfill(&state.db, &state.media, &state.config.ffmpeg, &job, threads).await },
+        )
     });
     let workers: [(&str, &'static [JobKind], jobs::Handler<AppState>); 3] = [
         ("analysis", &[JobKind::Analyse], analyse),

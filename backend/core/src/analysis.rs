@@ -26,8 +26,70 @@ pub struct Analysis {
     pub sonic: Result<Sonic, Unanalysable>,
 }
 
-/// Decodes the whole file once. Memory stays bounded: samples are folded into running peaks and the
-/// loudness meter as they are decoded.
+/// What the decoded samples are folded into as they arrive: per-chunk maxima for the peaks, the loudness meter
+/// and the sonic analyser. Memory stays bounded whatever the song's length.
+struct Meter {
+    rate: u32,
+    channels: usize,
+    loudness: Option<ebur128::EbuR128>,
+    sonic: Analyser,
+    /// Loudest sample of each 1/20 s (the total length is not known up front), folded into buckets at the end.
+    per_chunk: Vec<f32>,
+    chunk_frames: u64,
+    frames: u64,
+}
+
+impl Meter {
+    fn new(rate: u32, channels: usize) -> Self {
+        let loudness = ebur128::EbuR128::new(channels as u32, rate, ebur128::Mode::I | ebur128::Mode::TRUE_PEAK).ok();
+        Self {
+            rate,
+            channels: channels.max(1),
+            loudness,
+            sonic: Analyser::new(rate),
+            per_chunk: Vec::new(),
+            chunk_frames: u64::from((rate / 20).max(1)),
+            frames: 0,
+        }
+    }
+
+    fn push(&mut self, interleaved: &[f32]) {
+        if let Some(meter) = self.loudness.as_mut() {
+            let _ = meter.add_frames_f32(interleaved);
+        }
+        self.sonic.push_interleaved(interleaved, self.channels);
+        for frame in interleaved.chunks(self.channels) {
+            let index = (self.frames / self.chunk_frames) as usize;
+            if self.per_chunk.len() <= index {
+                self.per_chunk.resize(index + 1, 0.0);
+            }
+            let loudest = frame.iter().fold(0f32, |m, s| m.max(s.abs()));
+            self.per_chunk[index] = self.per_chunk[index].max(loudest);
+            self.frames += 1;
+        }
+    }
+
+    fn finish(self) -> anyhow::Result<Analysis> {
+        if self.frames == 0 {
+            bail!("the file decodes to no audio");
+        }
+        let meter = self.loudness.as_ref();
+        let loudness_lufs = meter.and_then(|m| m.loudness_global().ok()).filter(|l| l.is_finite());
+        let true_peak_db = meter.and_then(|m| {
+            let peak = (0..self.channels as u32).filter_map(|c| m.true_peak(c).ok()).fold(0f64, f64::max);
+            (peak > 0.0).then(|| 20.0 * peak.log10())
+        });
+        Ok(Analysis {
+            duration_ms: i32::try_from(self.frames * 1000 / u64::from(self.rate)).unwrap_or(i32::MAX),
+            peaks: fold_peaks(&self.per_chunk, PEAK_BUCKETS),
+            loudness_lufs,
+            true_peak_db,
+            sonic: self.sonic.finish(),
+        })
+    }
+}
+
+/// Decodes the whole file once with symphonia.
 pub fn analyse(path: &Path, extension: &str) -> anyhow::Result<Analysis> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let stream = MediaSourceStream::new(Box::new(file), Default::default());
@@ -41,15 +103,8 @@ pub fn analyse(path: &Path, extension: &str) -> anyhow::Result<Analysis> {
     let mut decoder = symphonia::default::get_codecs()
         .make(&track.codec_params, &DecoderOptions::default())
         .context("no decoder for this codec")?;
-    let rate = track.codec_params.sample_rate.context("unknown sample rate")?;
-    let channels = track.codec_params.channels.map_or(2, |c| c.count()) as u32;
-    let mut meter = ebur128::EbuR128::new(channels, rate, ebur128::Mode::I | ebur128::Mode::TRUE_PEAK).ok();
-    let mut sonic = Analyser::new(rate);
-
-    // Per-second maxima first (the total length is not known up front), then folded into buckets.
-    let mut per_chunk: Vec<f32> = Vec::new();
-    let chunk_frames = (rate / 20).max(1) as u64;
-    let mut frames: u64 = 0;
+    // Measured as the decoder says the audio is (the container's own claims can be missing or wrong).
+    let mut meter: Option<Meter> = None;
     let mut buffer: Option<SampleBuffer<f32>> = None;
     loop {
         let packet = match format.next_packet() {
@@ -73,38 +128,69 @@ pub fn analyse(path: &Path, extension: &str) -> anyhow::Result<Analysis> {
             *samples = SampleBuffer::new(decoded.capacity() as u64, spec);
         }
         samples.copy_interleaved_ref(decoded);
-        let interleaved = samples.samples();
-        if let Some(meter) = meter.as_mut() {
-            let _ = meter.add_frames_f32(interleaved);
-        }
-        let ch = spec.channels.count().max(1);
-        sonic.push_interleaved(interleaved, ch);
-        for frame in interleaved.chunks(ch) {
-            let index = (frames / chunk_frames) as usize;
-            if per_chunk.len() <= index {
-                per_chunk.resize(index + 1, 0.0);
-            }
-            let loudest = frame.iter().fold(0f32, |m, s| m.max(s.abs()));
-            per_chunk[index] = per_chunk[index].max(loudest);
-            frames += 1;
+        let meter = meter.get_or_insert_with(|| Meter::new(spec.rate, spec.channels.count()));
+        // A stretch whose layout differs from the start's (a broken stream) is skipped like a damaged packet.
+        if spec.channels.count() == meter.channels && spec.rate == meter.rate {
+            meter.push(samples.samples());
         }
     }
-    if frames == 0 {
-        bail!("the file decodes to no audio");
-    }
-    let peaks = fold_peaks(&per_chunk, PEAK_BUCKETS);
-    let loudness_lufs = meter.as_ref().and_then(|m| m.loudness_global().ok()).filter(|l| l.is_finite());
-    let true_peak_db = meter.as_ref().and_then(|m| {
-        let peak = (0..channels).filter_map(|c| m.true_peak(c).ok()).fold(0f64, f64::max);
-        (peak > 0.0).then(|| 20.0 * peak.log10())
+    meter.context("the file decodes to no audio")?.finish()
+}
+
+/// The rate and channels ffmpeg decodes to for [`analyse_with_ffmpeg`] (Opus's own rate; stereo keeps the true
+/// peak of either channel).
+const FFMPEG_RATE: u32 = 48_000;
+const FFMPEG_CHANNELS: usize = 2;
+
+/// Decodes what symphonia cannot (Opus, WavPack) with ffmpeg, the same binary transcodes run with, reading its
+/// 32-bit float samples from a pipe a block at a time. `demuxer` is named, never guessed from the content.
+pub fn analyse_with_ffmpeg(ffmpeg: &Path, path: &Path, demuxer: &str) -> anyhow::Result<Analysis> {
+    use std::{
+        io::Read,
+        process::{Command, Stdio},
+    };
+    let mut child = Command::new(ffmpeg)
+        .args(["-nostdin", "-v", "error", "-f", demuxer, "-i"])
+        .arg(path)
+        .args(["-map", "0:a:0", "-f", "f32le", "-acodec", "pcm_f32le"])
+        .args(["-ac", &FFMPEG_CHANNELS.to_string(), "-ar", &FFMPEG_RATE.to_string(), "pipe:1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {}", ffmpeg.display()))?;
+    let mut stdout = child.stdout.take().context("ffmpeg's output")?;
+    let mut stderr = child.stderr.take().context("ffmpeg's errors")?;
+    // Its complaints are read beside the samples, so a chatty ffmpeg never blocks on a full pipe.
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.by_ref().take(64 * 1024).read_to_string(&mut text);
+        text
     });
-    Ok(Analysis {
-        duration_ms: i32::try_from(frames * 1000 / u64::from(rate)).unwrap_or(i32::MAX),
-        peaks,
-        loudness_lufs,
-        true_peak_db,
-        sonic: sonic.finish(),
-    })
+    let mut meter = Meter::new(FFMPEG_RATE, FFMPEG_CHANNELS);
+    let mut bytes = vec![0u8; 64 * 1024];
+    let mut samples = Vec::with_capacity(bytes.len() / 4);
+    let mut filled = 0;
+    loop {
+        let read = stdout.read(&mut bytes[filled..]).context("cannot read ffmpeg's output")?;
+        if read == 0 {
+            break;
+        }
+        filled += read;
+        // Whole frames only; a partial one waits for the next read.
+        let usable = filled - filled % (4 * FFMPEG_CHANNELS);
+        samples.clear();
+        samples.extend(bytes[..usable].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+        meter.push(&samples);
+        bytes.copy_within(usable..filled, 0);
+        filled -= usable;
+    }
+    let status = child.wait().context("ffmpeg did not finish")?;
+    let errors = errors.join().unwrap_or_default();
+    if !status.success() {
+        bail!("ffmpeg cannot decode the file: {}", errors.trim());
+    }
+    meter.finish()
 }
 
 fn fold_peaks(values: &[f32], buckets: usize) -> Vec<u8> {

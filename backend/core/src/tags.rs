@@ -53,8 +53,7 @@ impl Codec {
         }
     }
 
-    /// Whether the analysis decoder (symphonia) reads it. It has no Opus or WavPack decoder: such a song keeps its
-    /// tag-derived duration and plays unnormalised.
+    /// Whether symphonia decodes it. It has no Opus or WavPack decoder: the analysis decodes those with ffmpeg.
     pub fn decodable(self) -> bool {
         !matches!(self, Self::Opus | Self::WavPack)
     }

@@ -18,7 +18,7 @@ async function peaksOf(song) {
   try {
     peaks = (await api.get(`/api/music/songs/${song.id}/peaks`)).peaks;
   } catch {
-    peaks = null; // not analysed yet (or Opus): a plain bar
+    peaks = null; // not analysed yet: a plain bar
   }
   if (peaksCache.size > 50) peaksCache.delete(peaksCache.keys().next().value);
   peaksCache.set(song.id, peaks);

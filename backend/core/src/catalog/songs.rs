@@ -273,13 +273,10 @@ pub async fn by_ids(db: &impl ConnectionTrait, viewer: UserId, ids: &[SongId]) -
     Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
 }
 
-/// Songs the current sonic measures have not analysed and that the decoder reads.
+/// Songs the current sonic measures have not analysed.
 fn behind_filter(query: &mut sea_orm::sea_query::SelectStatement) {
-    use sea_orm::{ActiveEnum, Iterable};
     use songs::Column as S;
-    query
-        .and_where(Expr::col(S::SonicVersion).is_null().or(Expr::col(S::SonicVersion).lt(crate::sonic::VERSION)))
-        .and_where(Expr::col(S::Codec).is_in(Codec::iter().filter(|c| c.decodable()).map(|c| c.to_value())));
+    query.and_where(Expr::col(S::SonicVersion).is_null().or(Expr::col(S::SonicVersion).lt(crate::sonic::VERSION)));
 }
 
 /// How many songs a backfill has to analyse.

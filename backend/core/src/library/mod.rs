@@ -168,30 +168,39 @@ pub async fn run_scan(db: &DatabaseConnection, root: &Path, job: &jobs::Model) -
 }
 
 /// The analysis job: decode the song, store duration, peaks, loudness, tempo, key and sonic vector.
-pub async fn run_analysis(db: &DatabaseConnection, media: &MediaStore, job: &jobs::Model) -> anyhow::Result<()> {
+pub async fn run_analysis(
+    db: &DatabaseConnection,
+    media: &MediaStore,
+    ffmpeg: &Path,
+    job: &jobs::Model,
+) -> anyhow::Result<()> {
     let id: SongId = serde_json::from_value(job.payload.get("song_id").cloned().unwrap_or_default())?;
-    if analyse_song(db, media, id).await? {
+    if analyse_song(db, media, ffmpeg, id).await? {
         events::publish(db, "analysis.done", Audience::All, serde_json::json!({"task": "analysis", "song_id": id}))
             .await;
     }
     Ok(())
 }
 
-/// Analyses one song and stores what it found; false when the song was deleted meanwhile.
-async fn analyse_song(db: &DatabaseConnection, media: &MediaStore, id: SongId) -> anyhow::Result<bool> {
+/// Analyses one song (with symphonia, or ffmpeg for what symphonia cannot decode) and stores what it found; false
+/// when the song was deleted meanwhile.
+async fn analyse_song(db: &DatabaseConnection, media: &MediaStore, ffmpeg: &Path, id: SongId) -> anyhow::Result<bool> {
     let Some(song) = songs::file(db, id).await? else {
         return Ok(false); // deleted since
     };
     let file =
         media.local_file(song.storage, &song.path).await?.ok_or_else(|| anyhow::anyhow!("the file is missing"))?;
-    let analysis = if song.codec.decodable() {
-        let extension = Path::new(&song.path).extension().and_then(|e| e.to_str()).unwrap_or_default().to_owned();
-        Some(tokio::task::spawn_blocking(move || analysis::analyse(file.path(), &extension)).await??)
-    } else {
-        tracing::debug!(song = %id, codec = %song.codec, "not analysed: no decoder");
-        None
-    };
-    ingest::store_analysis(db, id, analysis).await?;
+    let extension = Path::new(&song.path).extension().and_then(|e| e.to_str()).unwrap_or_default().to_owned();
+    let (codec, ffmpeg) = (song.codec, ffmpeg.to_owned());
+    let analysis = tokio::task::spawn_blocking(move || {
+        if codec.decodable() {
+            analysis::analyse(file.path(), &extension)
+        } else {
+            analysis::analyse_with_ffmpeg(&ffmpeg, file.path(), crate::transcode::demuxer(codec, &extension))
+        }
+    })
+    .await??;
+    ingest::store_analysis(db, id, Some(analysis)).await?;
     Ok(true)
 }
 
@@ -210,6 +219,7 @@ pub struct BackfillProgress {
 pub async fn run_backfill(
     db: &DatabaseConnection,
     media: &MediaStore,
+    ffmpeg: &Path,
     job: &jobs::Model,
     threads: usize,
 ) -> anyhow::Result<()> {
@@ -230,7 +240,7 @@ pub async fn run_backfill(
         let Some(last) = batch.last() else { break };
         after = Some(*last);
         let mut results = futures::stream::iter(batch)
-            .map(|id| async move { (id, analyse_song(db, media, id).await) })
+            .map(|id| async move { (id, analyse_song(db, media, ffmpeg, id).await) })
             .buffer_unordered(threads.max(1));
         while let Some((id, result)) = results.next().await {
             progress.done += 1;

@@ -185,7 +185,7 @@ pub fn plan(
 
 /// The demuxer ffmpeg must use for a stored codec. Named, never guessed: a file that is something else fails
 /// instead of reaching a demuxer that can open other files (a playlist, `concat`).
-fn demuxer(codec: Codec, extension: &str) -> &'static str {
+pub(crate) fn demuxer(codec: Codec, extension: &str) -> &'static str {
     match (codec, extension) {
         (Codec::Mp3, _) => "mp3",
         (Codec::Flac, _) => "flac",
