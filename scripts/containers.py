@@ -297,6 +297,20 @@ def smoke(stack, client, library, workdir, first_run):
         check(headers["Content-Range"] == f"bytes 100-1099/{len(content)}", f"{title!r}: {headers['Content-Range']}")
         status, _, data = listener.request("GET", f"/api/music/songs/{song_id}/stream")
         check(status == 200 and data == content, f"{title!r}: the whole file ({status}, {len(data)} bytes)")
+    # WavPack is analysed by the image's ffmpeg (symphonia cannot decode it): its peaks, then songs like it.
+    wavpack = by_title["Wavpack Waltz"]["id"]
+    deadline = time.time() + 120
+    while True:
+        status, _, data = listener.request("GET", f"/api/music/songs/{wavpack}/peaks")
+        # The replica's in-memory vectors follow the analysis's write within moments.
+        similar_status, _, similar = listener.request("GET", f"/api/music/songs/{wavpack}/similar?limit=5")
+        if status == 200 and similar_status == 200:
+            break
+        check(time.time() < deadline,
+              f"the WavPack song was not analysed by the image's ffmpeg: {status} {data[:200]!r} {similar[:200]!r}")
+        time.sleep(0.5)
+    similar = json.loads(similar)
+    check(wavpack not in {s["id"] for s in similar}, f"similar songs, never the song itself: {similar}")
     status, _, data = listener.request("GET", f"/api/music/songs/{uploaded_id}/stream", headers={"Range": "bytes=0-9"})
     check(status == 206 and len(data) == 10, f"the upload streams: {status}")
     status, _, _ = client.fresh().request(
