@@ -16,8 +16,9 @@ run() {
   [ -n "${PACE_MS:-}" ] && args+=(-s bench/paced.lua)
   local out rps p50 p99 errors
   args+=(--timeout "${WRK_TIMEOUT:-2s}")
-  wrk -t2 -c"${CONNS:-50}" -d2s "${args[@]}" "$url" >/dev/null
-  out=$(wrk -t2 -c"${CONNS:-50}" -d"${seconds}s" --latency "${args[@]}" "$url")
+  local threads=$(( ${CONNS:-50} < 2 ? 1 : 2 ))
+  wrk -t"$threads" -c"${CONNS:-50}" -d2s "${args[@]}" "$url" >/dev/null
+  out=$(wrk -t"$threads" -c"${CONNS:-50}" -d"${seconds}s" --latency "${args[@]}" "$url")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")

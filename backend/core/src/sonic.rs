@@ -257,6 +257,9 @@ pub struct Analyser {
     flat_bins: (usize, usize),
     /// (bin, pitch class) for the chroma's bins.
     chroma_bins: Vec<(usize, usize)>,
+    /// DCT-II (orthonormal) rows for coefficients 1..=12 of the log mel energies (0, the level, is measured
+    /// elsewhere), computed once rather than per frame.
+    dct: [[f64; MEL_BANDS]; MFCCS],
     envelope: Vec<f32>,
     max_envelope: usize,
     stats: Stats,
@@ -333,6 +336,12 @@ impl Analyser {
             mel,
             flat_bins,
             chroma_bins,
+            dct: std::array::from_fn(|i| {
+                std::array::from_fn(|b| {
+                    let n = (i + 1) as f64;
+                    (std::f64::consts::PI * n * (b as f64 + 0.5) / MEL_BANDS as f64).cos() * (2.0 / MEL_BANDS as f64).sqrt()
+                })
+            }),
             envelope: Vec::new(),
             max_envelope: (rate_f / hop as f32 * MAX_ENVELOPE_SECONDS as f32) as usize,
             stats: Stats::default(),
@@ -440,15 +449,8 @@ impl Analyser {
         }
         let stats = &mut self.stats;
         stats.frames += 1;
-        for i in 0..MFCCS {
-            // DCT-II (orthonormal) of the log mel energies; coefficient 0, the level, is measured elsewhere.
-            let n = (i + 1) as f64;
-            let c: f64 = bands
-                .iter()
-                .enumerate()
-                .map(|(b, e)| e * (std::f64::consts::PI * n * (b as f64 + 0.5) / MEL_BANDS as f64).cos())
-                .sum::<f64>()
-                * (2.0 / MEL_BANDS as f64).sqrt();
+        for (i, row) in self.dct.iter().enumerate() {
+            let c: f64 = bands.iter().zip(row).map(|(e, w)| e * w).sum();
             stats.mfcc[i] += c;
             stats.mfcc_squares[i] += c * c;
         }
