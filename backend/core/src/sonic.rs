@@ -339,7 +339,8 @@ impl Analyser {
             dct: std::array::from_fn(|i| {
                 std::array::from_fn(|b| {
                     let n = (i + 1) as f64;
-                    (std::f64::consts::PI * n * (b as f64 + 0.5) / MEL_BANDS as f64).cos() * (2.0 / MEL_BANDS as f64).sqrt()
+                    (std::f64::consts::PI * n * (b as f64 + 0.5) / MEL_BANDS as f64).cos()
+                        * (2.0 / MEL_BANDS as f64).sqrt()
                 })
             }),
             envelope: Vec::new(),
