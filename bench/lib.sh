@@ -95,6 +95,22 @@ rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$1/status"; }
 # psql_: psql on the backend's private database.
 psql_() { psql -q -h "$DATA_DIR/postgres" -U fermata -d fermata -v ON_ERROR_STOP=1 "$@"; }
 
+# restart_backend BIN [SETTLE]: the backend (BIN) again on the same data directory, logging at info to
+# $work/serve.log; waits until it is ready, signs in as bencher (created by the caller) into $cookie, waits until a
+# search answers (the catalogue is loaded into memory), then SETTLE seconds (default 1).
+restart_backend() {
+  kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true
+  RUST_LOG=info "$1" serve > "$work/serve.log" 2>&1 & server=$!; pids=("$server")
+  for _ in $(seq 1 600); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
+  cookie=$(curl -fs -c - -H 'content-type: application/json' -d '{"username":"bencher","password":"bench-password-1"}' \
+    "http://127.0.0.1:$port/api/auth/login" | awk '/fermata_session/ {print "fermata_session=" $7}')
+  for _ in $(seq 1 600); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "http://127.0.0.1:$port/api/search?q=dvorak")" = 200 ] && break
+    sleep 0.1
+  done
+  sleep "${2:-1}"
+}
+
 # nginx_stack REPLICAS: release backends behind nginx in the native test topology (the shared locations,
 # MEDIA_DELIVERY=x-accel), plus a plain static nginx server on the same media folder, and a signed-in user.
 # Sets bin, work, nginx_port, static_port, ports, pids, cookie; MEDIA_DIR is $work/media. The first replica owns

@@ -16,19 +16,6 @@ start_backend
 seed_catalogue "$songs" >/dev/null
 echo "bench-password-1" | "$bin" user create bencher --admin >/dev/null 2>&1
 
-# restart BINARY: the backend again on the same data directory, logging at info; waits until a search answers.
-restart() {
-  kill "$server"; wait "$server" 2>/dev/null || true
-  RUST_LOG=info "$1" serve > "$work/serve.log" 2>&1 & server=$!; pids=("$server")
-  for _ in $(seq 1 600); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
-  cookie=$(curl -fs -c - -H 'content-type: application/json' -d '{"username":"bencher","password":"bench-password-1"}' \
-    "http://127.0.0.1:$port/api/auth/login" | awk '/fermata_session/ {print "fermata_session=" $7}')
-  for _ in $(seq 1 600); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "http://127.0.0.1:$port/api/search?q=dvorak")" = 200 ] && break
-    sleep 0.1
-  done
-  sleep 1
-}
 
 echo
 echo "## run $(date -u +%FT%TZ) on $(nproc) cores, $songs songs"
@@ -36,7 +23,7 @@ echo
 echo "| binary | round | index build | RSS after the first search |"
 echo "|---|---|---|---|"
 for round in $(seq 1 "$rounds"); do
-    restart "$bin"
+    restart_backend "$bin"
     sed 's/\x1b\[[0-9;]*m//g' "$work/serve.log" > "$work/plain.log"  # without the log's colours
     built=$(grep -o 'search index built.*' "$work/plain.log" | grep -o 'seconds=[0-9.]*' | head -n1 || true)
     sizes=$(grep -o 'sizes=Sizes {[^}]*}' "$work/plain.log" | head -n1 || true)

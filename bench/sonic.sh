@@ -91,26 +91,13 @@ unset MUSIC_DIR
 psql_ -c "DELETE FROM jobs" -c "DELETE FROM songs" -c "DELETE FROM albums" -c "DELETE FROM artists" >/dev/null
 seed_catalogue "$songs" >/dev/null
 
-# restart: the backend on the same data; waits until a search answers (the catalogue is loaded).
-restart() {
-  kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true
-  "$bin" serve & server=$!; pids=("$server")
-  for _ in $(seq 1 600); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
-  cookie=$(curl -fs -c - -H 'content-type: application/json' -d '{"username":"bencher","password":"bench-password-1"}' \
-    "http://127.0.0.1:$port/api/auth/login" | awk '/fermata_session/ {print "fermata_session=" $7}')
-  for _ in $(seq 1 600); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "http://127.0.0.1:$port/api/search?q=love")" = 200 ] && break
-    sleep 0.1
-  done
-  sleep 2
-}
-restart
+restart_backend "$bin" 2
 without=$(rss "$server")
 # Vectors spread like real ones (each number within its weighted range), tempi 60-200, every key.
 psql_ -c "UPDATE songs SET sonic = (SELECT string_agg(set_byte('\\x00'::bytea, 0, (get_byte(sha256((id::text || k)::bytea), 0) % 64 + 224) % 256), ''::bytea) FROM generate_series(1, 28) k),
                          bpm = 60 + (get_byte(sha256(id::text::bytea), 1) % 140), musical_key = get_byte(sha256(id::text::bytea), 2) % 24,
                          sonic_version = 1" >/dev/null
-restart
+restart_backend "$bin" 2
 with=$(rss "$server")
 echo
 echo "| $songs songs | RSS without vectors | RSS with vectors | per song |"

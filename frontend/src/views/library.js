@@ -171,7 +171,7 @@ export async function albumView(id) {
 }
 
 /** "A minor (8A)", or null. */
-export const keyText = (song) => (song.key ? `${song.key} (${song.camelot})` : null);
+const keyText = (song) => (song.key ? `${song.key} (${song.camelot})` : null);
 
 /** A song's page: its details (tempo and key among them), radio from it, and the songs that sound like it. */
 export async function songView(id) {

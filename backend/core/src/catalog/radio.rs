@@ -83,11 +83,11 @@ fn check(limits: &Limits, batch: u64) -> Result<()> {
 }
 
 /// The next `limit` songs around `target`, none of `served`.
-fn pick(index: &SearchIndex, target: &Vector, limits: &Limits, served: &[Uuid], limit: u64) -> Vec<Uuid> {
+fn pick(index: &SearchIndex, target: &Vector, limits: &Limits, served: HashSet<Uuid>, limit: u64) -> Vec<Uuid> {
     let room = MAX_SERVED.saturating_sub(served.len());
     let limit = usize::try_from(limit).unwrap_or(0).min(room);
     let filter = Filter {
-        exclude: served.iter().copied().collect(),
+        exclude: served,
         bpm_min: limits.bpm_min,
         bpm_max: limits.bpm_max,
         key: limits.key.map(Key::code),
@@ -112,7 +112,7 @@ pub async fn start(
         Seed::Song(id) => vec![id.0],
         _ => Vec::new(),
     };
-    let picked = pick(index, &origin.vector, &limits, &served, limit);
+    let picked = pick(index, &origin.vector, &limits, served.iter().copied().collect(), limit);
     served.extend(&picked);
     let id = Uuid::now_v7();
     let txn = db.begin().await?;
@@ -198,7 +198,7 @@ pub async fn next(
         }
     }
     target = target.towards(&origin, SEED_PULL);
-    let picked = pick(index, &target, &limits, &session.served, limit);
+    let picked = pick(index, &target, &limits, served, limit);
     let mut all_served = session.served;
     all_served.extend(&picked);
     radio_sessions::Entity::update_many()

@@ -149,7 +149,7 @@ pub async fn path(
     let count = usize::try_from(count.clamp(2, MAX_LIMIT)).unwrap_or(2);
     let mut ids = vec![from.0];
     let mut filter = Filter { exclude: [from.0, to.0].into(), ..Filter::default() };
-    {
+    let score: std::collections::HashMap<Uuid, f32> = {
         let sounds = index.sounds();
         for step in 1..count - 1 {
             let point = start.towards(&end, step as f32 / (count - 1) as f32);
@@ -157,16 +157,12 @@ pub async fn path(
             filter.exclude.insert(id);
             ids.push(id);
         }
-    }
-    if from != to {
-        ids.push(to.0);
-    }
-    let vectors: Vec<Option<Vector>> = {
-        let sounds = index.sounds();
-        ids.iter().map(|id| sounds.vector(*id)).collect()
+        if from != to {
+            ids.push(to.0);
+        }
+        let score = |id: &Uuid| sounds.vector(*id).map_or(0.0, |v| similarity(start.distance(&v)));
+        ids.iter().map(|id| (*id, score(id))).collect()
     };
-    let score: std::collections::HashMap<Uuid, f32> =
-        ids.iter().zip(vectors).map(|(id, v)| (*id, v.map_or(0.0, |v| similarity(start.distance(&v))))).collect();
     Ok(songs_in_order(db, viewer, &ids)
         .await?
         .into_iter()
