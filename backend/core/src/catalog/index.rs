@@ -14,7 +14,11 @@
 //! Memory is postings of 4-byte slots per word occurrence plus the words themselves; docs/performance.md
 //! states it for 100,000 songs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+// foldhash, not std's SipHash: the keys are word ids, slots and UUIDs the index made or the database issued, and
+// hashing was a fifth of a selective search's CPU (docs/performance.md).
+use foldhash::HashMap;
 
 use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
 use uuid::Uuid;
@@ -127,17 +131,26 @@ impl Vocabulary {
     /// the word has), then `similarity` (shared over all), then the word.
     fn resembling(&self, term: &str) -> Vec<u32> {
         let grams = trigrams(term);
-        let mut shared: HashMap<u32, u8> = HashMap::new();
+        // Shared trigrams per word, counted in a dense array (a number's trigrams such as "  4" are in a tenth
+        // of a catalogue's words: a hash map of the counts was most of a typo lookup). Words reaching the
+        // threshold are noted as they reach it, so the array is never scanned.
+        let wanted = grams.len() as f32;
+        let needed = (SIMILARITY * wanted).ceil().max(1.0) as u8;
+        let mut shared = vec![0u8; self.words.len()];
+        let mut candidates = Vec::new();
         for gram in &grams {
             for &id in self.by_trigram.get(gram).map(Vec::as_slice).unwrap_or_default() {
-                *shared.entry(id).or_default() += 1;
+                let count = &mut shared[id as usize];
+                *count = count.saturating_add(1);
+                if *count == needed {
+                    candidates.push(id);
+                }
             }
         }
-        let wanted = grams.len() as f32;
-        let mut scored: Vec<(f32, f32, u32)> = shared
+        let mut scored: Vec<(f32, f32, u32)> = candidates
             .into_iter()
-            .filter_map(|(id, common)| {
-                let common = f32::from(common);
+            .filter_map(|id| {
+                let common = f32::from(shared[id as usize]);
                 let word_similarity = common / wanted;
                 let union = wanted + f32::from(self.trigram_counts[id as usize]) - common;
                 (word_similarity >= SIMILARITY).then_some((word_similarity, common / union, id))
@@ -178,14 +191,29 @@ impl Query {
         self.terms.iter().map(|t| t.alternatives.iter().map(word).collect()).collect()
     }
 
+    /// `words` (sorted) satisfy every term. Both sides are sorted: a merge, not a scan per alternative (a
+    /// broad word ranks thousands of songs this way).
     fn satisfied_by(&self, words: &[u32]) -> bool {
-        self.terms.iter().all(|t| t.alternatives.iter().any(|a| words.contains(a)))
+        self.terms.iter().all(|t| share_one(&t.alternatives, words))
     }
 
-    /// Query words found as they are (not through a prefix or a typo) among `words`.
+    /// Query words found as they are (not through a prefix or a typo) among `words` (sorted).
     fn exact_hits(&self, words: &[u32]) -> usize {
-        self.terms.iter().filter(|t| t.own.is_some_and(|own| words.contains(&own))).count()
+        self.terms.iter().filter(|t| t.own.is_some_and(|own| words.binary_search(&own).is_ok())).count()
     }
+}
+
+/// Whether two sorted lists have an element in common.
+fn share_one(a: &[u32], b: &[u32]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => return true,
+        }
+    }
+    false
 }
 
 /// Rows of one kind (songs, albums or artists) with their words: slots reused after removals, postings kept
@@ -205,7 +233,7 @@ struct Entry<D> {
 
 impl<D> Default for Collection<D> {
     fn default() -> Self {
-        Self { slots: Vec::new(), free: Vec::new(), by_id: HashMap::new(), postings: HashMap::new() }
+        Self { slots: Vec::new(), free: Vec::new(), by_id: HashMap::default(), postings: HashMap::default() }
     }
 }
 
@@ -300,7 +328,7 @@ impl<D> Collection<D> {
 pub struct SongDoc {
     /// Folded title.
     pub title: Box<str>,
-    /// Words of the title alone (a title match ranks above an artist or album match).
+    /// Words of the title alone, sorted (a title match ranks above an artist or album match).
     title_words: Box<[u32]>,
     pub album_id: Uuid,
     pub artist_id: Uuid,
@@ -386,9 +414,11 @@ impl Index {
 
     pub fn put_song(&mut self, row: SongRow<'_>) {
         let title = fold(row.title);
-        let title_words: Vec<u32> = self.word_ids(&title);
+        let mut title_words: Vec<u32> = self.word_ids(&title);
         let mut all = self.word_ids(&fold(row.search_text));
         all.extend(&title_words);
+        title_words.sort_unstable();
+        title_words.dedup();
         let doc = SongDoc {
             title: title.into(),
             title_words: title_words.into(),

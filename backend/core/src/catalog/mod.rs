@@ -21,7 +21,9 @@ pub mod stars;
 use chrono::{DateTime, FixedOffset};
 use sea_orm::{
     ConnectionTrait, DbErr, DeriveIden, FromQueryResult,
-    sea_query::{Alias, BinOper, Expr, Func, IntoIden, JoinType, Query, SelectStatement, SimpleExpr},
+    sea_query::{
+        Alias, BinOper, Expr, Func, IntoIden, JoinType, Query, SelectStatement, SimpleExpr, extension::postgres::PgFunc,
+    },
 };
 
 use crate::{
@@ -138,6 +140,89 @@ pub(crate) fn contains(haystack: SimpleExpr, needle: SimpleExpr) -> SimpleExpr {
 /// its album `al` and the viewer's favourite `f`.
 pub(crate) fn song_select(viewer: UserId) -> SelectStatement {
     use song_rows::Column as S;
+    let mut query = song_columns();
+    query
+        .from_as(song_rows::Entity, T::S)
+        .join_as(
+            JoinType::InnerJoin,
+            artists::Entity,
+            T::Ar,
+            Expr::col((T::Ar, artists::Column::Id)).equals((T::S, S::ArtistId)),
+        )
+        .join_as(
+            JoinType::InnerJoin,
+            albums::Entity,
+            T::Al,
+            Expr::col((T::Al, albums::Column::Id)).equals((T::S, S::AlbumId)),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            favourites::Entity,
+            T::F,
+            Expr::col((T::F, favourites::Column::SongId))
+                .equals((T::S, S::Id))
+                .and(Expr::col((T::F, favourites::Column::UserId)).eq(viewer)),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            ratings::Entity,
+            T::R,
+            Expr::col((T::R, ratings::Column::SongId))
+                .equals((T::S, S::Id))
+                .and(Expr::col((T::R, ratings::Column::UserId)).eq(viewer)),
+        );
+    query
+}
+
+/// The songs `ids` as `viewer` sees them, in no particular order: [`song_select`]'s columns, with the artist,
+/// album, favourite and rating each looked up per song by key. As joins, the planner hashed the whole artists
+/// table (and the viewer's favourites) to decorate twenty search results: a sequential scan of every artist per
+/// search, the largest share of PostgreSQL's work under search load (docs/performance.md). A lateral subquery
+/// with an OFFSET is never flattened into a join, so each lookup stays an index probe whatever the table sizes.
+/// `= ANY($1)` keeps one statement text (and one prepared plan per connection) whatever the number of ids.
+pub(crate) fn songs_by_id(viewer: UserId, ids: &[uuid::Uuid]) -> SelectStatement {
+    use song_rows::Column as S;
+    let artist = Query::select()
+        .column(artists::Column::Name)
+        .from(artists::Entity)
+        .and_where(Expr::col((artists::Entity, artists::Column::Id)).equals((T::S, S::ArtistId)))
+        .offset(0)
+        .to_owned();
+    let album = Query::select()
+        .columns([albums::Column::Title, albums::Column::CoverPath])
+        .from(albums::Entity)
+        .and_where(Expr::col((albums::Entity, albums::Column::Id)).equals((T::S, S::AlbumId)))
+        .offset(0)
+        .to_owned();
+    let favourite = Query::select()
+        .columns([favourites::Column::UserId, favourites::Column::CreatedAt])
+        .from(favourites::Entity)
+        .and_where(Expr::col((favourites::Entity, favourites::Column::SongId)).equals((T::S, S::Id)))
+        .and_where(Expr::col((favourites::Entity, favourites::Column::UserId)).eq(viewer))
+        .offset(0)
+        .to_owned();
+    let rating = Query::select()
+        .column(ratings::Column::Rating)
+        .from(ratings::Entity)
+        .and_where(Expr::col((ratings::Entity, ratings::Column::SongId)).equals((T::S, S::Id)))
+        .and_where(Expr::col((ratings::Entity, ratings::Column::UserId)).eq(viewer))
+        .offset(0)
+        .to_owned();
+    let always = || Expr::cust("TRUE");
+    let mut query = song_columns();
+    query
+        .from_as(song_rows::Entity, T::S)
+        .join_lateral(JoinType::InnerJoin, artist, T::Ar, always())
+        .join_lateral(JoinType::InnerJoin, album, T::Al, always())
+        .join_lateral(JoinType::LeftJoin, favourite, T::F, always())
+        .join_lateral(JoinType::LeftJoin, rating, T::R, always())
+        .and_where(Expr::col((T::S, S::Id)).eq(PgFunc::any(Expr::val(ids.to_vec()))));
+    query
+}
+
+/// [`Song`]'s columns over `s`, `ar`, `al`, `f` and `r`, without a source.
+fn song_columns() -> SelectStatement {
+    use song_rows::Column as S;
     Query::select()
         .expr_as(col(T::S, S::Id), Alias::new("id"))
         .expr_as(col(T::S, S::Title), Alias::new("title"))
@@ -168,35 +253,6 @@ pub(crate) fn song_select(viewer: UserId) -> SelectStatement {
         .expr_as(Expr::col((T::F, favourites::Column::UserId)).is_not_null(), Alias::new("favourite"))
         .expr_as(col(T::F, favourites::Column::CreatedAt), Alias::new("favourited_at"))
         .expr_as(col(T::R, ratings::Column::Rating), Alias::new("rating"))
-        .from_as(song_rows::Entity, T::S)
-        .join_as(
-            JoinType::InnerJoin,
-            artists::Entity,
-            T::Ar,
-            Expr::col((T::Ar, artists::Column::Id)).equals((T::S, S::ArtistId)),
-        )
-        .join_as(
-            JoinType::InnerJoin,
-            albums::Entity,
-            T::Al,
-            Expr::col((T::Al, albums::Column::Id)).equals((T::S, S::AlbumId)),
-        )
-        .join_as(
-            JoinType::LeftJoin,
-            favourites::Entity,
-            T::F,
-            Expr::col((T::F, favourites::Column::SongId))
-                .equals((T::S, S::Id))
-                .and(Expr::col((T::F, favourites::Column::UserId)).eq(viewer)),
-        )
-        .join_as(
-            JoinType::LeftJoin,
-            ratings::Entity,
-            T::R,
-            Expr::col((T::R, ratings::Column::SongId))
-                .equals((T::S, S::Id))
-                .and(Expr::col((T::R, ratings::Column::UserId)).eq(viewer)),
-        )
         .to_owned()
 }
 

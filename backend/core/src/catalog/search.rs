@@ -26,7 +26,6 @@ use super::{
     Song, T,
     browse::{Album, Artist},
     index::{Index, SongRow},
-    song_select,
     sound::{SoundRow, Sounds},
 };
 use crate::{
@@ -328,7 +327,7 @@ pub async fn search(
         }
         (index.songs(&query, limit), index.albums(&query, limit), index.artists(&query, limit))
     };
-    let songs = song_select(viewer).and_where(Expr::col((T::S, songs::Column::Id)).is_in(song_ids.clone())).to_owned();
+    let songs = super::songs_by_id(viewer, &song_ids);
     let albums = super::browse::album_select()
         .and_where(Expr::col((T::Al, albums::Column::Id)).is_in(album_ids.clone()))
         .to_owned();

@@ -4,17 +4,14 @@
 
 use std::collections::HashSet;
 
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
-    sea_query::{Expr, SelectStatement},
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    Song, T,
+    Song,
     search::{SearchIndex, in_order, read},
-    song_select,
+    songs_by_id,
     sound::Filter,
 };
 use crate::{
@@ -172,8 +169,7 @@ pub async fn path(
 
 /// The rows of `ids` as `viewer` sees them, in that order (songs deleted meanwhile left out).
 pub(super) async fn songs_in_order(db: &impl ConnectionTrait, viewer: UserId, ids: &[Uuid]) -> Result<Vec<Song>> {
-    let query: SelectStatement =
-        song_select(viewer).and_where(Expr::col((T::S, songs::Column::Id)).is_in(ids.iter().copied())).to_owned();
+    let query = songs_by_id(viewer, ids);
     let rows = read::<Song>(db, &query, !ids.is_empty()).await?;
     Ok(in_order(rows, ids, |s| s.id.into()))
 }

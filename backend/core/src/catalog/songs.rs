@@ -266,8 +266,8 @@ pub async fn by_ids(db: &impl ConnectionTrait, viewer: UserId, ids: &[SongId]) -
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let query =
-        song_select(viewer).and_where(Expr::col((T::S, songs::Column::Id)).is_in(ids.iter().copied())).to_owned();
+    let raw: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
+    let query = super::songs_by_id(viewer, &raw);
     let found: std::collections::HashMap<SongId, Song> =
         crate::run::all::<Song>(db, &query).await?.into_iter().map(|s| (s.id, s)).collect();
     Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
