@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ingest benchmarks: first scan and no-change rescan of a generated library (mixed formats), the analysis
 # rate, and backend RSS while a 1 GiB file is uploaded.
-# Needs: a release build (built if missing), ffmpeg, curl, the PostgreSQL server binaries.
+# Needs: a release build (built if missing; FERMATA_BIN picks one), ffmpeg, curl, the PostgreSQL server binaries.
 # Usage: bench/ingest.sh [TRACKS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,8 @@ tracks=${1:-2000}
 target=${CARGO_TARGET_DIR:-target}
 # The binary by absolute path (the scan runs from another directory); CARGO_TARGET_DIR may be absolute.
 case "$target" in /*) bin="$target/release/fermata" ;; *) bin="$(pwd)/$target/release/fermata" ;; esac
+# FERMATA_BIN picks another binary (an earlier build, to compare), as in the other benches; made absolute.
+[ -n "${FERMATA_BIN:-}" ] && bin=$(realpath "$FERMATA_BIN")
 [ -x "$bin" ] || cargo build --release -p fermata
 work=$(mktemp -d /tmp/fermata-ingest.XXXXXX)
 chmod 755 "$work"
