@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 
 // foldhash, not std's SipHash: the keys are word ids, slots and UUIDs the index made or the database issued, and
-// hashing was a fifth of a selective search's CPU (docs/performance.md).
+// hashing and rehashing were a sixth of the backend's CPU in a selective search (docs/performance.md).
 use foldhash::HashMap;
 
 use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
@@ -131,8 +131,8 @@ impl Vocabulary {
     /// the word has), then `similarity` (shared over all), then the word.
     fn resembling(&self, term: &str) -> Vec<u32> {
         let grams = trigrams(term);
-        // Shared trigrams per word, counted in a dense array (a number's trigrams such as "  4" are in a tenth
-        // of a catalogue's words: a hash map of the counts was most of a typo lookup). Words reaching the
+        // Shared trigrams per word, counted in a dense array (a number's trigrams such as "  4" can be in a
+        // ninth of a catalogue's words: a hash map of the counts was most of a typo lookup). Words reaching the
         // threshold are noted as they reach it, so the array is never scanned.
         let wanted = grams.len() as f32;
         let needed = (SIMILARITY * wanted).ceil().max(1.0) as u8;
