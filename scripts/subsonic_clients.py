@@ -349,7 +349,12 @@ async def opensonic_session(base, port, args, api_key: bool):
         await conn.get_random_songs(size=20)
         # Not get_music_folders: py-opensonic 10.4 reads `musicFolders` as a list, where the spec (and every
         # server) has an object holding `musicFolder`; py-sonic asks it below.
-        await conn.get_scan_status()
+        # The scan's status is admin-only information (this session is a listener's).
+        try:
+            await conn.get_scan_status()
+            raise AssertionError("getScanStatus answered a listener")
+        except libopensonic.errors.AuthError:
+            pass
         await conn.get_license()
     finally:
         await conn.cleanup() if hasattr(conn, "cleanup") else None
@@ -460,6 +465,13 @@ def sonic_session(base, port, args, legacy: bool):
     ))
     created = conn.createPlaylist(name="Sonic list", songIds=seen[:2])["playlist"]
     expect(created["songCount"] == 2, "py-sonic createPlaylist")
+    # Control characters a client sends (a player name, a comment) must not break the XML of any answer: the
+    # proxy asks getPlaylists and getNowPlaying again as XML and parses them.
+    conn.updatePlaylist(created["id"], comment="line\x0bfeed \x01 bell\x07")
+    hostile = libsonic.Connection(base, args.username, args.secret, port=port, appName="player\x01\x1f", legacyAuth=False)
+    hostile.scrobble(song_id, submission=False)
+    expect(any(e["id"] == song_id for e in conn.getNowPlaying()["nowPlaying"].get("entry", [])), "py-sonic now playing")
+    expect(any(p["id"] == created["id"] for p in conn.getPlaylists()["playlists"]["playlist"]), "py-sonic getPlaylists")
     conn.deletePlaylist(created["id"])
     conn.savePlayQueue(seen[:2], current=seen[0], position=5)
     queue = conn.getPlayQueue()["playQueue"]

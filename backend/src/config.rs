@@ -51,12 +51,18 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", global = true, hide_env_values = true, value_parser = secret)]
     pub database_url: Option<SecretString>,
 
+    /// The database password, put into DATABASE_URL percent-encoded: a generated password may hold `/`, `@` or
+    /// `#`, which break a URL pasted together by hand. Secret: never printed.
+    #[arg(long, env = "DATABASE_PASSWORD", value_name = "DATABASE_PASSWORD", global = true, hide_env_values = true, value_parser = secret)]
+    pub database_password: Option<SecretString>,
+
     /// Where Fermata keeps its state (the private database, media when MEDIA_DIR is unset).
     #[arg(long, env = "DATA_DIR", value_name = "DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: PathBuf,
 
-    /// Address the HTTP server listens on.
-    #[arg(long, env = "BIND", value_name = "BIND", default_value = "0.0.0.0:8080", global = true)]
+    /// Address the HTTP server listens on: this machine only unless told otherwise (the container image sets
+    /// 0.0.0.0:8080 for nginx to reach it), so a laptop running `./scripts/run` is no open server on its network.
+    #[arg(long, env = "BIND", value_name = "BIND", default_value = "127.0.0.1:8080", global = true)]
     pub bind: SocketAddr,
 
     /// The URL users reach Fermata at; its origin is the only one allowed to make cookie-authenticated writes,
@@ -264,6 +270,32 @@ pub struct Config {
 }
 
 impl Config {
+    /// DATABASE_URL with DATABASE_PASSWORD put in, checked as a URL. Errors never quote the URL: it may hold the
+    /// password.
+    pub fn database_url(&self) -> anyhow::Result<Option<SecretString>> {
+        use secrecy::ExposeSecret;
+        let Some(text) = &self.database_url else {
+            anyhow::ensure!(self.database_password.is_none(), "DATABASE_PASSWORD is set without DATABASE_URL");
+            return Ok(None);
+        };
+        let mut url = Url::parse(text.expose_secret()).map_err(|e| {
+            anyhow::anyhow!(
+                "DATABASE_URL is not a valid URL ({e}); a password holding / @ # ? or % must be percent-encoded, \
+                 or given alone as DATABASE_PASSWORD"
+            )
+        })?;
+        anyhow::ensure!(
+            matches!(url.scheme(), "postgres" | "postgresql"),
+            "DATABASE_URL must be a postgres:// URL, not {}://",
+            url.scheme()
+        );
+        if let Some(password) = &self.database_password {
+            url.set_password(Some(password.expose_secret()))
+                .map_err(|()| anyhow::anyhow!("DATABASE_URL has no host to give DATABASE_PASSWORD to"))?;
+        }
+        Ok(Some(SecretString::from(url.to_string())))
+    }
+
     /// Parses the configuration from the environment alone (no flags): what tests and tools start from.
     pub fn from_env() -> Result<Self, clap::Error> {
         #[derive(clap::Parser)]
@@ -361,4 +393,42 @@ fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
     text.parse::<ipnet::IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
         .map_err(|_| format!("'{text}' is neither an IP address nor a CIDR range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn parsed(args: &[&str]) -> Config {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        <Only as clap::Parser>::try_parse_from(std::iter::once("fermata").chain(args.iter().copied())).unwrap().config
+    }
+
+    #[test]
+    fn a_generated_password_goes_into_the_url_encoded_and_is_never_quoted() {
+        // `openssl rand -base64 24` gives a `/` in ~40 % of draws.
+        let password = "ab/c+d@e#f?g%h=";
+        let config = parsed(&[
+            "--database-url=postgres://fermata@postgres:5432/fermata",
+            &format!("--database-password={password}"),
+        ]);
+        let url = Url::parse(config.database_url().unwrap().unwrap().expose_secret()).unwrap();
+        assert_eq!(percent_encoding::percent_decode_str(url.password().unwrap()).decode_utf8().unwrap(), password);
+        assert_eq!((url.host_str(), url.port(), url.path()), (Some("postgres"), Some(5432), "/fermata"));
+
+        // Pasted raw into the URL, the same password breaks it: refused, and the message holds no part of it.
+        let raw = parsed(&[&format!("--database-url=postgres://fermata:{password}@postgres:5432/fermata")]);
+        let error = raw.database_url().unwrap_err().to_string();
+        assert!(error.contains("DATABASE_PASSWORD") && !error.contains("ab/c") && !error.contains("e#f"), "{error}");
+        assert!(format!("{raw:?}").contains("[REDACTED]") && !format!("{raw:?}").contains("ab/c"));
+
+        assert!(parsed(&["--database-url=mysql://x@y/z"]).database_url().is_err());
+        assert!(parsed(&["--database-password=x"]).database_url().is_err());
+        assert!(parsed(&[]).database_url().unwrap().is_none());
+    }
 }

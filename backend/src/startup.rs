@@ -44,7 +44,7 @@ pub struct Application {
 
 /// The database a command works on: DATABASE_URL, or the private cluster under DATA_DIR.
 pub async fn open_database(config: &Config) -> anyhow::Result<(DatabaseConnection, Option<EmbeddedPostgres>, String)> {
-    match &config.database_url {
+    match &config.database_url()? {
         Some(url) => {
             let url = secrecy::ExposeSecret::expose_secret(url);
             Ok((postgres::connect(url, config.db_max_connections).await?, None, url.to_owned()))

@@ -15,6 +15,19 @@ use symphonia::core::{
 /// Number of waveform buckets: enough for a seek bar on a wide screen, under 1 KiB per song.
 pub const PEAK_BUCKETS: usize = 800;
 
+/// Sample rates the analysis measures: telephone speech up to the highest studio rate. Outside them a file is
+/// refused: a stream claiming 1 Hz once made the per-slice peaks one float per sample (18 KB of memory per
+/// byte of a silent FLAC), and below ~116 Hz the analyser's filter banks had no bins.
+pub const RATES: std::ops::RangeInclusive<u32> = 8_000..=384_000;
+
+/// The audio a file may hold for its size: a minute, then one second per 100 bytes (ten times the density of
+/// 8 kbit/s speech; a 3-minute song at 128 kbit/s has 2.9 MB), at most 4 hours. Digital silence compresses to
+/// almost nothing in FLAC, so a 34 KB file once claimed 45 minutes and cost 20 s of CPU; past this budget the
+/// analysis stops and the file is refused.
+pub fn audio_budget_seconds(file_bytes: u64) -> u64 {
+    (60 + file_bytes / 100).min(4 * 3600)
+}
+
 #[derive(Debug, Clone)]
 pub struct Analysis {
     pub duration_ms: i32,
@@ -30,6 +43,8 @@ pub struct Analysis {
 /// and the sonic analyser. Memory stays bounded whatever the song's length.
 struct Meter {
     rate: u32,
+    /// Frames the budget allows ([`audio_budget_seconds`]).
+    max_frames: u64,
     channels: usize,
     loudness: Option<ebur128::EbuR128>,
     sonic: Analyser,
@@ -40,20 +55,38 @@ struct Meter {
 }
 
 impl Meter {
-    fn new(rate: u32, channels: usize) -> Self {
+    fn new(rate: u32, channels: usize, file_bytes: u64) -> anyhow::Result<Self> {
+        if !RATES.contains(&rate) {
+            bail!(
+                "a sample rate of {rate} Hz is not one the analysis measures ({} to {} Hz)",
+                RATES.start(),
+                RATES.end()
+            );
+        }
+        if channels == 0 || channels > 32 {
+            bail!("{channels} channels is not audio the analysis measures");
+        }
         let loudness = ebur128::EbuR128::new(channels as u32, rate, ebur128::Mode::I | ebur128::Mode::TRUE_PEAK).ok();
-        Self {
+        Ok(Self {
             rate,
-            channels: channels.max(1),
+            max_frames: audio_budget_seconds(file_bytes) * u64::from(rate),
+            channels,
             loudness,
             sonic: Analyser::new(rate),
             per_chunk: Vec::new(),
-            chunk_frames: u64::from((rate / 20).max(1)),
+            chunk_frames: u64::from(rate / 20),
             frames: 0,
-        }
+        })
     }
 
-    fn push(&mut self, interleaved: &[f32]) {
+    /// Folds in a block of samples; an error once the file holds more audio than its size allows.
+    fn push(&mut self, interleaved: &[f32]) -> anyhow::Result<()> {
+        if self.frames + (interleaved.len() / self.channels) as u64 > self.max_frames {
+            bail!(
+                "the file holds more audio than its size allows (over {} s); not analysed",
+                self.max_frames / u64::from(self.rate)
+            );
+        }
         if let Some(meter) = self.loudness.as_mut() {
             let _ = meter.add_frames_f32(interleaved);
         }
@@ -67,6 +100,7 @@ impl Meter {
             self.per_chunk[index] = self.per_chunk[index].max(loudest);
             self.frames += 1;
         }
+        Ok(())
     }
 
     fn finish(self) -> anyhow::Result<Analysis> {
@@ -92,6 +126,7 @@ impl Meter {
 /// Decodes the whole file once with symphonia.
 pub fn analyse(path: &Path, extension: &str) -> anyhow::Result<Analysis> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     let stream = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
     hint.with_extension(extension);
@@ -123,16 +158,20 @@ pub fn analyse(path: &Path, extension: &str) -> anyhow::Result<Analysis> {
             Err(e) => return Err(e).context("cannot decode the audio"),
         };
         let spec = *decoded.spec();
+        if meter.is_none() {
+            meter = Some(Meter::new(spec.rate, spec.channels.count(), file_bytes)?);
+        }
+        let meter = meter.as_mut().expect("set above");
+        // A stretch whose layout differs from the start's (a broken stream) is skipped like a damaged packet.
+        if spec.channels.count() != meter.channels || spec.rate != meter.rate {
+            continue;
+        }
         let samples = buffer.get_or_insert_with(|| SampleBuffer::new(decoded.capacity() as u64, spec));
         if samples.capacity() < decoded.capacity() * spec.channels.count() {
             *samples = SampleBuffer::new(decoded.capacity() as u64, spec);
         }
         samples.copy_interleaved_ref(decoded);
-        let meter = meter.get_or_insert_with(|| Meter::new(spec.rate, spec.channels.count()));
-        // A stretch whose layout differs from the start's (a broken stream) is skipped like a damaged packet.
-        if spec.channels.count() == meter.channels && spec.rate == meter.rate {
-            meter.push(samples.samples());
-        }
+        meter.push(samples.samples())?;
     }
     meter.context("the file decodes to no audio")?.finish()
 }
@@ -167,7 +206,8 @@ pub fn analyse_with_ffmpeg(ffmpeg: &Path, path: &Path, demuxer: &str) -> anyhow:
         let _ = stderr.by_ref().take(64 * 1024).read_to_string(&mut text);
         text
     });
-    let mut meter = Meter::new(FFMPEG_RATE, FFMPEG_CHANNELS);
+    let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let mut meter = Meter::new(FFMPEG_RATE, FFMPEG_CHANNELS, file_bytes)?;
     let mut bytes = vec![0u8; 64 * 1024];
     let mut samples = Vec::with_capacity(bytes.len() / 4);
     let mut filled = 0;
@@ -181,7 +221,12 @@ pub fn analyse_with_ffmpeg(ffmpeg: &Path, path: &Path, demuxer: &str) -> anyhow:
         let usable = filled - filled % (4 * FFMPEG_CHANNELS);
         samples.clear();
         samples.extend(bytes[..usable].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
-        meter.push(&samples);
+        if let Err(e) = meter.push(&samples) {
+            // ffmpeg is resampling whatever the file claims: stop it rather than read the rest.
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
         bytes.copy_within(usable..filled, 0);
         filled -= usable;
     }
@@ -207,6 +252,40 @@ fn fold_peaks(values: &[f32], buckets: usize) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_layouts_outside_sane_ranges_are_refused() {
+        for rate in [0, 1, 115, 7_999, 384_001, u32::MAX] {
+            assert!(Meter::new(rate, 2, 1 << 20).is_err(), "{rate} Hz");
+        }
+        for channels in [0, 33] {
+            assert!(Meter::new(44_100, channels, 1 << 20).is_err(), "{channels} channels");
+        }
+        assert!(Meter::new(8_000, 1, 0).is_ok());
+        assert!(Meter::new(384_000, 8, 0).is_ok());
+    }
+
+    #[test]
+    fn the_audio_a_file_holds_is_bounded_by_its_size() {
+        assert_eq!(audio_budget_seconds(0), 60);
+        assert_eq!(audio_budget_seconds(34_000), 400);
+        // A 3-minute MP3 at 32 kbit/s (720 KB) and an hour of 8 kbit/s speech (3.6 MB) fit.
+        assert!(audio_budget_seconds(720_000) > 180);
+        assert!(audio_budget_seconds(3_600_000) > 3_600);
+        assert_eq!(audio_budget_seconds(u64::MAX), 4 * 3600);
+
+        // 401 seconds of silence at 8 kHz pushed into a meter for a 34 KB file: refused past 400 s, and the
+        // peaks' memory never grew past the budget's slices.
+        let mut meter = Meter::new(8_000, 1, 34_000).unwrap();
+        let block = vec![0f32; 8_000];
+        for _ in 0..400 {
+            meter.push(&block).unwrap();
+        }
+        assert!(meter.push(&block).is_err());
+        assert!(meter.per_chunk.len() <= 400 * 20);
+    }
+
     #[test]
     fn broken_and_empty_files_fail_cleanly() {
         let dir = tempfile::tempdir().unwrap();
@@ -219,8 +298,8 @@ mod tests {
         let empty = dir.path().join("empty.flac");
         std::fs::write(&empty, b"").unwrap();
         for (path, extension) in [(&garbage, "mp3"), (&empty, "flac")] {
-            assert!(super::analyse(path, extension).is_err(), "{}", path.display());
+            assert!(analyse(path, extension).is_err(), "{}", path.display());
         }
-        assert!(super::analyse(&dir.path().join("missing.ogg"), "ogg").is_err());
+        assert!(analyse(&dir.path().join("missing.ogg"), "ogg").is_err());
     }
 }

@@ -14,12 +14,18 @@ pub struct Item {
 pub struct Parsed {
     pub name: Option<String>,
     pub items: Vec<Item>,
+    /// A line was over [`MAX_LINE`] bytes (skipped); an import refuses such a file rather than guess.
+    pub too_long: bool,
 }
 
 pub fn parse(text: &str) -> Parsed {
     let mut parsed = Parsed::default();
     let mut display = None;
     for line in text.trim_start_matches('\u{feff}').lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if line.len() > MAX_LINE {
+            parsed.too_long = true;
+            continue;
+        }
         if let Some(info) = line.strip_prefix("#EXTINF:") {
             display = info.split_once(',').map(|(_, d)| d.trim().to_owned()).filter(|d| !d.is_empty());
         } else if let Some(name) = line.strip_prefix("#PLAYLIST:") {
@@ -40,16 +46,23 @@ pub fn song_id_in(location: &str) -> Option<Uuid> {
     rest.split('/').next()?.parse().ok()
 }
 
-/// The library paths a line may name: the line itself (slashes normalised) and every tail of it that starts
-/// after a `/`, so `/home/me/Music/Artist/song.mp3` finds the stored `Artist/song.mp3`. At most 32 (a path
-/// deeper than that is not a real library's).
+/// The longest line an import takes: PATH_MAX on Linux. A longer line names no file any system could open.
+pub const MAX_LINE: usize = 4096;
+
+/// How many trailing components a library path may have (a deeper library is not a real one's).
+const MAX_DEPTH: usize = 16;
+
+/// The library paths a line may name: the tails of the line (slashes normalised) that start after a `/`, with
+/// at most 16 components, longest first, so `/home/me/Music/Artist/song.mp3` finds the stored
+/// `Artist/song.mp3` however deep the listener's own prefix is. Built from the end of the line, so the work and
+/// memory are at most 16 times the line's length (every tail of a long line once cost its square).
 pub fn path_suffixes(location: &str) -> Vec<String> {
     let location = location.replace('\\', "/");
     let trimmed = location.trim_start_matches('/');
-    let mut suffixes = vec![trimmed.to_owned()];
-    suffixes.extend(trimmed.match_indices('/').map(|(i, _)| trimmed[i + 1..].to_owned()).filter(|s| !s.is_empty()));
-    suffixes.truncate(32);
-    suffixes
+    // Tail starts from the end of the line backwards: after each `/`, then the line's own start.
+    let starts: Vec<usize> =
+        trimmed.rmatch_indices('/').map(|(i, _)| i + 1).chain(std::iter::once(0)).take(MAX_DEPTH).collect();
+    starts.into_iter().rev().map(|i| &trimmed[i..]).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
 /// "Artist - Title" from an EXTINF hint, or from a file name like "Artist - Title.mp3".
@@ -73,6 +86,38 @@ pub fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_tails_are_bounded_whatever_the_line() {
+        assert_eq!(
+            path_suffixes("/home/me/Music/A/b.mp3"),
+            ["home/me/Music/A/b.mp3", "me/Music/A/b.mp3", "Music/A/b.mp3", "A/b.mp3", "b.mp3"]
+        );
+        assert_eq!(path_suffixes("C:\\Music\\x.flac"), ["C:/Music/x.flac", "Music/x.flac", "x.flac"]);
+        assert_eq!(path_suffixes("dir/"), ["dir/"]);
+        // 40 components: the 16 shortest tails, the longest of them first.
+        let deep = (0..40).map(|n| format!("d{n}")).collect::<Vec<_>>().join("/");
+        let tails = path_suffixes(&deep);
+        assert_eq!(tails.len(), 16);
+        assert!(tails[0].starts_with("d24/") && tails[15] == "d39", "{tails:?}");
+        // A line of a million slashes once built half a million tails of its length (quadratic); now the
+        // tails together hold at most 16 times the line.
+        let slashes = "/a".repeat(500_000);
+        let total: usize = path_suffixes(&slashes).iter().map(String::len).sum();
+        assert!(total <= 16 * 32, "{total}");
+        let long = format!("{}/x.mp3", "n".repeat(1 << 20));
+        let total: usize = path_suffixes(&long).iter().map(String::len).sum();
+        assert!(total <= 2 * long.len(), "{total}");
+    }
+
+    #[test]
+    fn a_line_longer_than_any_path_is_noted_not_kept() {
+        let text = format!("/a.mp3\n/{}\n", "x".repeat(MAX_LINE));
+        let parsed = parse(&text);
+        assert!(parsed.too_long);
+        assert_eq!(parsed.items.len(), 1);
+        assert!(!parse("/a.mp3\n").too_long);
+    }
 
     #[test]
     fn exported_text_stays_on_its_line_and_imported_names_follow_the_rules() {

@@ -599,6 +599,12 @@ pub async fn import(
         return Err(Error::Refused("the playlist is not text".into()));
     }
     let parsed = m3u::parse(text);
+    if parsed.too_long {
+        return Err(Error::Refused(format!(
+            "a line of the playlist is longer than {} characters; no file path is that long",
+            m3u::MAX_LINE
+        )));
+    }
     if parsed.items.is_empty() {
         return Err(Error::Refused("the playlist names no songs".into()));
     }

@@ -53,6 +53,9 @@ pub fn extensions() -> Envelope {
     )
 }
 
+/// The one music folder's id (`getMusicFolders`).
+pub const MUSIC_FOLDER_ID: &str = "1";
+
 /// Runs method `name` for an authenticated call.
 pub async fn run(name: &str, call: &Call) -> Answer {
     match name {
@@ -217,6 +220,9 @@ async fn get_user(call: &Call) -> Answer {
 }
 
 async fn scan_status(call: &Call) -> Answer {
+    if !call.is_admin() {
+        return Err(Failure::new(code::NOT_AUTHORISED, "only admins see the scan's status"));
+    }
     let job = jobs::latest_scan(&call.state.db).await?;
     let scanning = job.as_ref().is_some_and(|j| {
         matches!(<JobState as sea_orm::ActiveEnum>::try_from_value(&j.status), Ok(JobState::Queued | JobState::Running))
@@ -259,6 +265,12 @@ async fn now_playing(call: &Call) -> Answer {
 
 async fn artists(call: &Call, id3: bool) -> Answer {
     let db = &call.state.db;
+    // The folder index says when it last changed; a client that has that version is told so with no artists.
+    let changed = browse::index_changed_at(db).await?.timestamp_millis();
+    if !id3 && call.params.number("ifModifiedSince", 0..=i64::MAX)?.is_some_and(|since| since >= changed) {
+        let element = Element::new().attr("ignoredArticles", views::IGNORED_ARTICLES).attr("lastModified", changed);
+        return Ok(Envelope::with("indexes", element).into());
+    }
     let artists = browse::artists_from(db, 0, MAX_INDEX).await?;
     // Stars from the listener's (short) starred list, not a lookup of every artist in the index.
     let starred: Vec<ArtistId> = stars::starred_artists(db, call.user_id()).await?.iter().map(|a| a.id).collect();
@@ -276,7 +288,7 @@ async fn artists(call: &Call, id3: bool) -> Answer {
     } else {
         let element = Element::new()
             .attr("ignoredArticles", views::IGNORED_ARTICLES)
-            .attr("lastModified", Utc::now().timestamp_millis())
+            .attr("lastModified", changed)
             .list("index", index);
         Ok(Envelope::with("indexes", element).into())
     }
@@ -520,7 +532,7 @@ fn is_everything(query: &str) -> bool {
 async fn search_page(call: &Call, id3: bool) -> Answer {
     let db = &call.state.db;
     let user = call.user_id();
-    let query = call.params.get("query").unwrap_or("");
+    let query = call.params.text("query").unwrap_or("");
     let (artist_count, artist_offset) = (page(call, "artistCount", 20)?, offset(call, "artistOffset")?);
     let (album_count, album_offset) = (page(call, "albumCount", 20)?, offset(call, "albumOffset")?);
     let (song_count, song_offset) = (page(call, "songCount", 20)?, offset(call, "songOffset")?);
@@ -801,7 +813,7 @@ async fn update_playlist(call: &Call) -> Answer {
     let change = playlists::PlaylistChange {
         name: params.get("name").map(playlist_name).transpose()?,
         description: params
-            .get("comment")
+            .text("comment")
             .map(|c| playlist_comment(c).map(|c| Some(c).filter(|c| !c.is_empty())))
             .transpose()?,
         public: params.bool("public")?,

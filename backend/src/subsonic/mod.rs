@@ -163,7 +163,15 @@ impl Params {
         Self(pairs)
     }
 
+    /// The parameter's first value; an empty one is absent, as other servers take it (a web client restores
+    /// its session with `p=` beside its token, and clients send `size=` for "the default").
     pub fn get(&self, name: &str) -> Option<&str> {
+        self.text(name).filter(|v| !v.is_empty())
+    }
+
+    /// The parameter's first value even when empty: for text whose emptiness means something (a comment
+    /// cleared, a search for everything).
+    pub fn text(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
@@ -173,7 +181,8 @@ impl Params {
 
     /// Every value of a repeated parameter, at most `cap`.
     pub fn all(&self, name: &str, cap: usize) -> Result<Vec<&str>, Failure> {
-        let values: Vec<&str> = self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect();
+        let values: Vec<&str> =
+            self.0.iter().filter(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str()).collect();
         if values.len() > cap {
             return Err(Failure::invalid(name, format!("is repeated {} times; at most {cap} are taken", values.len())));
         }
@@ -286,6 +295,10 @@ async fn dispatch(
         Ok(user) => user,
         Err(failure) => return failure.render(format),
     };
+    // One music folder: any other asked for is not there (answering the whole library would be a lie).
+    if params.get("musicFolderId").is_some_and(|id| id.trim() != methods::MUSIC_FOLDER_ID) {
+        return Failure::not_found("music folder").render(format);
+    }
     let call = Call { state, user, params, format, headers };
     match methods::run(&name, &call).await {
         Ok(Reply::Envelope(envelope)) => envelope.render(format),

@@ -28,6 +28,14 @@ pub enum Value {
 }
 
 impl Value {
+    /// Text every XML 1.0 parser takes (see [`xml_chars`]); JSON carries the same, so both formats agree.
+    fn xml_safe(self) -> Self {
+        match self {
+            Self::Str(s) => Self::Str(xml_chars(s)),
+            other => other,
+        }
+    }
+
     fn text(&self) -> String {
         match self {
             Self::Str(s) => s.clone(),
@@ -67,6 +75,20 @@ impl From<usize> for Value {
     }
 }
 
+/// Text XML 1.0 can carry: control characters other than tab, newline and carriage return, and U+FFFE/U+FFFF,
+/// are not allowed even as character references, so whatever a client stored (a player name, a comment) is
+/// answered with U+FFFD in their place rather than as a document no XML client can parse. Applied as elements
+/// are built, so the JSON answer carries the same text.
+fn xml_chars(text: String) -> String {
+    let allowed =
+        |c: char| !matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}');
+    if text.chars().all(allowed) {
+        text
+    } else {
+        text.chars().map(|c| if allowed(c) { c } else { '\u{fffd}' }).collect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Children {
     One(Element),
@@ -88,7 +110,7 @@ impl Element {
     }
 
     pub fn attr(mut self, name: &'static str, value: impl Into<Value>) -> Self {
-        self.attrs.push((name, value.into()));
+        self.attrs.push((name, value.into().xml_safe()));
         self
     }
 
@@ -102,7 +124,7 @@ impl Element {
 
     /// Text content (XML) / `value` (JSON).
     pub fn text(mut self, text: impl Into<String>) -> Self {
-        self.text = Some(text.into());
+        self.text = Some(xml_chars(text.into()));
         self
     }
 
@@ -119,7 +141,7 @@ impl Element {
 
     /// Repeated elements with text only (XML) / an array of scalars (JSON).
     pub fn values<V: Into<Value>>(mut self, name: &'static str, items: impl IntoIterator<Item = V>) -> Self {
-        self.children.push((name, Children::Values(items.into_iter().map(Into::into).collect())));
+        self.children.push((name, Children::Values(items.into_iter().map(|v| v.into().xml_safe()).collect())));
         self
     }
 
@@ -294,6 +316,41 @@ mod tests {
         assert!(xml.contains("<song id=\"s1\"/><song id=\"s2\"/>"), "{xml}");
         assert!(xml.contains("<moods>calm</moods>"), "{xml}");
         assert!(!xml.contains("genres"), "an empty list is no element in XML: {xml}");
+    }
+
+    #[test]
+    fn whatever_a_client_stored_the_xml_stays_well_formed() {
+        let hostile = "a\u{1}b\u{b}c\u{1f}d\u{fffe}e\tf\ng";
+        let envelope = Envelope::with(
+            "playlists",
+            Element::new()
+                .list("playlist", [Element::new().attr("comment", hostile).text(hostile)])
+                .values("v", [hostile]),
+        );
+        let xml = envelope.to_xml();
+        let mut reader = quick_xml::Reader::from_reader(&xml[..]);
+        let mut buffer = Vec::new();
+        let mut texts = Vec::new();
+        loop {
+            match reader.read_event_into(&mut buffer).expect("well-formed") {
+                Event::Eof => break,
+                Event::Start(e) | Event::Empty(e) => {
+                    for attribute in e.attributes() {
+                        texts.push(attribute.unwrap().unescape_value().unwrap().into_owned());
+                    }
+                }
+                Event::Text(t) => texts.push(t.decode().unwrap().into_owned()),
+                _ => {}
+            }
+            buffer.clear();
+        }
+        let allowed = |t: &String| t.chars().all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'));
+        assert!(texts.iter().all(allowed), "{texts:?}");
+        assert!(texts.iter().any(|t| t.starts_with("a\u{fffd}b\u{fffd}c\u{fffd}d\u{fffd}e")), "{texts:?}");
+        // JSON carries the same text as XML.
+        let json: serde_json::Value = serde_json::from_slice(&envelope.to_json()).unwrap();
+        let comment = &json["subsonic-response"]["playlists"]["playlist"][0]["comment"];
+        assert_eq!(comment, "a\u{fffd}b\u{fffd}c\u{fffd}d\u{fffd}e\tf\ng");
     }
 
     #[test]

@@ -106,20 +106,18 @@ fn run(cmd: &mut Command) {
     assert!(output.status.success(), "ffmpeg failed: {}", String::from_utf8_lossy(&output.stderr));
 }
 
+/// ffmpeg reading the lavfi source `source` (a generator), quiet, overwriting its output.
+fn lavfi(source: &str) -> Command {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error", "-y", "-f", "lavfi", "-i", source]);
+    cmd
+}
+
 /// Writes `<dir>/<name>.<ext>`: `seconds` of stereo pink noise at 44.1 kHz, untagged, lossy formats at 192k: a
 /// signal every encoder spends its whole bitrate on (a tone would let a VBR encoder go far under its target).
 pub fn noise(dir: &Path, name: &str, format: Format, seconds: f32) -> PathBuf {
     let path = dir.join(format!("{name}.{}", format.extension()));
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args([
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("anoisesrc=color=pink:sample_rate=44100:duration={seconds}"),
-    ]);
+    let mut cmd = lavfi(&format!("anoisesrc=color=pink:sample_rate=44100:duration={seconds}"));
     cmd.args(["-ac", "2"]).args(format.codec_args());
     if matches!(format, Format::Mp3 | Format::Opus | Format::M4a) {
         // Lossy sources at a rate a listener's ceiling is under (the last -b:a wins).
@@ -134,8 +132,7 @@ pub fn noise(dir: &Path, name: &str, format: Format, seconds: f32) -> PathBuf {
 /// with these tags and, where the format allows, an embedded cover.
 pub fn make(dir: &Path, name: &str, format: Format, tags: &Tags, seconds: f32, hz: u32, cover: bool) -> PathBuf {
     let path = dir.join(format!("{name}.{}", format.extension()));
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-v", "error", "-y", "-f", "lavfi", "-i", &format!("sine=frequency={hz}:duration={seconds}")]);
+    let mut cmd = lavfi(&format!("sine=frequency={hz}:duration={seconds}"));
     let with_cover = cover && format.embeds_cover();
     if with_cover {
         cmd.arg("-i").arg(cover_image());
@@ -173,8 +170,7 @@ pub fn signal(dir: &Path, name: &str, format: Format, seconds: f32, expression: 
 /// [`signal`] on album `album`.
 pub fn signal_on(dir: &Path, name: &str, album: &str, format: Format, seconds: f32, expression: &str) -> PathBuf {
     let path = dir.join(format!("{name}.{}", format.extension()));
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-v", "error", "-y", "-f", "lavfi", "-i", &format!("aevalsrc=exprs={expression}:s=44100:d={seconds}")]);
+    let mut cmd = lavfi(&format!("aevalsrc=exprs={expression}:s=44100:d={seconds}"));
     cmd.args(format.codec_args());
     cmd.args([
         "-metadata",
@@ -183,6 +179,28 @@ pub fn signal_on(dir: &Path, name: &str, album: &str, format: Format, seconds: f
         "artist=Signals",
         "-metadata",
         &format!("album={album}"),
+    ]);
+    cmd.arg(&path);
+    run(&mut cmd);
+    path
+}
+
+/// A FLAC of digital silence at `rate` Hz lasting `seconds`, in the largest blocks FLAC has: each block of
+/// 65,535 samples costs a few bytes, so a tiny file claims hours (what an attacker uploads to make the analysis
+/// work for nothing).
+pub fn silent_flac(dir: &Path, name: &str, rate: u32, seconds: u64) -> PathBuf {
+    let path = dir.join(format!("{name}.flac"));
+    let mut cmd = lavfi(&format!("anullsrc=r={rate}:cl=mono"));
+    cmd.args(["-t", &seconds.to_string()]);
+    cmd.args([
+        "-c:a",
+        "flac",
+        "-frame_size",
+        "65535",
+        "-metadata",
+        &format!("title={name}"),
+        "-metadata",
+        "artist=Bombs",
     ]);
     cmd.arg(&path);
     run(&mut cmd);

@@ -126,6 +126,40 @@ async fn a_silent_file_is_analysed_without_a_sound() {
     assert_eq!((status, error["code"].as_str()), (StatusCode::CONFLICT, Some("not_analysed")));
 }
 
+/// Files made to cost the analysis far more than their size (#41): a 32 KB FLAC at 1 Hz (it took a replica from
+/// 46 to 548 MB and was retried five times) and a 34 KB FLAC of 45 minutes' silence at 44.1 kHz (20 s of CPU).
+/// Each is refused after one try: analysed without peaks or a sound, its job done on the first attempt.
+#[tokio::test]
+async fn files_claiming_more_audio_than_they_hold_are_refused_after_one_try() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let one_hz = fixtures::silent_flac(dir.path(), "one-hertz", 1, 100_000_000);
+    let long = fixtures::silent_flac(dir.path(), "long-silence", 44_100, 45 * 60);
+    for path in [&one_hz, &long] {
+        assert!(std::fs::metadata(path).unwrap().len() < 40_000, "{path:?} is a small file");
+    }
+    let ids = [added(&app, &one_hz).await, added(&app, &long).await];
+    wait_analysed(&app, &ids).await;
+    let list = ids.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(",");
+    let measured: i64 = scalar(
+        &app.db,
+        &format!("SELECT count(*) FROM songs WHERE id IN ({list}) AND (peaks IS NOT NULL OR sonic IS NOT NULL OR analysed_at IS NULL)"),
+    )
+    .await;
+    assert_eq!(measured, 0, "refused: marked as tried, nothing measured");
+    let jobs = "SELECT count(*) FROM jobs WHERE kind = 'analyse' AND (status <> 'done' OR attempts <> 1)";
+    eventually("both analysis jobs done on their first try", ANALYSIS, || async {
+        scalar::<i64>(&app.db, "SELECT count(*) FROM jobs WHERE kind = 'analyse' AND status = 'done'").await == 2
+    })
+    .await;
+    assert_eq!(scalar::<i64>(&app.db, jobs).await, 0);
+    // A real song still gets measured beside them.
+    let song = analysed(&app, &fixtures::clicks(dir.path(), "fine", Format::Flac, 120.0, 8.0)).await;
+    let peaks: i64 =
+        scalar(&app.db, &format!("SELECT count(*) FROM songs WHERE id = '{song}' AND peaks IS NOT NULL")).await;
+    assert_eq!(peaks, 1);
+}
+
 #[tokio::test]
 async fn similar_songs_come_from_the_same_family_first() {
     let app = TestApp::spawn().await;

@@ -486,7 +486,7 @@ async fn a_listener_browses_streams_stars_rates_scrobbles_and_keeps_playlists_an
     assert_eq!(top["topSongs"]["song"][0]["id"], ids[2].to_string(), "the most played first");
     // Scans are for admins.
     assert_eq!(error(&rest(&app, &key, "startScan", "").await), 50);
-    ok(&rest(&app, &key, "getScanStatus", "").await);
+    assert_eq!(error(&rest(&app, &key, "getScanStatus", "").await), 50);
     assert_eq!(error(&rest(&app, &key, "getUser", "username=listener2").await), 50);
     assert_eq!(rest(&app, &key, "getUser", "username=listener1").await["user"]["adminRole"], false);
 }
@@ -567,4 +567,51 @@ async fn real_subsonic_clients_sync_a_few_thousand_songs_and_every_answer_meets_
     let library = seed_catalogue(&app.db, 3000).await;
     let (user, secret, _) = listener_with_credential(&app, "syncer").await;
     run_clients(&app.address, &user, &secret, library, true).await;
+}
+
+/// What real clients found (#41): an empty `p=` beside a token (a web client restoring its session), empty
+/// optional numbers, a music folder that does not exist, and `getIndexes` telling when the index changed.
+#[tokio::test]
+async fn empty_parameters_are_absent_unknown_folders_are_not_found_and_the_index_says_when_it_changed() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    real_library(&app, dir.path()).await;
+    let (user, key, _) = listener_with_credential(&app, "restorer").await;
+    let salt = "a1b2c3";
+    let token = md5_hex(&format!("{key}{salt}"));
+    let ping = ok(&rest(&app, "", "ping", &format!("apiKey=&u={user}&t={token}&s={salt}&p=")).await).clone();
+    assert_eq!(ping["status"], "ok");
+    // Empty optional numbers take their defaults.
+    let list = rest(&app, &key, "getAlbumList2", "type=newest&size=&offset=&fromYear=&toYear=&musicFolderId=").await;
+    assert_eq!(ok(&list)["albumList2"]["album"].as_array().unwrap().len(), 2);
+    let songs = rest(&app, &key, "getRandomSongs", "size=&fromYear=").await;
+    assert_eq!(ok(&songs)["randomSongs"]["song"].as_array().unwrap().len(), 4);
+
+    // The one music folder is 1; any other is not there.
+    assert_eq!(
+        ok(&rest(&app, &key, "getIndexes", "musicFolderId=1").await)["indexes"]["index"].as_array().unwrap().len(),
+        2
+    );
+    for method in ["getIndexes", "getArtists", "getAlbumList2?type=newest", "getRandomSongs", "search3?query=real"] {
+        let (method, query) = method.split_once('?').unwrap_or((method, ""));
+        let answer = rest(&app, &key, method, &format!("{query}&musicFolderId=2")).await;
+        assert_eq!(error(&answer), 70, "{method}: {answer}");
+    }
+
+    // lastModified is the index's last change, not the time of the request; unchanged, the index comes empty.
+    let first = ok(&rest(&app, &key, "getIndexes", "").await).clone();
+    let changed = first["indexes"]["lastModified"].as_i64().unwrap();
+    let again = rest(&app, &key, "getIndexes", "").await;
+    assert_eq!(again["indexes"]["lastModified"].as_i64(), Some(changed), "the same until the library changes");
+    let unchanged = ok(&rest(&app, &key, "getIndexes", &format!("ifModifiedSince={changed}")).await).clone();
+    assert_eq!(unchanged["indexes"]["lastModified"].as_i64(), Some(changed));
+    assert!(unchanged["indexes"].get("index").is_none(), "no artists for an unchanged index: {unchanged}");
+    let older = ok(&rest(&app, &key, "getIndexes", &format!("ifModifiedSince={}", changed - 1)).await).clone();
+    assert_eq!(older["indexes"]["index"].as_array().map(Vec::len), Some(2));
+    // A new artist moves it.
+    let tags = Tags::song("Newcomer Song", "A Newcomer", "First Steps");
+    app.add_song(&fixtures::make(dir.path(), "new", Format::Mp3, &tags, 1.0, 440, false)).await;
+    let after = ok(&rest(&app, &key, "getIndexes", &format!("ifModifiedSince={changed}")).await).clone();
+    assert!(after["indexes"]["lastModified"].as_i64().unwrap() > changed, "{after}");
+    assert_eq!(after["indexes"]["index"].as_array().map(Vec::len), Some(3), "A, O and R");
 }

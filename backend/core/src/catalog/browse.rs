@@ -516,3 +516,19 @@ pub async fn artists_from(db: &impl ConnectionTrait, offset: u64, limit: u64) ->
         .to_owned();
     all(db, &query).await
 }
+
+/// When the artist index (artists and their albums) last changed: a statement that added, renamed or removed
+/// one (migration 000016).
+pub async fn index_changed_at(db: &impl ConnectionTrait) -> Result<DateTime<FixedOffset>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Changed {
+        changed_at: DateTime<FixedOffset>,
+    }
+    let statement =
+        sea_orm::Statement::from_string(db.get_database_backend(), "SELECT changed_at FROM library_changes");
+    Changed::find_by_statement(statement)
+        .one(db)
+        .await?
+        .map(|c| c.changed_at)
+        .ok_or_else(|| DbErr::RecordNotFound("library_changes".into()))
+}

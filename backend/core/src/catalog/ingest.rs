@@ -691,10 +691,14 @@ pub async fn store_analysis(
     execute(db, &update).await.map(drop)
 }
 
-/// A song whose file cannot be analysed any more: no vector, marked with the current measures' version.
+/// A song whose file cannot be analysed: no vector, marked with the current measures' version and the time of
+/// the attempt, so neither the queue nor a backfill comes back to it.
 pub async fn store_unanalysable(db: &impl ConnectionTrait, id: SongId) -> Result<(), DbErr> {
     let mut update = Query::update();
-    update.table(songs::Entity).and_where(Expr::col(songs::Column::Id).eq(id));
+    update
+        .table(songs::Entity)
+        .value(songs::Column::AnalysedAt, Expr::current_timestamp())
+        .and_where(Expr::col(songs::Column::Id).eq(id));
     store_sonic(&mut update, None);
     execute(db, &update).await.map(drop)
 }

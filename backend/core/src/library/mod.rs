@@ -175,7 +175,7 @@ pub async fn run_analysis(
     job: &jobs::Model,
 ) -> anyhow::Result<()> {
     let id: SongId = serde_json::from_value(job.payload.get("song_id").cloned().unwrap_or_default())?;
-    if analyse_song(db, media, ffmpeg, id).await? {
+    if analyse_song(db, media, ffmpeg, id).await? != Analysed::Deleted {
         events::publish(db, "analysis.done", Audience::All, serde_json::json!({"task": "analysis", "song_id": id}))
             .await;
     }
@@ -183,10 +183,17 @@ pub async fn run_analysis(
 }
 
 /// Analyses one song (with symphonia, or ffmpeg for what symphonia cannot decode) and stores what it found; false
-/// when the song was deleted meanwhile.
-async fn analyse_song(db: &DatabaseConnection, media: &MediaStore, ffmpeg: &Path, id: SongId) -> anyhow::Result<bool> {
+/// whether the song was deleted meanwhile. A file that cannot be decoded, or holds more than its budget, is recorded
+/// as unanalysable at once (trying the same bytes again gives the same answer, at the same cost); only what may
+/// pass (the database, a file not yet readable) is an error the job retries.
+async fn analyse_song(
+    db: &DatabaseConnection,
+    media: &MediaStore,
+    ffmpeg: &Path,
+    id: SongId,
+) -> anyhow::Result<Analysed> {
     let Some(song) = songs::file(db, id).await? else {
-        return Ok(false); // deleted since
+        return Ok(Analysed::Deleted);
     };
     let file =
         media.local_file(song.storage, &song.path).await?.ok_or_else(|| anyhow::anyhow!("the file is missing"))?;
@@ -199,9 +206,27 @@ async fn analyse_song(db: &DatabaseConnection, media: &MediaStore, ffmpeg: &Path
             analysis::analyse_with_ffmpeg(&ffmpeg, file.path(), crate::transcode::demuxer(codec, &extension))
         }
     })
-    .await??;
-    ingest::store_analysis(db, id, Some(analysis)).await?;
-    Ok(true)
+    .await;
+    let failure = match analysis {
+        Ok(Ok(analysis)) => {
+            ingest::store_analysis(db, id, Some(analysis)).await?;
+            return Ok(Analysed::Measured);
+        }
+        Ok(Err(e)) => format!("{e:#}"),
+        // A panic in a decoder is the file's doing as much as an error is.
+        Err(e) => format!("the analysis panicked: {e}"),
+    };
+    tracing::warn!(song = %id, "cannot analyse: {failure}");
+    ingest::store_unanalysable(db, id).await?;
+    Ok(Analysed::Unanalysable)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Analysed {
+    Measured,
+    /// The file is there but cannot be measured (recorded, not retried).
+    Unanalysable,
+    Deleted,
 }
 
 /// How far a backfill got, as its job row and the admins' `analysis.progress` events show it.
@@ -244,7 +269,9 @@ pub async fn run_backfill(
             .buffer_unordered(threads.max(1));
         while let Some((id, result)) = results.next().await {
             progress.done += 1;
-            if let Err(e) = result {
+            if matches!(result, Ok(Analysed::Unanalysable)) {
+                progress.failed += 1;
+            } else if let Err(e) = result {
                 // A broken or missing file: recorded as analysed, so the backfill does not come back to it.
                 tracing::warn!(song = %id, "backfill: cannot analyse: {e:#}");
                 ingest::store_unanalysable(db, id).await?;

@@ -18,6 +18,7 @@ mod m20261203_000012_object_uploads;
 mod m20261203_000013_library_copies;
 mod m20261204_000014_search_in_memory;
 mod m20261204_000015_sonic;
+mod m20261207_000016_library_changed;
 
 pub struct Migrator;
 
@@ -75,6 +76,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000013_library_copies::MIGRATION),
             Box::new(m20261204_000014_search_in_memory::MIGRATION),
             Box::new(m20261204_000015_sonic::MIGRATION),
+            Box::new(m20261207_000016_library_changed::MIGRATION),
         ]
     }
 }
