@@ -38,6 +38,12 @@ LISTENER = ("ci-listener", "ci-listener-password-1")
 report = {}
 
 
+def generated_password():
+    """A database password as `openssl rand -base64` makes them: with `/` and `+` (and `@`, `#`), which broke the
+    URL compose once pasted it into (#41); the backend now gets it apart and encodes it."""
+    return "check/" + uuid.uuid4().hex[:12] + "+@#"
+
+
 def log(message):
     print(f"==> containers: {message}", flush=True)
 
@@ -467,7 +473,7 @@ def default_stack(workdir, music, library):
     override(os.path.join(workdir, "check.yml"), music)
     stack = Stack([os.path.join(REPO, "docker-compose.yml"), os.path.join(workdir, "check.yml")],
                   {"FERMATA_HTTP_PORT": str(port), "PUBLIC_URL": f"http://127.0.0.1:{port}",
-                   "POSTGRES_PASSWORD": "check-" + uuid.uuid4().hex[:12],
+                   "POSTGRES_PASSWORD": generated_password(),
                    "SUBSONIC_CREDENTIAL_KEY": base64.b64encode(os.urandom(32)).decode()})
     with running(stack):
         timed("build (cold or as cached on this machine)", lambda: stack.compose("build", "--quiet"))
@@ -514,7 +520,7 @@ def production_stack(workdir, music, library):
                    os.path.join(workdir, "check-prod.yml")],
                   {"FERMATA_HTTP_PORT": str(http_port), "FERMATA_HTTPS_PORT": str(https_port),
                    "PUBLIC_URL": f"https://localhost:{https_port}",
-                   "POSTGRES_PASSWORD": "check-" + uuid.uuid4().hex[:12],
+                   "POSTGRES_PASSWORD": generated_password(),
                    "SUBSONIC_CREDENTIAL_KEY": base64.b64encode(os.urandom(32)).decode()})
     with running(stack):
         client = Client(f"https://localhost:{https_port}", cafile=os.path.join(certs, "fullchain.pem"))
@@ -528,7 +534,10 @@ def production_stack(workdir, music, library):
                 check(inspect[0]["HostConfig"]["Memory"] > 0, f"{service} has a memory limit")
         plain = Client(f"http://127.0.0.1:{http_port}")
         status, headers, _ = plain.request("GET", "/api/music/songs")
-        check(status == 301 and headers["Location"].startswith("https://"), f"HTTP redirects to HTTPS: {status}")
+        # The HTTPS port published here is not 443: the redirect keeps it.
+        location = headers["Location"] or ""
+        check(status == 301 and location.startswith("https://") and f":{https_port}/api/music/songs" in location,
+              f"HTTP redirects to HTTPS on its port: {status} {location}")
         status, headers, _ = client.request("GET", "/")
         check(status == 200 and "max-age" in (headers["Strict-Transport-Security"] or ""), "HSTS over HTTPS")
         log("smoke path over HTTPS, three replicas")
@@ -545,7 +554,7 @@ def object_store_stack(workdir, music, library):
     stack = Stack([os.path.join(REPO, "docker-compose.yml"), os.path.join(REPO, "docker-compose.s3.yml"),
                    os.path.join(workdir, "check-s3.yml")],
                   {"FERMATA_HTTP_PORT": str(port), "PUBLIC_URL": f"http://127.0.0.1:{port}",
-                   "POSTGRES_PASSWORD": "check-" + uuid.uuid4().hex[:12],
+                   "POSTGRES_PASSWORD": generated_password(),
                    "SUBSONIC_CREDENTIAL_KEY": base64.b64encode(os.urandom(32)).decode(),
                    "GARAGE_RPC_SECRET": os.urandom(32).hex(),
                    "S3_ACCESS_KEY_ID": "GK" + os.urandom(12).hex(),
@@ -554,6 +563,11 @@ def object_store_stack(workdir, music, library):
         client = Client(f"http://127.0.0.1:{port}")
         timed("up to healthy (object storage override, Garage)",
               lambda: (stack.compose("up", "-d", "--wait", "--wait-timeout", "300"), wait_ready(client)))
+        for cid in stack.ids("objects"):
+            inspect = json.loads(subprocess.run(["docker", "inspect", cid], capture_output=True, text=True).stdout)
+            check(inspect[0]["HostConfig"]["ReadonlyRootfs"], "the object store runs with a read-only root")
+            check(inspect[0]["HostConfig"]["Memory"] > 0, "the object store has a memory limit")
+            check(inspect[0]["HostConfig"]["LogConfig"]["Config"].get("max-size") == "10m", "its logs rotate")
         log("smoke path with media in Garage")
         _, listener, _ = smoke(stack, client, library, workdir, first_run=True)
 

@@ -43,6 +43,11 @@ pub enum Command {
         #[command(subcommand)]
         command: StorageCommand,
     },
+    /// The Subsonic credential key.
+    SubsonicKey {
+        #[command(subcommand)]
+        command: SubsonicKeyCommand,
+    },
     /// Exit 0 when the local server answers /health (for container HEALTHCHECKs, which have no curl).
     Healthcheck {
         /// Address to probe; default: 127.0.0.1 on BIND's port.
@@ -61,6 +66,14 @@ pub enum StorageCommand {
         #[arg(long, value_enum)]
         to: crate::config::MediaStoreKind,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubsonicKeyCommand {
+    /// Re-encrypt every stored app password under a new key, in one transaction. With the key file (no
+    /// SUBSONIC_CREDENTIAL_KEY), the file is replaced; with SUBSONIC_CREDENTIAL_KEY, the new key is printed to
+    /// set on every replica. Restart the replicas afterwards.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,6 +102,7 @@ pub async fn run() -> ExitCode {
         Command::Scan { dir } => scan(cli.config, dir).await,
         Command::Storage { command: StorageCommand::Migrate { to } } => migrate_storage(cli.config, to).await,
         Command::Healthcheck { url } => healthcheck(&cli.config, url).await,
+        Command::SubsonicKey { command: SubsonicKeyCommand::Rotate } => rotate_key(cli.config).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -151,7 +165,47 @@ async fn scan(config: Config, dir: Option<std::path::PathBuf>) -> anyhow::Result
     let (report, touched) = result?;
     fermata_core::jobs::enqueue_analysis(&db, &touched).await?;
     report.log();
+    // Embedded pictures become covers when the folder is the server's (MUSIC_DIR): covers are opened from there.
+    if config.music_dir.as_deref().and_then(|m| m.canonicalize().ok()) == root.canonicalize().ok() {
+        let covers = fermata_core::library::covers_from_tags(&db, &config.open_media()?).await?;
+        tracing::info!(taken = covers.taken, refused = covers.refused, "covers from the files' embedded pictures");
+    }
     db.close().await?;
+    Ok(())
+}
+
+async fn rotate_key(config: Config) -> anyhow::Result<()> {
+    use fermata_core::credentials::{self, CredentialKey};
+    let Some(old) = config.credential_key()? else {
+        bail!("no Subsonic credential key to rotate (MEDIA_STORE=s3 without SUBSONIC_CREDENTIAL_KEY)");
+    };
+    let text = CredentialKey::generate();
+    let new = CredentialKey::from_base64(&text).map_err(|e| anyhow::anyhow!(e))?;
+    let (db, _cluster, _) = startup::open_database(&config).await?;
+    postgres::migrate(&db).await?;
+    // The new key is on disk beside the old before the database moves, so a failure between the two loses
+    // neither: the pending file holds the key the rows were sealed under.
+    let file = config.subsonic_credential_key.is_none().then(|| config.credential_key_file()).flatten();
+    let pending = file.as_ref().map(|f| f.with_extension("key.new"));
+    if let Some(pending) = &pending {
+        CredentialKey::write_file(pending, &text)?;
+    }
+    let moved = credentials::rotate(&db, &old, &new).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    db.close().await?;
+    match (file, pending) {
+        (Some(file), Some(pending)) => {
+            std::fs::rename(&pending, &file)?;
+            tracing::info!(moved, file = %file.display(), "credentials re-encrypted; the key file holds the new key: restart every replica");
+        }
+        _ => {
+            tracing::info!(
+                moved,
+                "credentials re-encrypted: set SUBSONIC_CREDENTIAL_KEY to the key below on every replica and restart them"
+            );
+            // The one thing this command prints on standard output: the line to put in .env.
+            std::io::Write::write_all(&mut std::io::stdout(), format!("SUBSONIC_CREDENTIAL_KEY={text}\n").as_bytes())?;
+        }
+    }
     Ok(())
 }
 

@@ -140,6 +140,10 @@ pub struct Config {
     #[arg(long, env = "REGISTRATION", value_name = "REGISTRATION", value_enum, default_value = "open", global = true)]
     pub registration: Registration,
 
+    /// `true`: Subsonic's `getNowPlaying` shows every listener's players; `false`: each listener sees their own.
+    #[arg(long, env = "NOW_PLAYING_SHARED", value_name = "NOW_PLAYING_SHARED", default_value = "false", action = clap::ArgAction::Set, global = true)]
+    pub now_playing_shared: bool,
+
     /// Resident memory (MiB) past which heavy work (uploads, scans) is refused with 503. 0 turns the guard off.
     #[arg(
         long,
@@ -250,6 +254,11 @@ pub struct Config {
     #[arg(long, env = "TRANSCODE_MAX_PER_USER", value_name = "TRANSCODE_MAX_PER_USER", default_value = "2", value_parser = clap::value_parser!(u32).range(1..=256), global = true)]
     pub transcode_max_per_user: u32,
 
+    /// Seconds a listener of a transcode that starts part-way (a seek) may read nothing before its ffmpeg is ended
+    /// and its slots given back: a client that never reads cannot hold them.
+    #[arg(long, env = "TRANSCODE_STALL_SECS", value_name = "TRANSCODE_STALL_SECS", default_value = "60", value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub transcode_stall_secs: u64,
+
     /// Bytes the finished transcodes on the media volume are kept under (least recently used go first).
     #[arg(
         long,
@@ -345,6 +354,37 @@ impl Config {
     }
 
     /// Opens the media store MEDIA_STORE names.
+    /// Where the generated Subsonic credential key is kept when SUBSONIC_CREDENTIAL_KEY is unset: on the media
+    /// volume every replica of one host shares (not in the database, so a dump alone reveals no secret). None
+    /// with MEDIA_STORE=s3, whose replicas share no volume.
+    pub fn credential_key_file(&self) -> Option<PathBuf> {
+        (self.media_store == MediaStoreKind::Fs).then(|| self.media_dir().join("keys").join("subsonic-credential.key"))
+    }
+
+    /// The Subsonic credential key: SUBSONIC_CREDENTIAL_KEY, else the key file (made on first start). None only
+    /// with object storage and no key set.
+    pub fn credential_key(&self) -> anyhow::Result<Option<fermata_core::credentials::CredentialKey>> {
+        use fermata_core::credentials::CredentialKey;
+        if let Some(key) = &self.subsonic_credential_key {
+            let key = CredentialKey::from_base64(secrecy::ExposeSecret::expose_secret(key))
+                .map_err(|e| anyhow::anyhow!("SUBSONIC_CREDENTIAL_KEY: {e}"))?;
+            return Ok(Some(key));
+        }
+        let Some(path) = self.credential_key_file() else {
+            tracing::warn!(
+                "SUBSONIC_CREDENTIAL_KEY is not set and MEDIA_STORE=s3 gives the replicas no shared volume to keep a \
+                 generated one on: the Subsonic API (/rest) takes no credentials until every replica is given the \
+                 same key (`openssl rand -base64 32`, docs/subsonic.md)"
+            );
+            return Ok(None);
+        };
+        let (key, created) = CredentialKey::load_or_create(&path)?;
+        if created {
+            tracing::info!(file = %path.display(), "generated the Subsonic credential key (SUBSONIC_CREDENTIAL_KEY unset)");
+        }
+        Ok(Some(key))
+    }
+
     pub fn open_media(&self) -> anyhow::Result<fermata_core::media::MediaStore> {
         use anyhow::Context;
         let media = fermata_core::media::MediaStore::new(self.media_dir(), self.music_dir.clone())?;
@@ -370,6 +410,7 @@ impl Config {
             max_processes: self.transcode_max_processes.map_or(cores, |n| n as usize),
             max_per_user: self.transcode_max_per_user as usize,
             cache_bytes: self.transcode_cache_bytes,
+            stalled_after: Duration::from_secs(self.transcode_stall_secs),
         }
     }
 
@@ -430,5 +471,16 @@ mod tests {
         assert!(parsed(&["--database-url=mysql://x@y/z"]).database_url().is_err());
         assert!(parsed(&["--database-password=x"]).database_url().is_err());
         assert!(parsed(&[]).database_url().unwrap().is_none());
+    }
+
+    #[test]
+    fn object_storage_without_a_key_has_no_key_file_and_no_subsonic() {
+        // A key made on one host's volume would differ from the other host's: such a deployment must set one.
+        let config = parsed(&["--media-store=s3"]);
+        assert_eq!(config.credential_key_file(), None);
+        assert!(config.credential_key().unwrap().is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let config = parsed(&[&format!("--media-dir={}", dir.path().display())]);
+        assert_eq!(config.credential_key_file(), Some(dir.path().join("keys/subsonic-credential.key")));
     }
 }

@@ -70,16 +70,7 @@ impl Application {
         let device_key = accounts::devices::DeviceKey::load(&db).await.context("loading the device-cookie key")?;
         bootstrap_admin(&db, &config, &passwords).await?;
 
-        let credential_key = match &config.subsonic_credential_key {
-            Some(key) => Some(
-                fermata_core::credentials::CredentialKey::from_base64(secrecy::ExposeSecret::expose_secret(key))
-                    .map_err(|e| anyhow::anyhow!("SUBSONIC_CREDENTIAL_KEY: {e}"))?,
-            ),
-            None => {
-                tracing::info!("SUBSONIC_CREDENTIAL_KEY is not set: the Subsonic API (/rest) takes no credentials");
-                None
-            }
-        };
+        let credential_key = config.credential_key()?;
         let media = config.open_media()?;
         let stale = media.clean_temp()?;
         if stale > 0 {
@@ -324,7 +315,7 @@ fn spawn_workers(state: &AppState, background: &CancellationToken) {
     let scan: jobs::Handler<AppState> = Arc::new(|state, job| {
         Box::pin(async move {
             let root = state.config.music_dir.clone().ok_or_else(|| anyhow::anyhow!("MUSIC_DIR is not set"))?;
-            library::run_scan(&state.db, &root, &job).await
+            library::run_scan(&state.db, &state.media, &root, &job).await
         })
     });
     // A backfill analyses several songs at once (one per core), so it runs beside the per-song analysis worker.

@@ -2,8 +2,9 @@
 
 use axum::http::Request;
 use tower_http::{
+    classify::ServerErrorsFailureClass,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
-    trace::{DefaultOnResponse, TraceLayer},
+    trace::{DefaultOnBodyChunk, DefaultOnEos, DefaultOnResponse, TraceLayer},
 };
 use tracing::Level;
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
@@ -36,24 +37,41 @@ pub fn propagate_request_id() -> PropagateRequestIdLayer {
     PropagateRequestIdLayer::x_request_id()
 }
 
-/// One span per request. The query string stays out of the logs: it may carry search terms.
-pub fn trace_layer() -> TraceLayer<
+/// The request tracing layer's type: fn pointers for the span and the failure log, so it can be named.
+pub type Trace = TraceLayer<
     tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
-    impl Fn(&Request<axum::body::Body>) -> tracing::Span + Clone,
+    fn(&Request<axum::body::Body>) -> tracing::Span,
     (),
     DefaultOnResponse,
-> {
+    DefaultOnBodyChunk,
+    DefaultOnEos,
+    fn(ServerErrorsFailureClass, std::time::Duration, &tracing::Span),
+>;
+
+/// One span per request. The query string stays out of the logs: it may carry search terms.
+pub fn trace_layer() -> Trace {
     TraceLayer::new_for_http()
-        .make_span_with(|request: &Request<axum::body::Body>| {
-            let request_id =
-                request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
-            tracing::info_span!(
-                "request",
-                request_id = %request_id,
-                method = %request.method(),
-                path = %request.uri().path(),
-            )
-        })
+        .make_span_with(request_span as fn(&Request<axum::body::Body>) -> tracing::Span)
         .on_request(())
         .on_response(DefaultOnResponse::new().level(Level::INFO))
+        .on_failure(log_failure as fn(ServerErrorsFailureClass, std::time::Duration, &tracing::Span))
+}
+
+fn request_span(request: &Request<axum::body::Body>) -> tracing::Span {
+    let request_id =
+        request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
+    tracing::info_span!("request", request_id = %request_id, method = %request.method(), path = %request.uri().path())
+}
+
+/// A 5xx is logged at ERROR, except 501: a client asking for a Subsonic method Fermata does not offer is no fault
+/// of the server's (logged at debug).
+fn log_failure(class: ServerErrorsFailureClass, latency: std::time::Duration, _span: &tracing::Span) {
+    let latency_ms = latency.as_millis();
+    match class {
+        ServerErrorsFailureClass::StatusCode(axum::http::StatusCode::NOT_IMPLEMENTED) => {
+            tracing::debug!(latency_ms, "not implemented");
+        }
+        ServerErrorsFailureClass::StatusCode(status) => tracing::error!(%status, latency_ms, "response failed"),
+        ServerErrorsFailureClass::Error(error) => tracing::error!(%error, latency_ms, "response failed"),
+    }
 }

@@ -77,6 +77,52 @@ impl CredentialKey {
         Ok(Self { cipher, lookup })
     }
 
+    /// A new random key, as base64 (what the key file and SUBSONIC_CREDENTIAL_KEY hold).
+    pub fn generate() -> String {
+        let mut bytes = [0u8; 32];
+        OsRng.fill_bytes(&mut bytes);
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    /// The key in `path` (a file on the volume every replica shares), made on first use. Replicas starting
+    /// together on a fresh volume agree: each writes a candidate to a temp file and links it into place, which
+    /// fails for all but the first; everyone then reads what is there. The file is readable by its owner only.
+    pub fn load_or_create(path: &std::path::Path) -> anyhow::Result<(Self, bool)> {
+        use std::{io::Write, os::unix::fs::PermissionsExt};
+        let dir = path.parent().ok_or_else(|| anyhow::anyhow!("{} has no folder", path.display()))?;
+        std::fs::create_dir_all(dir)?;
+        let mut created = false;
+        if !path.exists() {
+            let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+            temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            writeln!(temp, "{}", Self::generate())?;
+            temp.as_file().sync_all()?;
+            match std::fs::hard_link(temp.path(), path) {
+                Ok(()) => created = true,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(anyhow::anyhow!("cannot write the key file {}: {e}", path.display())),
+            }
+            std::fs::File::open(dir).and_then(|d| d.sync_all())?;
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read the key file {}: {e}", path.display()))?;
+        let key = Self::from_base64(&text).map_err(|e| anyhow::anyhow!("the key file {}: {e}", path.display()))?;
+        Ok((key, created))
+    }
+
+    /// Replaces the key file at `path` with `text` (written beside it, then renamed over it).
+    pub fn write_file(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+        use std::{io::Write, os::unix::fs::PermissionsExt};
+        let dir = path.parent().ok_or_else(|| anyhow::anyhow!("{} has no folder", path.display()))?;
+        let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+        temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        writeln!(temp, "{}", text.trim())?;
+        temp.as_file().sync_all()?;
+        temp.persist(path).map_err(|e| e.error)?;
+        std::fs::File::open(dir).and_then(|d| d.sync_all())?;
+        Ok(())
+    }
+
     fn lookup(&self, secret: &str) -> Vec<u8> {
         let mut mac = self.lookup.clone();
         mac.update(secret.as_bytes());
@@ -347,6 +393,35 @@ impl Authenticator {
     }
 }
 
+/// Re-encrypts every stored credential from `old` to `new` in one transaction: the secrets listeners typed into
+/// their apps keep working under the new key. Returns how many were moved; a row that does not open under `old`
+/// (sealed under another key already) is an error and nothing changes.
+pub async fn rotate(
+    db: &(impl ConnectionTrait + sea_orm::TransactionTrait),
+    old: &CredentialKey,
+    new: &CredentialKey,
+) -> Result<u64> {
+    use sea_orm::ActiveModelTrait;
+    let txn = db.begin().await?;
+    let stored = rows::Entity::find().all(&txn).await?;
+    let mut moved = 0;
+    for row in stored {
+        let secret = old.open(&row).ok_or_else(|| {
+            Error::Refused(format!("credential {} does not open under the current key; nothing was changed", row.id))
+        })?;
+        let (nonce, ciphertext) = new.seal(row.user_id, &secret)?;
+        let lookup = new.lookup(&secret);
+        let mut active: rows::ActiveModel = row.into();
+        active.nonce = Set(nonce);
+        active.ciphertext = Set(ciphertext);
+        active.lookup = Set(lookup);
+        active.update(&txn).await?;
+        moved += 1;
+    }
+    txn.commit().await?;
+    Ok(moved)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,6 +459,33 @@ mod tests {
         assert_ne!(row(&key(1), alice, "s3cret").ciphertext, sealed.ciphertext);
         assert_eq!(key(1).lookup("s3cret"), sealed.lookup);
         assert_ne!(key(2).lookup("s3cret"), sealed.lookup);
+    }
+
+    #[test]
+    fn the_key_file_is_made_once_kept_private_and_shared() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/subsonic-credential.key");
+        let (first, created) = CredentialKey::load_or_create(&path).unwrap();
+        assert!(created);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let (again, created) = CredentialKey::load_or_create(&path).unwrap();
+        assert!(!created, "a second replica reads the first one's key");
+        assert_eq!(first.lookup("x"), again.lookup("x"));
+        // Replicas racing on a fresh volume all end up with one key.
+        let racing = dir.path().join("race/key");
+        let keys: Vec<Vec<u8>> = (0..8)
+            .map(|_| {
+                let racing = racing.clone();
+                std::thread::spawn(move || CredentialKey::load_or_create(&racing).unwrap().0.lookup("x"))
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        assert!(keys.windows(2).all(|w| w[0] == w[1]));
+        std::fs::write(&path, "garbage").unwrap();
+        assert!(CredentialKey::load_or_create(&path).is_err(), "a damaged key file stops start-up");
     }
 
     #[test]

@@ -271,9 +271,9 @@ impl LocalFile {
     }
 }
 
-/// Largest cover object read into memory from object storage (covers on disk are read as files; the decoder's
-/// own bound, `covers::MAX_DECODE_BYTES`, applies to both).
-const MAX_COVER_OBJECT: u64 = crate::covers::MAX_DECODE_BYTES;
+/// Largest small object (a thumbnail, a failure marker) read into memory: thumbnails are JPEGs of at most a few
+/// hundred KB.
+const MAX_SMALL_OBJECT: u64 = 4 * 1024 * 1024;
 
 impl MediaStore {
     /// Stores a fully written upload, already checked, under its content address; returns the relative path (the
@@ -358,16 +358,15 @@ impl MediaStore {
         let Some(storage) = Storage::parse(storage) else { return Ok(None) };
         let relative = relative.to_owned();
         if let Some(objects) = self.objects_for(storage) {
-            let data = match crate::objects::read_bounded(objects.as_ref(), &relative, MAX_COVER_OBJECT).await {
-                Err(ObjectError::NotFound) => return Ok(None),
-                other => other?,
+            // Streamed into a temp file, never held in memory, and no larger than a cover may be.
+            let Some(copy) = self.download(objects.as_ref(), &relative, Some(crate::covers::MAX_FILE_BYTES)).await?
+            else {
+                return Ok(None);
             };
-            let temp_dir = self.temp_dir();
             let opened = tokio::task::spawn_blocking(move || -> std::io::Result<Opened> {
-                let mut file = tempfile::tempfile_in(temp_dir)?;
-                std::io::Write::write_all(&mut file, &data)?;
-                std::io::Seek::rewind(&mut file)?;
+                let file = std::fs::File::open(&copy.path)?;
                 let metadata = file.metadata()?;
+                drop(copy); // unlinked; the open file lives on
                 Ok(Opened { file, metadata, real_relative: relative })
             })
             .await
@@ -391,6 +390,16 @@ impl MediaStore {
                 .map_err(|e| ObjectError::Unavailable(e.into()))?;
             return Ok(path.map(|path| LocalFile { path, _copy: None }));
         };
+        self.download(objects.as_ref(), relative, None).await
+    }
+
+    /// A temp copy of an object, streamed to disk; an object over `limit` bytes is refused part way.
+    async fn download(
+        &self,
+        objects: &dyn ObjectStorage,
+        relative: &str,
+        limit: Option<u64>,
+    ) -> Result<Option<LocalFile>, ObjectError> {
         let mut stream = match objects.get(relative, None).await {
             Err(ObjectError::NotFound) => return Ok(None),
             other => other?,
@@ -404,7 +413,12 @@ impl MediaStore {
             .map_err(|e| ObjectError::Unavailable(e.into()))?
             .into_temp_path();
         let mut file = tokio::fs::File::create(&temp).await.map_err(|e| ObjectError::Unavailable(e.into()))?;
+        let mut written = 0u64;
         while let Some(chunk) = futures::TryStreamExt::try_next(&mut stream).await? {
+            written += chunk.len() as u64;
+            if limit.is_some_and(|limit| written > limit) {
+                return Err(ObjectError::Unavailable(anyhow::anyhow!("{relative} is larger than {limit:?} bytes")));
+            }
             tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
                 .await
                 .map_err(|e| ObjectError::Unavailable(e.into()))?;
@@ -457,7 +471,7 @@ impl MediaStore {
 
     async fn read_small(&self, relative: &str) -> Result<Option<Vec<u8>>, ObjectError> {
         if let Some(objects) = &self.objects {
-            return match crate::objects::read_bounded(objects.as_ref(), relative, MAX_COVER_OBJECT).await {
+            return match crate::objects::read_bounded(objects.as_ref(), relative, MAX_SMALL_OBJECT).await {
                 Ok(data) => Ok(Some(data)),
                 Err(ObjectError::NotFound) => Ok(None),
                 Err(e) => Err(e),

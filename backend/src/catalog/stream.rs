@@ -67,6 +67,7 @@ pub async fn stream(
     user: CurrentUser,
     Path(id): Path<Uuid>,
     ValidQuery(query): ValidQuery<StreamQuery>,
+    method: axum::http::Method,
     request_headers: HeaderMap,
 ) -> AppResult<Response> {
     let request = transcode::Request {
@@ -74,7 +75,8 @@ pub async fn stream(
         max_bitrate: query.max_bitrate,
         offset_secs: query.offset.unwrap_or(0),
     };
-    serve_song(&state, user.id().0, id, &request, transcode::Format::Opus, &request_headers).await
+    let head = method == axum::http::Method::HEAD;
+    serve_song(&state, user.id().0, id, &request, transcode::Format::Opus, head, &request_headers).await
 }
 
 /// A song's bytes for a caller already authorised (the REST stream, the Subsonic `stream` and `download`): the
@@ -85,6 +87,7 @@ pub(crate) async fn serve_song(
     id: Uuid,
     request: &transcode::Request,
     default_format: transcode::Format,
+    head: bool,
     request_headers: &HeaderMap,
 ) -> AppResult<Response> {
     let song = state.song_files.get(&state.db, id.into()).await?.ok_or(AppError::NotFound)?;
@@ -98,6 +101,14 @@ pub(crate) async fn serve_song(
         }
         transcode::Plan::Transcode(rendition) => {
             request.check(song.duration_ms)?;
+            if head {
+                // A HEAD asks what a GET would answer, not for the work: the headers of a live transcode (its
+                // type, no length), and no ffmpeg started for them.
+                let content_type = HeaderValue::from_static(rendition.format.live_content_type());
+                let private = HeaderValue::from_static("private");
+                return Ok((StatusCode::OK, [(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, private)])
+                    .into_response());
+            }
             serve_transcode(state, user, id, &song, rendition, request.offset_secs, request_headers).await
         }
     }

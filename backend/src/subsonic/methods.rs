@@ -251,7 +251,7 @@ async fn start_scan(call: &Call) -> Answer {
 }
 
 async fn now_playing(call: &Call) -> Answer {
-    let entries = queue::now_playing(&call.state.db, call.user_id()).await?;
+    let entries = queue::now_playing(&call.state.db, call.user_id(), call.state.config.now_playing_shared).await?;
     let now = Utc::now();
     let entries = entries.iter().map(|entry| {
         views::song(&entry.song)
@@ -672,6 +672,7 @@ async fn stream(call: &Call, download: bool) -> Answer {
         id.0,
         &request,
         default_format,
+        call.http_method == axum::http::Method::HEAD,
         &call.headers,
     )
     .await?;
@@ -842,7 +843,13 @@ async fn delete_playlist(call: &Call) -> Answer {
 
 async fn get_play_queue(call: &Call) -> Answer {
     let Some(queue) = queue::get(&call.state.db, call.user_id()).await? else {
-        return Ok(Envelope::ok().into());
+        // No saved queue: still the element the schema requires (username, changed, changedBy), empty.
+        let element = Element::new()
+            .attr("position", 0)
+            .attr("username", call.user.username.as_str())
+            .attr("changed", views::time(chrono::DateTime::UNIX_EPOCH.fixed_offset()))
+            .attr("changedBy", "");
+        return Ok(Envelope::with("playQueue", element).into());
     };
     let element = Element::new()
         .opt("current", queue.current.map(|c| c.to_string()))

@@ -221,6 +221,8 @@ pub struct Call {
     pub params: Params,
     pub format: Format,
     pub headers: HeaderMap,
+    /// GET, POST or HEAD (a HEAD of `stream` starts no transcode).
+    pub http_method: Method,
 }
 
 impl Call {
@@ -299,7 +301,7 @@ async fn dispatch(
     if params.get("musicFolderId").is_some_and(|id| id.trim() != methods::MUSIC_FOLDER_ID) {
         return Failure::not_found("music folder").render(format);
     }
-    let call = Call { state, user, params, format, headers };
+    let call = Call { state, user, params, format, headers, http_method };
     match methods::run(&name, &call).await {
         Ok(Reply::Envelope(envelope)) => envelope.render(format),
         Ok(Reply::Raw(response)) => response,

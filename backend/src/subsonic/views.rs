@@ -83,7 +83,11 @@ pub fn song(song: &Song) -> Element {
         .opt("track", song.track_number)
         .opt("year", song.year)
         .opt("genre", song.genre.as_deref())
-        .opt("coverArt", song.has_cover.then(|| album_id(song.album_id)))
+        // The album's cover, unless the song's own picture differs from it (getCoverArt takes a song id too).
+        .opt(
+            "coverArt",
+            song.has_cover.then(|| if song.own_cover { song.id.to_string() } else { album_id(song.album_id) }),
+        )
         .attr("size", song.size_bytes)
         .attr("contentType", song.codec.content_type(suffix))
         .attr("suffix", suffix)

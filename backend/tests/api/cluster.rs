@@ -38,7 +38,8 @@ struct Cluster {
     postgres: Option<EmbeddedPostgres>,
     db: DatabaseConnection,
     replicas: Vec<Replica>,
-    nginx: Child,
+    /// Held for its Drop: nginx stops with the cluster.
+    _nginx: Nginx,
     nginx_port: u16,
 }
 
@@ -80,7 +81,7 @@ impl Cluster {
         }
         let nginx = spawn_nginx(dir.path(), nginx_port, &ports, &media, &frontend).await;
         let db = fermata::postgres::connect(&database_url, 4).await.unwrap();
-        Self { dir, postgres: Some(postgres), db, replicas: started, nginx, nginx_port }
+        Self { dir, postgres: Some(postgres), db, replicas: started, _nginx: nginx, nginx_port }
     }
 
     fn url(&self, path: &str) -> String {
@@ -107,19 +108,37 @@ impl Cluster {
     }
 }
 
-impl Drop for Cluster {
+/// A running nginx, stopped when dropped: SIGTERM, so its master stops the workers (SIGKILL, what a dropped
+/// `Child` with kill_on_drop sends, ends the master alone and leaves the worker and cache manager behind holding
+/// the port and the test's output pipe), then reaped.
+pub(crate) struct Nginx(std::process::Child);
+
+impl Drop for Nginx {
     fn drop(&mut self) {
-        // nginx gets SIGTERM: its master then stops the workers, which SIGKILL would leave behind holding the
-        // port and the test's output pipe. The replicas get SIGKILL (tokio's kill_on_drop); PostgreSQL stops in
-        // EmbeddedPostgres's Drop.
-        match self.nginx.id().and_then(|pid| i32::try_from(pid).ok()) {
-            Some(pid) => {
+        match i32::try_from(self.0.id()) {
+            Ok(pid) => {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
             }
-            None => {
-                let _ = self.nginx.start_kill();
+            Err(_) => {
+                let _ = self.0.kill();
             }
         }
+        // The master exits once its workers have; a minute at most (then it is killed).
+        for _ in 0..1200 {
+            if self.0.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // nginx stops in its own Drop; the replicas get SIGKILL (tokio's kill_on_drop); PostgreSQL stops in
+        // EmbeddedPostgres's Drop.
         for replica in &mut self.replicas {
             let _ = replica.child.start_kill();
         }
@@ -159,14 +178,14 @@ fn spawn_backend(dir: &Path, i: usize, port: u16, nginx_port: u16, database_url:
 
 async fn wait_until_ready(port: u16) {
     let url = format!("http://127.0.0.1:{port}/ready");
-    eventually(&format!("the replica on port {port} to be ready"), Duration::from_secs(30), || async {
+    eventually(&format!("the replica on port {port} to be ready"), Duration::from_secs(60), || async {
         client().get(&url).send().await.is_ok_and(|r| r.status() == StatusCode::OK)
     })
     .await;
 }
 
 /// nginx from the same template `scripts/check-nginx` checks, with an upstream of the replicas.
-pub(crate) async fn spawn_nginx(dir: &Path, port: u16, backends: &[u16], media: &Path, frontend: &Path) -> Child {
+pub(crate) async fn spawn_nginx(dir: &Path, port: u16, backends: &[u16], media: &Path, frontend: &Path) -> Nginx {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let work = dir.join("nginx");
     // A failed upstream is out for 10 s; the kill test relies on nginx retrying GETs elsewhere meanwhile.
@@ -184,15 +203,16 @@ pub(crate) async fn spawn_nginx(dir: &Path, port: u16, backends: &[u16], media: 
         .unwrap();
     assert!(status.success(), "scripts/nginx-config failed");
     let conf = work.join("nginx.conf");
-    let child = Command::new(nginx_binary())
-        .arg("-p")
-        .arg(&work)
-        .arg("-c")
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("nginx is installed (apt-get install nginx-light)");
+    let child = Nginx(
+        std::process::Command::new(nginx_binary())
+            .arg("-p")
+            .arg(&work)
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("nginx is installed (apt-get install nginx-light)"),
+    );
     let url = format!("http://127.0.0.1:{port}/health");
     let log = work.join("error.log");
     let up = tokio::time::timeout(Duration::from_secs(5), async {
@@ -244,7 +264,7 @@ async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
 async fn searchable_on(cluster: &Cluster, replicas: std::ops::Range<usize>, cookie: &str, q: &str, id: &str) {
     for replica in replicas {
         let url = cluster.replica_url(replica, &format!("/api/search?q={q}"));
-        eventually(&format!("replica {replica} to find {q:?}"), Duration::from_secs(5), || async {
+        eventually(&format!("replica {replica} to find {q:?}"), Duration::from_secs(60), || async {
             let response = client().get(&url).header(header::COOKIE, cookie).send().await.unwrap();
             assert_eq!(response.status(), StatusCode::OK);
             let found: Value = response.json().await.unwrap();
@@ -439,7 +459,7 @@ async fn a_killed_replica_and_a_database_restart_cost_no_failed_reads() {
             failures
         }));
     }
-    eventually("reads to flow", Duration::from_secs(10), || async { done.load(Ordering::Relaxed) >= 50 }).await;
+    eventually("reads to flow", Duration::from_secs(60), || async { done.load(Ordering::Relaxed) >= 50 }).await;
     let before = done.load(Ordering::Relaxed);
     cluster.replicas[0].child.kill().await.unwrap();
     // Not a wait for something to happen: the window in which every read must succeed while nginx keeps
@@ -458,13 +478,13 @@ async fn a_killed_replica_and_a_database_restart_cost_no_failed_reads() {
     assert!(response.status().is_server_error(), "the database is down: {}", response.status());
     let pg_dir = cluster.dir.path().to_owned();
     cluster.postgres = Some(tokio::task::spawn_blocking(move || start_postgres(&pg_dir)).await.unwrap());
-    eventually("recovery after the restart", Duration::from_secs(30), || async {
+    eventually("recovery after the restart", Duration::from_secs(60), || async {
         reader.get(cluster.url("/api/auth/me")).send().await.unwrap().status() == StatusCode::OK
     })
     .await;
     // Both surviving replicas answer from the database again, and the session survived the restart.
     for replica in 1..3 {
-        eventually(&format!("replica {replica} to recover"), Duration::from_secs(30), || async {
+        eventually(&format!("replica {replica} to recover"), Duration::from_secs(60), || async {
             client().get(cluster.replica_url(replica, "/ready")).send().await.unwrap().status() == StatusCode::OK
         })
         .await;

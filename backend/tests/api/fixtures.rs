@@ -131,11 +131,24 @@ pub fn noise(dir: &Path, name: &str, format: Format, seconds: f32) -> PathBuf {
 /// Writes `<dir>/<name>.<ext>`: `seconds` of a tone at `hz` (which also makes every file's bytes unique),
 /// with these tags and, where the format allows, an embedded cover.
 pub fn make(dir: &Path, name: &str, format: Format, tags: &Tags, seconds: f32, hz: u32, cover: bool) -> PathBuf {
+    make_with_picture(dir, name, format, tags, seconds, hz, cover.then(cover_image).as_deref())
+}
+
+/// [`make`] with `picture` (an image file) embedded where the format allows.
+pub fn make_with_picture(
+    dir: &Path,
+    name: &str,
+    format: Format,
+    tags: &Tags,
+    seconds: f32,
+    hz: u32,
+    picture: Option<&Path>,
+) -> PathBuf {
     let path = dir.join(format!("{name}.{}", format.extension()));
     let mut cmd = lavfi(&format!("sine=frequency={hz}:duration={seconds}"));
-    let with_cover = cover && format.embeds_cover();
-    if with_cover {
-        cmd.arg("-i").arg(cover_image());
+    let picture = picture.filter(|_| format.embeds_cover());
+    if let Some(picture) = picture {
+        cmd.arg("-i").arg(picture);
         cmd.args(["-map", "0:a", "-map", "1:v", "-c:v", "png", "-disposition:v", "attached_pic"]);
     }
     cmd.args(["-ac", "2"]);
@@ -182,6 +195,13 @@ pub fn signal_on(dir: &Path, name: &str, album: &str, format: Format, seconds: f
     ]);
     cmd.arg(&path);
     run(&mut cmd);
+    path
+}
+
+/// An image made by ffmpeg's `source` (`testsrc2=size=300x300`, `color=red:size=9000x16`), as PNG.
+pub fn picture(dir: &Path, name: &str, source: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.png"));
+    run(Command::new("ffmpeg").args(["-v", "error", "-y", "-f", "lavfi", "-i", source, "-frames:v", "1"]).arg(&path));
     path
 }
 

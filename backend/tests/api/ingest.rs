@@ -374,7 +374,7 @@ async fn analysis_fills_in_peaks_and_loudness() {
     let dir = tempfile::tempdir().unwrap();
     let (_, song) = upload(&app, &admin, &[("a.flac", audio(dir.path(), "a", Format::Flac, "Analysed", 440))]).await;
     let peaks_url = app.url(&format!("/api/music/songs/{}/peaks", song["id"].as_str().unwrap()));
-    eventually("analysis", Duration::from_secs(20), || async {
+    eventually("analysis", Duration::from_secs(60), || async {
         admin.get(&peaks_url).send().await.unwrap().status() == StatusCode::OK
     })
     .await;
@@ -406,7 +406,7 @@ async fn a_job_held_by_a_dead_replica_is_taken_up_again() {
         ))
         .await
         .unwrap();
-    eventually("the orphaned job", Duration::from_secs(20), || async {
+    eventually("the orphaned job", Duration::from_secs(60), || async {
         count(&app, "SELECT count(*) FROM jobs WHERE status = 'done' AND locked_by <> 'dead-replica' AND attempts = 2")
             .await
             == 1
@@ -533,7 +533,7 @@ impl FromBytesSafe for std::ffi::OsStr {
 async fn scan_now(app: &TestApp, admin: &reqwest::Client) -> Value {
     let started = admin.post(app.url("/api/admin/scan")).send().await.unwrap();
     assert_eq!(started.status(), StatusCode::ACCEPTED);
-    eventually("the scan", Duration::from_secs(20), || async {
+    eventually("the scan", Duration::from_secs(60), || async {
         let status: Value = admin.get(app.url("/api/admin/scan")).send().await.unwrap().json().await.unwrap();
         status["job"]["status"] == "done"
     })
@@ -671,7 +671,7 @@ async fn the_same_audio_at_two_paths_is_two_songs_and_a_moved_file_keeps_its_son
     admin.put(app.url(&format!("/api/music/songs/{id}/favourite"))).send().await.unwrap();
     let played = admin.post(app.url(&format!("/api/music/{id}/play"))).send().await.unwrap();
     assert_eq!(played.status(), StatusCode::OK);
-    eventually("the analysis", Duration::from_secs(20), || async {
+    eventually("the analysis", Duration::from_secs(60), || async {
         count(&app, &format!("SELECT count(*) FROM songs WHERE id = '{id}' AND analysed_at IS NOT NULL")).await == 1
     })
     .await;
@@ -732,6 +732,90 @@ async fn names_equal_but_for_case_are_one_artist_and_album_and_a_cover_anywhere_
     assert_eq!((rescan["unchanged"].as_u64(), rescan["updated"].as_u64()), (Some(3), Some(0)), "{rescan}");
 }
 
+/// What real clients found (#41): art embedded in scanned files never became a cover. Now an album whose folder
+/// has no image takes its files' picture; a song whose picture differs keeps its own (Subsonic's `coverArt`
+/// names the song); a picture over the image limits is refused as an upload's would be; a rescan takes nothing
+/// twice.
+#[tokio::test]
+async fn pictures_embedded_in_scanned_files_become_covers() {
+    let library = tempfile::tempdir().unwrap();
+    let root = library.path();
+    let pictures = tempfile::tempdir().unwrap();
+    let other = fixtures::picture(pictures.path(), "other", "testsrc2=size=300x300");
+    let huge = fixtures::picture(pictures.path(), "huge", "color=red:size=9000x16");
+    std::fs::create_dir_all(root.join("Pictured")).unwrap();
+    let tags = |title| Tags::song(title, "Painter", "Pictured");
+    for (name, format, picture) in [
+        ("one", Format::Mp3, Some(fixtures::cover_image())),
+        ("two", Format::Mp3, Some(fixtures::cover_image())),
+        ("three", Format::Flac, Some(other.clone())),
+        ("four", Format::Mp3, Some(huge.clone())),
+        ("five", Format::Mp3, None),
+    ] {
+        fixtures::make_with_picture(&root.join("Pictured"), name, format, &tags(name), 0.3, 500, picture.as_deref());
+    }
+    let app = TestApp::spawn_with(&[&format!("--music-dir={}", root.display())]).await;
+    let admin = app.admin_client("curator").await;
+    assert_eq!(scan_now(&app, &admin).await["added"], 5);
+    let song = |title: &str| {
+        let sql = format!("SELECT id FROM songs WHERE title = '{title}'");
+        let db = app.db.clone();
+        async move { scalar::<Uuid>(&db, &sql).await }
+    };
+    let album: Uuid = scalar(&app.db, "SELECT id FROM albums WHERE title = 'Pictured'").await;
+    let album_cover: Option<String> = scalar(&app.db, "SELECT cover_path FROM albums WHERE title = 'Pictured'").await;
+    assert!(album_cover.as_deref().is_some_and(|c| c.starts_with("media:covers/")), "{album_cover:?}");
+    assert_eq!(count(&app, "SELECT count(DISTINCT cover_path) FROM songs").await, 2, "two pictures, each stored once");
+    let refused =
+        "SELECT count(*) FROM songs WHERE title IN ('four', 'five') AND (cover_path IS NOT NULL OR has_embedded_cover)";
+    assert_eq!(count(&app, refused).await, 0, "a 9000x16 picture is refused like an upload's");
+
+    // The web player: the album's cover, and each song's own.
+    let listener = app.listener("looker").await;
+    let image = |path: String| {
+        let (listener, url) = (listener.clone(), app.url(&path));
+        async move {
+            let response = listener.get(url).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            response.bytes().await.unwrap()
+        }
+    };
+    assert!(!image(format!("/api/music/albums/{album}/cover")).await.is_empty());
+    let (one, three) = (song("one").await, song("three").await);
+    assert_ne!(
+        image(format!("/api/music/songs/{one}/cover")).await,
+        image(format!("/api/music/songs/{three}/cover")).await
+    );
+    // Subsonic: the album has coverArt; a song names its own picture only where it differs from the album's.
+    let key = crate::subsonic::credential(&app, &listener, "Phone").await;
+    let answer = crate::subsonic::rest(&app, &key, "getAlbum", &format!("id=al-{album}")).await;
+    assert_eq!(answer["album"]["coverArt"], format!("al-{album}"), "{answer}");
+    let arts: std::collections::HashMap<String, Value> = answer["album"]["song"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["title"].as_str().unwrap().to_owned(), s["coverArt"].clone()))
+        .collect();
+    let album_is_flacs =
+        album_cover == scalar::<Option<String>>(&app.db, "SELECT cover_path FROM songs WHERE title = 'three'").await;
+    let (own, shared) = if album_is_flacs { (one, three) } else { (three, one) };
+    assert_eq!(arts[if album_is_flacs { "one" } else { "three" }], own.to_string(), "{arts:?}");
+    assert_eq!(arts[if album_is_flacs { "three" } else { "one" }], format!("al-{album}"), "{arts:?} ({shared})");
+    assert_eq!(arts["five"], format!("al-{album}"), "no picture: the album's");
+
+    // A rescan takes nothing again.
+    let covers = || {
+        std::fs::read_dir(app.data_dir.path().join("media/covers"))
+            .unwrap()
+            .flatten()
+            .map(|d| std::fs::read_dir(d.path()).unwrap().count())
+            .sum::<usize>()
+    };
+    let before = covers();
+    assert_eq!(scan_now(&app, &admin).await["unchanged"], 5);
+    assert_eq!(covers(), before);
+}
+
 #[tokio::test]
 async fn one_scan_at_a_time() {
     let library = library_dir();
@@ -773,7 +857,7 @@ async fn an_upload_cut_short_by_a_crash_leaves_no_row_and_no_file() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let c = client();
-    eventually("the server", Duration::from_secs(20), || async {
+    eventually("the server", Duration::from_secs(60), || async {
         c.get(format!("{base}/ready")).send().await.is_ok_and(|r| r.status().is_success())
     })
     .await;
@@ -799,7 +883,7 @@ async fn an_upload_cut_short_by_a_crash_leaves_no_row_and_no_file() {
         .unwrap();
     tx.send(Ok(vec![7u8; 256 * 1024])).await.unwrap();
     let tmp = data.path().join("media/tmp");
-    eventually("the temp file", Duration::from_secs(20), || async {
+    eventually("the temp file", Duration::from_secs(60), || async {
         std::fs::read_dir(&tmp).map_or(0, |d| d.count()) > 0
     })
     .await;

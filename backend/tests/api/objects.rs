@@ -176,7 +176,7 @@ async fn round_trip(store: Store) {
     }
     // The analysis of a song in the bucket reads a temp copy, removed once analysed.
     let temp = app.data_dir.path().join("media/tmp");
-    eventually("no temp file left once analysed", Duration::from_secs(20), || async {
+    eventually("no temp file left once analysed", Duration::from_secs(60), || async {
         std::fs::read_dir(&temp).unwrap().count() == 0
             && scalar::<i64>(&app.db, "SELECT count(*) FROM songs WHERE loudness_lufs IS NULL").await == 0
     })
@@ -251,7 +251,7 @@ async fn round_trip(store: Store) {
     assert_eq!(opus.headers()[header::CONTENT_TYPE], "audio/ogg; codecs=opus");
     let made = opus.bytes().await.unwrap();
     assert!(made.starts_with(b"OggS"), "an Ogg stream");
-    eventually("the finished transcode to be kept", Duration::from_secs(20), || async {
+    eventually("the finished transcode to be kept", Duration::from_secs(60), || async {
         scalar::<i64>(&app.db, "SELECT count(*) FROM transcodes").await == 1
     })
     .await;
@@ -331,7 +331,7 @@ async fn multipart_uploads_left_by_a_dead_replica_are_aborted() {
     sea_orm::ConnectionTrait::execute_unprepared(&db, &sql).await.unwrap();
 
     let app = app_with(&store, Some(&database_url), &s3_server().endpoint, SECRET_KEY, &[]).await;
-    eventually("the stale upload to be aborted", Duration::from_secs(10), || async {
+    eventually("the stale upload to be aborted", Duration::from_secs(60), || async {
         scalar::<i64>(&app.db, &format!("SELECT count(*) FROM object_uploads WHERE upload_id = '{upload}'")).await == 0
     })
     .await;

@@ -395,6 +395,30 @@ where
     }
 }
 
+/// Sends `request` as a well-behaved client would: after a 429 it waits the Retry-After the server gave (never
+/// less than 100 ms) and asks again, for at most a minute. Returns the first answer that is not a 429, with the
+/// longest Retry-After it was told. Rate limits are tested by what the server says, not by wall-clock windows a
+/// loaded machine stretches.
+pub async fn honouring_retry_after<F, Fut>(what: &str, mut request: F) -> (reqwest::Response, Duration)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = reqwest::Response>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut longest = Duration::ZERO;
+    loop {
+        let response = request().await;
+        if response.status() != StatusCode::TOO_MANY_REQUESTS {
+            return (response, longest);
+        }
+        let secs: u64 = response.headers()[reqwest::header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+        let wait = Duration::from_secs(secs).max(Duration::from_millis(100));
+        longest = longest.max(Duration::from_secs(secs));
+        assert!(Instant::now() + wait < deadline, "still refused after a minute waiting for {what}");
+        tokio::time::sleep(wait).await;
+    }
+}
+
 /// Sends `request` as raw bytes (for what an HTTP client library refuses to send) and returns the status code
 /// of the answer.
 pub async fn raw_status(app: &TestApp, request: &[u8]) -> u16 {

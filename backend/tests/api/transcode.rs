@@ -64,7 +64,7 @@ async fn metric(app: &TestApp, name: &str) -> f64 {
 async fn cached_file(app: &TestApp, hash: &str, bitrate: u32, extension: &str) -> std::path::PathBuf {
     let path = app.data_dir.path().join(format!("media/transcodes/{}/{hash}-{bitrate}.{extension}", &hash[..2]));
     let found = path.clone();
-    eventually("the finished transcode in the cache", Duration::from_secs(10), || {
+    eventually("the finished transcode in the cache", Duration::from_secs(60), || {
         let found = found.clone();
         async move { found.is_file() }
     })
@@ -237,7 +237,7 @@ async fn the_cache_evicts_the_least_recently_used() {
     fetch(songs[2].0).await;
     cached_file(&app, &songs[2].1, 128, "mp3").await;
     let second = app.data_dir.path().join(format!("media/transcodes/{}/{}-128.mp3", &songs[1].1[..2], songs[1].1));
-    eventually("the least recently used file evicted", Duration::from_secs(5), || {
+    eventually("the least recently used file evicted", Duration::from_secs(60), || {
         let second = second.clone();
         async move { !second.exists() }
     })
@@ -292,11 +292,13 @@ async fn a_client_that_goes_away_stops_its_ffmpeg() {
     assert!(!response.chunk().await.unwrap().unwrap().is_empty());
     assert_eq!(ffmpeg_children(&app), 1, "the transcode is running");
     drop(response);
-    eventually("ffmpeg killed once its listener left", Duration::from_secs(3), || async { ffmpeg_children(&app) == 0 })
-        .await;
+    eventually("ffmpeg killed once its listener left", Duration::from_secs(60), || async {
+        ffmpeg_children(&app) == 0
+    })
+    .await;
     assert_eq!(metric(&app, "transcode_processes").await, 0.0);
     let temp = app.data_dir.path().join("media/transcodes/tmp");
-    eventually("its temp file removed", Duration::from_secs(3), || {
+    eventually("its temp file removed", Duration::from_secs(60), || {
         let temp = temp.clone();
         async move { std::fs::read_dir(&temp).unwrap().count() == 0 }
     })
@@ -349,7 +351,7 @@ async fn past_the_limits_a_transcode_waits() {
 
     // Slots come back when listeners leave.
     drop((held, joined, bobs));
-    eventually("the slots given back", Duration::from_secs(3), || async { ffmpeg_children(&app) == 0 }).await;
+    eventually("the slots given back", Duration::from_secs(60), || async { ffmpeg_children(&app) == 0 }).await;
     let mut carols = carol.get(stream_url(&app, id, "format=mp3&max_bitrate=64")).send().await.unwrap();
     assert_eq!(carols.status(), StatusCode::OK);
     carols.chunk().await.unwrap();
@@ -410,5 +412,51 @@ async fn bad_requests_and_broken_sources_say_why() {
     assert!(message.starts_with("the song could not be transcoded"), "{message}");
     assert!(!message.contains(dir.path().to_str().unwrap()) && !message.contains("/media/"), "no paths: {message}");
     assert_eq!(metric(&app, "transcodes_failed_total").await, 1.0);
+    assert_eq!(ffmpeg_children(&app), 0);
+}
+
+/// The review's finding (#41): with two slots and a per-user cap of two, one listener held both with two seeks it
+/// never read, and everyone else got 429 for as long as it liked. Now a listener never takes every slot, and a
+/// seek whose reader stalls is ended (`TRANSCODE_STALL_SECS`) with its slots given back.
+#[tokio::test]
+async fn one_listener_cannot_hold_every_slot_and_a_stalled_reader_lets_go() {
+    let app =
+        TestApp::spawn_with(&["--transcode-max-processes=2", "--transcode-max-per-user=2", "--transcode-stall-secs=1"])
+            .await;
+    let dir = tempfile::tempdir().unwrap();
+    let id = app.add_song(&long_source(dir.path())).await;
+    let (mallory, bob) = (app.listener("mallory").await, app.listener("bob").await);
+    // Mallory's seek, never read past its first bytes: she holds one slot, and no second.
+    let held = mallory.get(stream_url(&app, id, "format=mp3&offset=60")).send().await.unwrap();
+    assert_eq!(held.status(), StatusCode::OK);
+    let second = mallory.get(stream_url(&app, id, "format=opus&offset=120")).send().await.unwrap();
+    assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS, "a listener's share is one slot of two");
+    // Bob still gets one.
+    let mut bobs = bob.get(stream_url(&app, id, "format=aac&offset=30")).send().await.unwrap();
+    assert_eq!(bobs.status(), StatusCode::OK);
+    bobs.chunk().await.unwrap();
+    drop(bobs);
+    // Mallory's connection stays open, unread: her ffmpeg is ended and her slot given back.
+    eventually("the stalled transcode ended", Duration::from_secs(60), || async { ffmpeg_children(&app) == 0 }).await;
+    let again = mallory.get(stream_url(&app, id, "format=opus&offset=120")).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::OK, "her slot is free again");
+    drop(held);
+}
+
+/// A HEAD asks for headers (#41: one started an ffmpeg): the type a GET would answer, no transcode run, on the
+/// web API and on Subsonic's `stream` alike.
+#[tokio::test]
+async fn a_head_starts_no_transcode() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let id = app.add_song(&long_source(dir.path())).await;
+    let c = app.listener("header").await;
+    let head = c.head(stream_url(&app, id, "format=opus&max_bitrate=96")).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert!(head.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("audio/"), "{:?}", head.headers());
+    let key = crate::subsonic::credential(&app, &c, "Phone").await;
+    let url = app.url(&format!("/rest/stream?c=t&v=1.16.1&apiKey={key}&id={id}&format=mp3&maxBitRate=64"));
+    assert_eq!(client().head(url).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(metric(&app, "transcodes_started_total").await, 0.0, "no ffmpeg for a HEAD");
     assert_eq!(ffmpeg_children(&app), 0);
 }

@@ -125,7 +125,8 @@ pub struct NewSong {
     pub path: String,
     pub file_mtime: Option<DateTime<Utc>>,
     pub has_embedded_cover: bool,
-    /// Cover art for the album, when the album has none yet (`media:covers/…`).
+    /// Cover art for the album, when the album has none yet (`media:covers/…`, or a library folder's image);
+    /// for an upload also the song's own.
     pub cover_path: Option<String>,
 }
 
@@ -141,6 +142,13 @@ pub struct StoredFile {
 }
 
 impl NewSong {
+    /// The song's own cover as stored with it: an upload's embedded picture (stored as it was imported); a
+    /// library file's picture is taken after the scan ([`crate::library::covers_from_tags`]), its `cover_path`
+    /// here being the folder image, which is the album's.
+    fn own_cover(&self) -> Option<String> {
+        (self.storage == Storage::Media).then(|| self.cover_path.clone()).flatten()
+    }
+
     pub fn from_metadata(meta: &Metadata, file: StoredFile) -> Self {
         Self {
             placement: Placement::from_metadata(meta),
@@ -219,15 +227,15 @@ SELECT input.ord, inserted.id
 const SONGS_INSERT: &str = "
 INSERT INTO songs (id, storage, path, title, artist_id, album_id, track_number, disc_number, year, genre, search_text,
                    track_total, disc_total, duration_ms, codec, bitrate, sample_rate, channels, size_bytes,
-                   content_hash, file_mtime, has_embedded_cover)
+                   content_hash, file_mtime, has_embedded_cover, cover_path)
 SELECT id, storage, path, title, artist_id, album_id, track_number, disc_number, year, genre, search_text,
        track_total, disc_total, duration_ms, codec, bitrate, sample_rate, channels, size_bytes,
-       content_hash, file_mtime, has_embedded_cover
+       content_hash, file_mtime, has_embedded_cover, cover_path
   FROM jsonb_to_recordset($1::jsonb) AS t(
        id uuid, storage text, path text, title text, artist_id uuid, album_id uuid, track_number integer,
        disc_number integer, year integer, genre text, search_text text, track_total integer, disc_total integer,
        duration_ms integer, codec text, bitrate integer, sample_rate integer, channels smallint, size_bytes bigint,
-       content_hash text, file_mtime timestamptz, has_embedded_cover boolean)
+       content_hash text, file_mtime timestamptz, has_embedded_cover boolean, cover_path text)
 ON CONFLICT DO NOTHING
 RETURNING id";
 
@@ -441,6 +449,8 @@ fn file_values(new: &NewSong, artist: ArtistId, album: AlbumId) -> Vec<(songs::C
         (S::ContentHash, new.content_hash.clone().into()),
         (S::FileMtime, new.file_mtime.map(|t| t.fixed_offset()).into()),
         (S::HasEmbeddedCover, new.has_embedded_cover.into()),
+        // A changed library file's picture is taken again by the pass after the scan.
+        (S::CoverPath, new.own_cover().into()),
     ]);
     values
 }
@@ -478,7 +488,7 @@ pub async fn insert_songs(
                 "disc_total": song.disc_total, "duration_ms": song.duration_ms, "codec": song.codec.as_str(),
                 "bitrate": song.bitrate, "sample_rate": song.sample_rate, "channels": song.channels,
                 "size_bytes": song.size_bytes, "content_hash": song.content_hash, "file_mtime": mtime,
-                "has_embedded_cover": song.has_embedded_cover,
+                "has_embedded_cover": song.has_embedded_cover, "cover_path": song.own_cover(),
             })
         })
         .collect();

@@ -54,8 +54,10 @@ pub struct Song {
     pub sample_rate: Option<i32>,
     pub play_count: i64,
     pub added_at: DateTime<FixedOffset>,
-    /// Whether the song's album has cover art.
+    /// Whether the song has cover art: its own, or its album's.
     pub has_cover: bool,
+    /// Whether its own picture differs from its album's (Subsonic names the song's cover then).
+    pub own_cover: bool,
     /// Integrated loudness once analysed.
     pub loudness_lufs: Option<f32>,
     pub true_peak_db: Option<f32>,
@@ -249,7 +251,20 @@ fn song_columns() -> SelectStatement {
             col(T::S, S::Bpm),
             col(T::S, S::MusicalKey),
         ])
-        .expr_as(Expr::col((T::Al, albums::Column::CoverPath)).is_not_null(), Alias::new("has_cover"))
+        .expr_as(
+            Expr::cust_with_exprs(
+                "coalesce($1, $2) IS NOT NULL",
+                [col(T::S, S::CoverPath), col(T::Al, albums::Column::CoverPath)],
+            ),
+            Alias::new("has_cover"),
+        )
+        .expr_as(
+            Expr::cust_with_exprs(
+                "($1 IS NOT NULL AND $1 IS DISTINCT FROM $2)",
+                [col(T::S, S::CoverPath), col(T::Al, albums::Column::CoverPath)],
+            ),
+            Alias::new("own_cover"),
+        )
         .expr_as(Expr::col((T::F, favourites::Column::UserId)).is_not_null(), Alias::new("favourite"))
         .expr_as(col(T::F, favourites::Column::CreatedAt), Alias::new("favourited_at"))
         .expr_as(col(T::R, ratings::Column::Rating), Alias::new("rating"))
@@ -267,10 +282,17 @@ struct CoverPath {
     cover_path: Option<String>,
 }
 
-/// Where a song's cover is (its album's art), as stored (`media:…` or `library:…`).
+/// Where a song's cover is (its own embedded picture, else its album's art), as stored (`media:…` or
+/// `library:…`).
 pub async fn song_cover(db: &impl ConnectionTrait, id: SongId) -> Result<Option<String>, DbErr> {
     let query = Query::select()
-        .column((T::Al, albums::Column::CoverPath))
+        .expr_as(
+            Expr::cust_with_exprs(
+                "coalesce($1, $2)",
+                [col(T::S, song_rows::Column::CoverPath), col(T::Al, albums::Column::CoverPath)],
+            ),
+            Alias::new("cover_path"),
+        )
         .from_as(song_rows::Entity, T::S)
         .join_as(
             JoinType::InnerJoin,

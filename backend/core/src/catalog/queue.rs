@@ -157,7 +157,9 @@ pub struct NowPlaying {
 
 /// What everyone is playing now, as `viewer` sees the songs: reports younger than their song's length plus
 /// five minutes (a player that stopped reporting has stopped), newest first.
-pub async fn now_playing(db: &impl ConnectionTrait, viewer: UserId) -> Result<Vec<NowPlaying>, DbErr> {
+/// What is playing: the viewer's own players, or with `everyone` every listener's (a server setting, off by
+/// default: what a person listens to is theirs to share).
+pub async fn now_playing(db: &impl ConnectionTrait, viewer: UserId, everyone: bool) -> Result<Vec<NowPlaying>, DbErr> {
     use now_playing::Column as N;
     let n = Alias::new("n");
     let u = Alias::new("u");
@@ -181,6 +183,7 @@ pub async fn now_playing(db: &impl ConnectionTrait, viewer: UserId) -> Result<Ve
             "now() - make_interval(secs => $1 / 1000.0 + 300)",
             [Expr::col((super::T::S, songs::Column::DurationMs)).into()],
         )))
+        .and_where_option((!everyone).then(|| Expr::col((n.clone(), N::UserId)).eq(viewer.0)))
         .order_by((n, N::StartedAt), Order::Desc)
         .limit(100)
         .to_owned();

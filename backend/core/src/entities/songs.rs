@@ -26,6 +26,7 @@ pub struct Model {
     pub path: String,
     pub file_mtime: Option<DateTimeWithTimeZone>,
     pub has_embedded_cover: bool,
+    pub cover_path: Option<String>,
     pub play_count: i64,
     #[sea_orm(column_type = "Float", nullable)]
     pub loudness_lufs: Option<f32>,

@@ -135,7 +135,12 @@ pub async fn import_temp(
 
 /// The scan job: index `root`, reporting progress as admin events and on the job row, then queue the analysis
 /// of what it added or changed.
-pub async fn run_scan(db: &DatabaseConnection, root: &Path, job: &jobs::Model) -> anyhow::Result<()> {
+pub async fn run_scan(
+    db: &DatabaseConnection,
+    media: &MediaStore,
+    root: &Path,
+    job: &jobs::Model,
+) -> anyhow::Result<()> {
     let last = std::sync::Mutex::new(std::time::Instant::now() - std::time::Duration::from_secs(1));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<scan::Progress>();
     let forward = {
@@ -160,11 +165,76 @@ pub async fn run_scan(db: &DatabaseConnection, root: &Path, job: &jobs::Model) -
     let _ = forward.await;
     let (report, touched) = result?;
     queue::enqueue_analysis(db, &touched).await?;
+    let covers = covers_from_tags(db, media).await?;
+    if covers.taken + covers.refused > 0 {
+        tracing::info!(taken = covers.taken, refused = covers.refused, "covers from the files' embedded pictures");
+    }
     let value = serde_json::to_value(&report)?;
     queue::set_progress(db, job.id, value).await?;
     events::publish(db, "scan.done", Audience::Admin, report.summary()).await;
     report.log();
     Ok(())
+}
+
+/// What [`covers_from_tags`] did.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct CoversTaken {
+    /// Songs whose embedded picture became their cover (and their album's, where it had none).
+    pub taken: u64,
+    /// Songs whose picture is not a cover (over the image limits, not an image, or gone): marked, not tried again.
+    pub refused: u64,
+}
+
+/// Songs of the library folder with an embedded picture not taken yet (those the scan just added or changed,
+/// and any from before this pass existed). The scan itself keeps no picture bytes (up to two batches of probed
+/// files wait in memory), so each file's tags are read again here, one file at a time.
+const COVERS_TODO: &str = "SELECT id, path FROM songs WHERE has_embedded_cover AND cover_path IS NULL \
+                           AND storage = 'library' AND id > $1 ORDER BY id LIMIT 100";
+const SONG_COVER: &str = "WITH song AS (UPDATE songs SET cover_path = $2 WHERE id = $1 RETURNING album_id) \
+                          UPDATE albums SET cover_path = $2 FROM song WHERE albums.id = song.album_id \
+                          AND albums.cover_path IS NULL";
+const NO_COVER: &str = "UPDATE songs SET has_embedded_cover = false WHERE id = $1";
+
+/// Takes the pictures embedded in library files (APIC, FLAC PICTURE, MP4 covr, Vorbis METADATA_BLOCK_PICTURE) as
+/// covers, with the limits uploads have: stored content-addressed (a whole album's identical pictures once), the
+/// song's own, and its album's when the album has no folder image or earlier picture.
+pub async fn covers_from_tags(db: &DatabaseConnection, media: &MediaStore) -> anyhow::Result<CoversTaken> {
+    use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
+    #[derive(FromQueryResult)]
+    struct Todo {
+        id: uuid::Uuid,
+        path: String,
+    }
+    let statement =
+        |sql: &str, values: Vec<sea_orm::Value>| Statement::from_sql_and_values(db.get_database_backend(), sql, values);
+    let mut done = CoversTaken::default();
+    let mut after = uuid::Uuid::nil();
+    loop {
+        let todo = Todo::find_by_statement(statement(COVERS_TODO, vec![after.into()])).all(db).await?;
+        let Some(last) = todo.last() else { break };
+        after = last.id;
+        for song in todo {
+            let (store, path) = (media.clone(), song.path.clone());
+            let picture = tokio::task::spawn_blocking(move || -> Option<tags::Cover> {
+                let opened = store.open(Storage::Library, &path)?;
+                tags::read_from(std::io::BufReader::new(opened.file), None).ok()?.cover
+            })
+            .await
+            .context("reading a picture panicked")?;
+            match picture {
+                Some(cover) => {
+                    let cover_path = media.store_cover(cover.data, cover.extension).await?;
+                    db.execute(statement(SONG_COVER, vec![song.id.into(), cover_path.into()])).await?;
+                    done.taken += 1;
+                }
+                None => {
+                    db.execute(statement(NO_COVER, vec![song.id.into()])).await?;
+                    done.refused += 1;
+                }
+            }
+        }
+    }
+    Ok(done)
 }
 
 /// The analysis job: decode the song, store duration, peaks, loudness, tempo, key and sonic vector.

@@ -19,6 +19,7 @@ mod m20261203_000013_library_copies;
 mod m20261204_000014_search_in_memory;
 mod m20261204_000015_sonic;
 mod m20261207_000016_library_changed;
+mod m20261207_000017_song_covers;
 
 pub struct Migrator;
 
@@ -77,6 +78,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000014_search_in_memory::MIGRATION),
             Box::new(m20261204_000015_sonic::MIGRATION),
             Box::new(m20261207_000016_library_changed::MIGRATION),
+            Box::new(m20261207_000017_song_covers::MIGRATION),
         ]
     }
 }

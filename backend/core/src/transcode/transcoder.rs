@@ -61,6 +61,9 @@ pub struct Settings {
     pub max_per_user: usize,
     /// The size the cache of finished transcodes is kept under, for all replicas together.
     pub cache_bytes: u64,
+    /// How long a piped transcode's listener may read nothing before ffmpeg is ended and its slots given back (a
+    /// paused player asks again with a new offset when it resumes).
+    pub stalled_after: Duration,
 }
 
 /// The stored file a transcode reads.
@@ -266,16 +269,29 @@ impl Transcoder {
     /// Takes a process slot of the replica and one of the user's, or says how long to wait.
     fn slots(&self, user: Uuid) -> Result<Slots, Error> {
         let busy = |message: String| Error::Busy { message, retry_after_secs: RETRY_AFTER_SECS };
+        let per_user = self.per_user();
+        if self.inner.users.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&user).copied().unwrap_or(0)
+            >= per_user
+        {
+            return Err(busy(format!("you already have {per_user} transcodes running; finish one first")));
+        }
         let replica = self.inner.slots.clone().try_acquire_owned().map_err(|_| {
             busy(format!("all {} transcoding slots of this server are in use", self.inner.settings.max_processes))
         })?;
         let mut users = self.inner.users.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let count = users.entry(user).or_insert(0);
-        if *count >= self.inner.settings.max_per_user {
+        if *count >= per_user {
             return Err(busy(format!("you already have {count} transcodes running; finish one first")));
         }
         *count += 1;
         Ok(Slots { _replica: replica, _user: UserSlot { users: self.inner.users.clone(), user } })
+    }
+
+    /// The processes one user may run: the setting, but never every slot of the replica while it has more than
+    /// one (with two slots and a cap of two, one listener's two stalled streams once held them all).
+    fn per_user(&self) -> usize {
+        let slots = self.inner.settings.max_processes.max(1);
+        self.inner.settings.max_per_user.max(1).min(if slots > 1 { slots - 1 } else { 1 })
     }
 
     /// Starts ffmpeg on a transcode from the start, and its supervisor. Called under the `running` lock, so two
@@ -355,9 +371,13 @@ impl Transcoder {
         }
         first.truncate(read);
         let rest = tokio_util::io::ReaderStream::with_capacity(stdout, CHUNK);
-        // The child (killed on drop) and the slots live as long as the body.
-        let keep = (child, slots);
+        // The child (killed on drop) and the slots live as long as the body, or until the listener has read
+        // nothing for `stalled_after`: a watchdog then takes them (ffmpeg killed, slots free) and the body ends.
+        let keep = Arc::new(Mutex::new(Some((child, slots))));
+        let read_at = Arc::new(Mutex::new(tokio::time::Instant::now()));
+        tokio::spawn(watch_stall(Arc::downgrade(&keep), read_at.clone(), self.inner.settings.stalled_after));
         let body = futures::stream::once(async move { Ok(Bytes::from(first)) }).chain(rest).map(move |chunk| {
+            *read_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = tokio::time::Instant::now();
             let _ = &keep;
             chunk
         });
@@ -388,6 +408,30 @@ impl Transcoder {
     /// Takes server paths out of ffmpeg's messages before they reach a client.
     fn scrubber(&self, source: &Source) -> Scrubber {
         Scrubber { paths: vec![source.path.display().to_string(), self.inner.temp_dir.display().to_string()] }
+    }
+}
+
+/// Ends a piped transcode whose listener has read nothing for `stalled`; gone with the body.
+async fn watch_stall(
+    keep: std::sync::Weak<Mutex<Option<(Child, Slots)>>>,
+    read_at: Arc<Mutex<tokio::time::Instant>>,
+    stalled: Duration,
+) {
+    loop {
+        let last = *read_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        tokio::time::sleep_until(last + stalled).await;
+        let Some(keep) = keep.upgrade() else { return };
+        let idle = read_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner).elapsed();
+        if idle >= stalled {
+            let taken = keep.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            if let Some((mut child, slots)) = taken {
+                let _ = child.start_kill();
+                drop(slots);
+                tracing::info!("a transcode's listener read nothing for {stalled:?}: ended");
+                let _ = child.wait().await;
+            }
+            return;
+        }
     }
 }
 
@@ -428,6 +472,15 @@ impl Supervised {
                 status = self.child.wait() => break status,
                 _ = tick.tick() => {
                     self.publish_size().await;
+                    if self.progress.borrow().written > self.inner.settings.cache_bytes {
+                        let _ = self.child.kill().await;
+                        self.forget();
+                        self.remove_temp().await;
+                        self.inner.failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(path = %self.relative, "transcode stopped: larger than the whole transcode cache");
+                        self.progress.send_modify(|p| p.state = State::Failed("the transcode is larger than the server's transcode cache".into()));
+                        return;
+                    }
                     if self.abandoned() {
                         let _ = self.child.kill().await;
                         self.remove_temp().await;
@@ -478,12 +531,24 @@ impl Supervised {
         true
     }
 
+    /// What the other transcodes running on this replica have written so far.
+    fn running_bytes(&self) -> u64 {
+        let running = self.inner.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        running.iter().filter(|(path, _)| **path != self.relative).map(|(_, r)| r.progress.borrow().written).sum()
+    }
+
     fn forget(&self) {
         self.inner.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.relative);
     }
 
     /// Moves the finished file into the cache, indexes it and evicts what no longer fits.
     async fn keep(&self) -> Result<(), String> {
+        let written = tokio::fs::metadata(&self.part).await.map_err(|e| e.to_string())?.len();
+        if written > self.inner.settings.cache_bytes {
+            // Served to its listeners (they hold the file open), but keeping it would evict everything else.
+            tracing::info!(path = %self.relative, written, "a finished transcode larger than the cache is not kept");
+            return Ok(());
+        }
         let size = match &self.inner.objects {
             Some(objects) => self.keep_in(objects.as_ref()).await?,
             None => self.keep_on_disk().await?,
@@ -494,7 +559,8 @@ impl Supervised {
         let db = &self.inner.db;
         let evicted = async {
             cache::record(db, &self.relative, &self.source_hash, self.rendition, size).await?;
-            cache::evict(db, self.inner.settings.cache_bytes).await
+            // Room is kept for what this replica's running transcodes are writing.
+            cache::evict(db, self.inner.settings.cache_bytes.saturating_sub(self.running_bytes())).await
         };
         match evicted.await {
             Ok(paths) => {
