@@ -286,6 +286,9 @@ async def opensonic_session(base, port, args, api_key: bool):
         expect({"formPost", "apiKeyAuthentication", "transcodeOffset"} <= names, f"extensions: {names}")
         user = await conn.get_user(args.username)
         expect(user.username == args.username and user.stream_role, "getUser")
+        if api_key:
+            info = await conn.token_info()
+            expect(info.username == args.username, f"tokenInfo names the key's user: {info}")
 
         artists = await conn.get_artists()
         everyone = [a for index in (artists.index or []) for a in (index.artist or [])]

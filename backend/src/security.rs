@@ -25,6 +25,10 @@ use url::Url;
 
 use crate::{config::Config, error::AppError, state::AppState};
 
+/// Scrobbles one listener may send a replica per minute: a day of continuous listening offline is ~400 songs,
+/// which a client submits over a few minutes; a made-up history of thousands is refused.
+pub const SCROBBLES_PER_MINUTE: u32 = 120;
+
 /// In-memory, per-process limits. Behind N replicas a client gets up to N times these, which keeps them
 /// an abuse brake without a shared store; docs/architecture.md says so.
 pub struct RateLimits {
@@ -36,6 +40,8 @@ pub struct RateLimits {
     auth_per_account: DefaultKeyedRateLimiter<String>,
     /// Keyed by device cookie: sign-ins from a browser known to the account, with the per-account quota.
     auth_per_device: DefaultKeyedRateLimiter<String>,
+    /// Keyed by listener: Subsonic scrobbles, [`SCROBBLES_PER_MINUTE`] (one call once added 500 plays to the charts).
+    scrobbles: DefaultKeyedRateLimiter<uuid::Uuid>,
     trusted_proxies: Vec<IpNet>,
     /// Addresses whose failed Subsonic sign-ins ran out of budget, until when. Subsonic clients send their
     /// credentials with every request, so only failures spend the budget; once it is spent every attempt is
@@ -59,6 +65,10 @@ impl RateLimits {
             auth_per_ip: RateLimiter::keyed(per(auth_period, config.rate_limit_auth_burst)),
             auth_per_account: RateLimiter::keyed(account_quota),
             auth_per_device: RateLimiter::keyed(account_quota),
+            scrobbles: RateLimiter::keyed(
+                Quota::per_minute(NonZeroU32::new(SCROBBLES_PER_MINUTE).expect("positive"))
+                    .allow_burst(NonZeroU32::new(SCROBBLES_PER_MINUTE).expect("positive")),
+            ),
             trusted_proxies: config.trusted_proxies.clone(),
             subsonic_blocked: moka::sync::Cache::builder()
                 .max_capacity(100_000)
@@ -85,6 +95,17 @@ impl RateLimits {
     /// One sign-in attempt from a known device (its cookie value), instead of the account's budget.
     pub fn check_auth_device(&self, device: &str) -> Result<(), AppError> {
         self.auth_per_device.check_key(&device.to_owned()).map_err(too_many)
+    }
+
+    /// `count` scrobbles by `listener`: all of them within the budget, or none (and how long to wait).
+    pub fn check_scrobbles(&self, listener: uuid::Uuid, count: u32) -> Result<(), AppError> {
+        let Some(count) = NonZeroU32::new(count) else { return Ok(()) };
+        match self.scrobbles.check_key_n(&listener, count) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(too_many(not_until)),
+            // More than the whole budget in one call: the caller's own cap prevents it.
+            Err(_) => Err(AppError::TooManyRequests { retry_after_secs: 60 }),
+        }
     }
 
     /// How long `ip` must still wait after spending its Subsonic sign-in budget, if it has.
@@ -117,6 +138,7 @@ impl RateLimits {
                         self.auth_per_ip.retain_recent();
                         self.auth_per_account.retain_recent();
                         self.auth_per_device.retain_recent();
+                        self.scrobbles.retain_recent();
                     }
                 }
             }

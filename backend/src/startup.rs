@@ -225,25 +225,25 @@ pub fn router(state: AppState, sessions: tower_sessions::SessionManagerLayer<Cac
         .layer(middleware::from_fn_with_state(state.allowed_origins.clone(), security::same_origin))
         .layer(middleware::from_fn_with_state(state.clone(), security::api_rate_limit));
 
-    let mut app = Router::new()
-        .merge(health::router())
-        .merge(openapi::docs_router(doc))
-        .merge(api)
-        .merge(crate::subsonic::router())
-        .fallback(|| async { AppError::NotFound })
-        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed });
-    if let Some(dir) = &state.config.frontend_dir {
-        app = crate::frontend::serve(app, dir);
-    }
+    let mut ours = Router::new().merge(health::router()).merge(openapi::docs_router(doc)).merge(api);
+    // CORS_ORIGINS (with credentials) covers the cookie API only: `/rest` keeps its own CORS (any origin, no
+    // credentials), which a layer around everything once answered in its place, refusing browser clients.
     if !state.config.cors_origins.is_empty() {
         let origins = state.config.cors_origins.iter().filter_map(|u| u.origin().ascii_serialization().parse().ok());
-        app = app.layer(
+        ours = ours.layer(
             CorsLayer::new()
                 .allow_origin(origins.collect::<Vec<_>>())
                 .allow_credentials(true)
                 .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
                 .allow_headers([axum::http::header::CONTENT_TYPE, axum::http::header::IF_MATCH]),
         );
+    }
+    let mut app = ours
+        .merge(crate::subsonic::router())
+        .fallback(|| async { AppError::NotFound })
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed });
+    if let Some(dir) = &state.config.frontend_dir {
+        app = crate::frontend::serve(app, dir);
     }
     let [nosniff, referrer, frame, csp] = security::headers();
     app.layer(sessions)

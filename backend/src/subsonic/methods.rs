@@ -31,7 +31,7 @@ type Answer = Result<Reply, Failure>;
 
 /// Albums, songs or artists one list or search page may ask for (the protocol's own maximum for albums).
 const MAX_PAGE: u64 = 500;
-/// Ids one star, unstar or scrobble call may carry (each is a statement).
+/// Ids one star or unstar call may carry (each is a statement).
 const MAX_MARKS: usize = 500;
 /// Artists in one index (getArtists, getIndexes): the whole index of a large library, bounded.
 const MAX_INDEX: u64 = 50_000;
@@ -67,6 +67,10 @@ pub async fn run(name: &str, call: &Call) -> Answer {
         )
         .into()),
         "getUser" => get_user(call).await,
+        // The apiKeyAuthentication extension's: whose key this is (a key that does not open is error 44 before here).
+        "tokenInfo" => {
+            Ok(Envelope::with("tokenInfo", Element::new().attr("username", call.user.username.as_str())).into())
+        }
         "getScanStatus" => scan_status(call).await,
         "startScan" => start_scan(call).await,
         "getNowPlaying" => now_playing(call).await,
@@ -168,7 +172,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "getTranscodeDecision",
     "getTranscodeStream",
     "reportPlayback",
-    "tokenInfo",
 ];
 
 fn song_id(text: &str) -> Result<SongId, Failure> {
@@ -618,17 +621,25 @@ async fn set_rating(call: &Call) -> Answer {
     }
 }
 
+/// Plays one scrobble call may submit (a client's offline queue flushes in calls of a few).
+const MAX_SCROBBLES: usize = 50;
+
 async fn scrobble(call: &Call) -> Answer {
     let params = &call.params;
-    let ids = params.all("id", MAX_MARKS)?;
+    let ids = params.all("id", MAX_SCROBBLES)?;
     if ids.is_empty() {
         return Err(Failure::missing("id"));
     }
-    let times = params.all("time", MAX_MARKS)?;
+    let times = params.all("time", MAX_SCROBBLES)?;
     if !times.is_empty() && times.len() != ids.len() {
         return Err(Failure::invalid("time", "must be given once per id, or not at all"));
     }
     let submission = params.bool("submission")?.unwrap_or(true);
+    if submission {
+        // Per listener and minute, whole calls at a time: global charts count these.
+        let count = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        call.state.rate_limits.check_scrobbles(call.user_id().0, count).map_err(Failure::from)?;
+    }
     for (i, text) in ids.iter().enumerate() {
         let id = song_id(text)?;
         let at = match times.get(i) {

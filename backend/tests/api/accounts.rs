@@ -723,6 +723,26 @@ async fn security_headers_and_no_cors_by_default() {
         .await
         .unwrap();
     assert_eq!(preflight.headers()["access-control-allow-origin"], "https://player.example");
+    // `/rest` keeps its own CORS with CORS_ORIGINS set: any origin, no credentials (a browser Subsonic client on
+    // another origin was refused when the cookie API's layer answered its preflight).
+    let preflight = cors
+        .client
+        .request(reqwest::Method::OPTIONS, cors.url("/rest/ping.view"))
+        .header(header::ORIGIN, "https://subsonic-client.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*", "{:?}", preflight.headers());
+    assert!(!preflight.headers().contains_key("access-control-allow-credentials"));
+    let ping = cors
+        .client
+        .get(cors.url("/rest/ping?f=json"))
+        .header(header::ORIGIN, "https://subsonic-client.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ping.headers()["access-control-allow-origin"], "*");
 }
 
 #[tokio::test]

@@ -616,6 +616,20 @@ async fn empty_parameters_are_absent_unknown_folders_are_not_found_and_the_index
     let token = md5_hex(&format!("{key}{salt}"));
     let ping = ok(&rest(&app, "", "ping", &format!("apiKey=&u={user}&t={token}&s={salt}&p=")).await).clone();
     assert_eq!(ping["status"], "ok");
+    // Scrobbles are capped per call (50) and per listener and minute (120): one call of 500 made-up plays once
+    // went into the global charts whole.
+    let song: Uuid = scalar(&app.db, "SELECT id FROM songs ORDER BY id LIMIT 1").await;
+    let many = |n: usize| (0..n).map(|_| format!("id={song}")).collect::<Vec<_>>().join("&");
+    assert_eq!(error(&rest(&app, &key, "scrobble", &many(51)).await), 0, "51 in one call");
+    ok(&rest(&app, &key, "scrobble", &many(50)).await);
+    ok(&rest(&app, &key, "scrobble", &many(50)).await);
+    let url = app.url(&format!("/rest/scrobble?f=json&c=test&v=1.16.1&apiKey={key}&{}", many(50)));
+    let refused = client().get(url).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS, "past 120 a minute");
+    assert!(refused.headers().contains_key(header::RETRY_AFTER));
+    // tokenInfo, which the apiKeyAuthentication extension Fermata advertises requires.
+    assert_eq!(ok(&rest(&app, &key, "tokenInfo", "").await)["tokenInfo"]["username"], user.as_str());
+    assert_eq!(error(&rest(&app, "not-a-key", "tokenInfo", "").await), 44);
     // Empty optional numbers take their defaults.
     let list = rest(&app, &key, "getAlbumList2", "type=newest&size=&offset=&fromYear=&toYear=&musicFolderId=").await;
     assert_eq!(ok(&list)["albumList2"]["album"].as_array().unwrap().len(), 2);
