@@ -325,6 +325,22 @@ describe('the web player', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `no sideways scrolling at 360 px (${overflow}px too wide)`);
     await shot(page, 'songs-360');
+    // A phone (390×844): every control of the player bar is inside the screen and big enough for a finger
+    // (the seek bar and times were below the bottom once, and the LN button hidden).
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.locator('[data-player]').waitFor();
+    const controls = ['[data-play-pause]', '[data-previous]', '[data-next]', '[data-shuffle]', '[data-repeat]', '[data-seek]',
+      '[data-elapsed]', '[data-remaining]', '[data-mute]', '[data-normalise]', '[data-queue-open]', '[data-now-playing-open]'];
+    for (const selector of controls) {
+      const box = await page.locator(`.player ${selector}`).boundingBox();
+      assert.ok(box, `${selector} is shown on a phone`);
+      assert.ok(box.y >= 0 && box.y + box.height <= 844 && box.x >= 0 && box.x + box.width <= 390,
+        `${selector} is inside the screen: ${JSON.stringify(box)}`);
+      if (!['[data-elapsed]', '[data-remaining]'].includes(selector)) {
+        assert.ok(box.width >= 24 && box.height >= 24, `${selector} can be touched: ${JSON.stringify(box)}`);
+      }
+    }
+    await shot(page, 'player-phone');
     await page.setViewportSize({ width: 1280, height: 800 });
   });
 
