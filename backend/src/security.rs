@@ -47,6 +47,9 @@ pub struct RateLimits {
     /// credentials with every request, so only failures spend the budget; once it is spent every attempt is
     /// refused until it refills, a right guess included.
     subsonic_blocked: moka::sync::Cache<IpAddr, std::time::Instant>,
+    /// Accounts whose failed Subsonic sign-ins ran out of the account's budget, until when, under every name
+    /// they answer to (username and email, folded): refused before any credential is checked, a right one too.
+    subsonic_blocked_names: moka::sync::Cache<String, std::time::Instant>,
 }
 
 impl RateLimits {
@@ -71,6 +74,10 @@ impl RateLimits {
             ),
             trusted_proxies: config.trusted_proxies.clone(),
             subsonic_blocked: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(auth_period * config.rate_limit_auth_burst.max(1))
+                .build(),
+            subsonic_blocked_names: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(auth_period * config.rate_limit_auth_burst.max(1))
                 .build(),
@@ -108,22 +115,34 @@ impl RateLimits {
         }
     }
 
-    /// How long `ip` must still wait after spending its Subsonic sign-in budget, if it has.
-    pub fn subsonic_blocked(&self, ip: IpAddr) -> Option<Duration> {
-        let until = self.subsonic_blocked.get(&ip)?;
-        until.checked_duration_since(std::time::Instant::now())
+    /// How long a Subsonic sign-in from `ip` naming `name` must still wait, if the address or the named account
+    /// spent its budget.
+    pub fn subsonic_blocked(&self, ip: IpAddr, name: Option<&str>) -> Option<Duration> {
+        let now = std::time::Instant::now();
+        let by_ip = self.subsonic_blocked.get(&ip).and_then(|until| until.checked_duration_since(now));
+        let by_name = name
+            .and_then(|n| self.subsonic_blocked_names.get(&n.to_lowercase()))
+            .and_then(|until| until.checked_duration_since(now));
+        by_ip.max(by_name)
     }
 
-    /// One failed Subsonic sign-in from `ip` against `account`, spending both budgets (the sign-in ones). When
-    /// either is spent, how long to wait; an address that spent its own is refused until then.
-    pub fn subsonic_failed(&self, ip: IpAddr, account: &str) -> Result<(), Duration> {
+    /// One failed Subsonic sign-in from `ip` against `account` (the account's id, or the name when unknown),
+    /// spending both budgets (the sign-in ones). When either is spent, how long to wait; an address that spent
+    /// its own, or an account under any of its `names`, is refused until then.
+    pub fn subsonic_failed(&self, ip: IpAddr, account: &str, names: &[String]) -> Result<(), Duration> {
         let now = DefaultClock::default().now();
         if let Err(not_until) = self.auth_per_ip.check_key(&ip) {
             let wait = not_until.wait_time_from(now);
             self.subsonic_blocked.insert(ip, std::time::Instant::now() + wait);
             return Err(wait);
         }
-        self.auth_per_account.check_key(&account.to_lowercase()).map_err(|not_until| not_until.wait_time_from(now))
+        self.auth_per_account.check_key(&account.to_lowercase()).map_err(|not_until| {
+            let wait = not_until.wait_time_from(now);
+            for name in names {
+                self.subsonic_blocked_names.insert(name.to_lowercase(), std::time::Instant::now() + wait);
+            }
+            wait
+        })
     }
 
     /// Forgets keys that are back to a full budget, so the maps do not grow without bound.

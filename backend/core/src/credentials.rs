@@ -195,6 +195,9 @@ pub struct Authenticator {
     users_by_id: moka::sync::Cache<Uuid, Option<users::Model>>,
     by_user: moka::sync::Cache<Uuid, Arc<Vec<rows::Model>>>,
     by_lookup: moka::sync::Cache<Vec<u8>, Option<rows::Model>>,
+    /// A credential sealed for nobody, opened when a name is unknown so that the answer costs what a known
+    /// name's does (the same query, one decryption): a response's time does not tell which names exist.
+    decoy: Option<rows::Model>,
 }
 
 fn cache<K, V>() -> moka::sync::Cache<K, V>
@@ -207,7 +210,22 @@ where
 
 impl Authenticator {
     pub fn new(key: Option<CredentialKey>) -> Self {
-        Self { key, users_by_name: cache(), users_by_id: cache(), by_user: cache(), by_lookup: cache() }
+        let decoy = key.as_ref().and_then(|key| {
+            let secret = CredentialKey::generate();
+            let (nonce, ciphertext) = key.seal(Uuid::nil(), &secret).ok()?;
+            let now = chrono::Utc::now().fixed_offset();
+            Some(rows::Model {
+                id: Uuid::nil(),
+                user_id: Uuid::nil(),
+                name: String::new(),
+                lookup: key.lookup(&secret),
+                nonce,
+                ciphertext,
+                created_at: now,
+                last_used_at: None,
+            })
+        });
+        Self { key, users_by_name: cache(), users_by_id: cache(), by_user: cache(), by_lookup: cache(), decoy }
     }
 
     pub fn configured(&self) -> bool {
@@ -361,14 +379,23 @@ impl Authenticator {
         username: &str,
         matches: impl Fn(&str) -> bool,
     ) -> Result<Option<(users::Model, rows::Model)>> {
-        let Some(user) = self.user_by_name(db, username).await? else { return Ok(None) };
-        let rows = match self.by_user.get(&user.id) {
+        // An unknown name goes the same way as a known one: its credentials are looked up (under the nil id,
+        // which has none) and one sealed secret is opened.
+        let user = self.user_by_name(db, username).await?;
+        let owner = user.as_ref().map_or(Uuid::nil(), |u| u.id);
+        let rows = match self.by_user.get(&owner) {
             Some(rows) => rows,
             None => {
-                let rows = Arc::new(rows::Entity::find().filter(rows::Column::UserId.eq(user.id)).all(db).await?);
-                self.by_user.insert(user.id, rows.clone());
+                let rows = Arc::new(rows::Entity::find().filter(rows::Column::UserId.eq(owner)).all(db).await?);
+                self.by_user.insert(owner, rows.clone());
                 rows
             }
+        };
+        let Some(user) = user else {
+            if let Some(decoy) = &self.decoy {
+                let _ = key.open(decoy).is_some_and(|secret| matches(&secret));
+            }
+            return Ok(None);
         };
         let found = rows.iter().find(|row| key.open(row).is_some_and(|secret| matches(&secret))).cloned();
         Ok(found.map(|row| (user, row)))

@@ -328,14 +328,23 @@ async fn authenticate(state: &AppState, params: &Params, ip: IpAddr) -> Result<u
         },
         (None, None) => return Err(Failure::missing("u")),
     };
-    if let Some(wait) = state.rate_limits.subsonic_blocked(ip) {
+    if let Some(wait) = state.rate_limits.subsonic_blocked(ip, username) {
         return Err(too_many(wait));
     }
     let refusal = match state.subsonic.authenticate(&state.db, presented).await.map_err(Failure::from)? {
         Ok(user) => return Ok(user),
         Err(refusal) => refusal,
     };
-    if let Err(wait) = state.rate_limits.subsonic_failed(ip, username.unwrap_or("apikey")) {
+    // One budget per account whether `u` is its username or its email (per name for unknown ones), as sign-in;
+    // once spent, both names are refused.
+    let (account, names) = match username {
+        Some(name) => match fermata_core::accounts::find_by_login(&state.db, name).await.map_err(Failure::from)? {
+            Some(user) => (user.id.to_string(), vec![user.username, user.email]),
+            None => (name.to_lowercase(), vec![name.to_owned()]),
+        },
+        None => ("apikey".to_owned(), Vec::new()),
+    };
+    if let Err(wait) = state.rate_limits.subsonic_failed(ip, &account, &names) {
         tracing::info!(%ip, "subsonic sign-in attempts over the limit");
         return Err(too_many(wait));
     }

@@ -215,7 +215,7 @@ pub(crate) async fn spawn_nginx(dir: &Path, port: u16, backends: &[u16], media: 
     );
     let url = format!("http://127.0.0.1:{port}/health");
     let log = work.join("error.log");
-    let up = tokio::time::timeout(Duration::from_secs(5), async {
+    let up = tokio::time::timeout(Duration::from_secs(60), async {
         while !client().get(&url).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -560,7 +560,7 @@ async fn nginx_serves_the_player_and_the_api_as_production_does() {
     let request_id = header_of(&response, "x-request-id").unwrap();
     assert!(request_id.len() == 32 && request_id.chars().all(|c| c.is_ascii_hexdigit()), "nginx's id: {request_id}");
     let log_path = cluster.dir.path().join("nginx/access.log");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let line = loop {
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         if let Some(line) = log.lines().find(|l| l.contains(&request_id)) {

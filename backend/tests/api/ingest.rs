@@ -434,7 +434,7 @@ async fn an_event_raised_on_one_instance_reaches_a_client_of_another() {
     let (status, _) = upload(&a, &admin, &[("e.mp3", audio(dir.path(), "e", Format::Mp3, "Evented", 460))]).await;
     assert_eq!(status, StatusCode::CREATED);
     let mut seen = String::new();
-    let found = tokio::time::timeout(Duration::from_secs(15), async {
+    let found = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(chunk) = events.chunk().await.unwrap() {
             seen.push_str(&String::from_utf8_lossy(&chunk));
             if seen.contains("event: upload.done") {
@@ -467,7 +467,7 @@ async fn an_event_raised_on_one_instance_reaches_a_client_of_another() {
     tx.send(Ok(tail)).await.unwrap();
     drop(tx);
     assert_eq!(in_flight.await.unwrap().unwrap().status(), StatusCode::CREATED);
-    let found = tokio::time::timeout(Duration::from_secs(15), async {
+    let found = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(chunk) = events.chunk().await.unwrap() {
             seen.push_str(&String::from_utf8_lossy(&chunk));
             if seen.contains("event: upload.progress") {

@@ -277,6 +277,32 @@ async fn failed_subsonic_sign_ins_are_limited_like_sign_in_and_then_refused_with
     assert_eq!(attempt(secret.clone()).await.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
+/// One budget per account whether `u` names it by username or by email, spent from many addresses; once spent,
+/// even the right secret is refused under either name, from a new address (#41).
+#[tokio::test]
+async fn one_subsonic_budget_per_account_under_either_name() {
+    // Per account: four times the burst (8).
+    let app = TestApp::spawn_with(&["--rate-limit-auth-burst=2", "--rate-limit-auth-period-secs=600"]).await;
+    let (user, secret, _) = listener_with_credential(&app, "twonames").await;
+    let email = format!("{user}@example.com");
+    let attempt = |name: String, password: String, from: String| {
+        let name = percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC).to_string();
+        let url = app.url(&format!("/rest/ping?f=json&u={name}&p={password}"));
+        async move { client().get(url).header("x-forwarded-for", from).send().await.unwrap() }
+    };
+    // Registering and the web sign-in spent one of the account's budget: 7 guesses under alternating names.
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let name = if i % 2 == 0 { user.clone() } else { email.clone() };
+        statuses.push(attempt(name, "wrong".into(), format!("192.0.2.{i}")).await.status());
+    }
+    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    for name in [user.clone(), email.clone()] {
+        let right = attempt(name, secret.clone(), "198.51.100.77".into()).await;
+        assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS, "the right secret, once the budget is spent");
+    }
+}
+
 /// Apps work at once (#41): with no SUBSONIC_CREDENTIAL_KEY a key is made on the media volume on first start
 /// (owner-only, not in the database) and every replica on that volume uses it; `fermata subsonic-key rotate`
 /// re-encrypts the stored app passwords under a new key, which the same app password then opens.
