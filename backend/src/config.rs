@@ -474,6 +474,13 @@ mod tests {
     }
 
     #[test]
+    fn by_default_the_server_listens_on_this_machine_only() {
+        // `./scripts/run` on a laptop with open registration is no open server on its network (#41); the image
+        // sets BIND=0.0.0.0:8080 for nginx.
+        assert_eq!(parsed(&[]).bind, "127.0.0.1:8080".parse().unwrap());
+    }
+
+    #[test]
     fn object_storage_without_a_key_has_no_key_file_and_no_subsonic() {
         // A key made on one host's volume would differ from the other host's: such a deployment must set one.
         let config = parsed(&["--media-store=s3"]);

@@ -70,6 +70,12 @@ onRender((event) => {
     else link.removeAttribute('aria-current');
   }
   $('[data-nav]').classList.remove('open');
+  // The search box says what the page shows: the songs' query there, nothing anywhere else (it kept its text
+  // after leaving the results once). Never while someone types in it: the search navigates as they type.
+  const search = $('[data-search]');
+  if (document.activeElement !== search) {
+    search.value = location.pathname === '/' ? (new URLSearchParams(location.search).get('q') ?? '') : '';
+  }
   // Focus moves to the new page for keyboard and screen-reader users, except while someone is typing a search:
   // the search navigates as they type, and taking the box away would drop their next keystrokes.
   if (!found?.isPublic && !document.activeElement?.matches('[data-search]')) $('[data-main]').focus({ preventScroll: true });

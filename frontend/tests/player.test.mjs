@@ -149,6 +149,13 @@ describe('the web player', () => {
         || getComputedStyle(a).backgroundColor !== 'rgba(0, 0, 0, 0)')
       .map((a) => a.textContent));
     assert.deepEqual(selected, ['Songs']);
+    // Leaving the results for another page empties the box (it kept the text once); coming back fills it again.
+    await page.getByRole('navigation', { name: 'Library' }).getByRole('link', { name: 'Albums' }).click();
+    await page.waitForURL(/\/albums$/);
+    assert.equal(await page.locator('[data-search]').inputValue(), '', 'no stale search text on another page');
+    await page.goBack();
+    await page.waitForURL(/q=dvorak$/);
+    await page.waitForFunction(() => document.querySelector('[data-search]').value === 'dvorak');
     await page.locator('[data-search]').fill('');
     await page.waitForURL((url) => !url.search.includes('q='));
   });
@@ -315,6 +322,15 @@ describe('the web player', () => {
       await page.getByRole('heading', { name: heading, exact: true }).waitFor();
       await shot(page, route.slice(1));
     }
+    // Hovering another navigation item does not make it look current (it took the current page's colour once).
+    const current = page.locator(".sidebar a[aria-current='page']");
+    const other = page.locator(".sidebar a:not([aria-current='page'])").first();
+    await other.hover();
+    const colours = async (locator) => locator.evaluate((el) => [getComputedStyle(el).color, getComputedStyle(el).boxShadow]);
+    const [hoverColour, hoverBar] = await colours(other);
+    const [currentColour, currentBar] = await colours(current);
+    assert.notEqual(hoverColour, currentColour, 'a hovered item is not coloured as the current page');
+    assert.notEqual(hoverBar, currentBar, 'only the current page has the bar');
     await page.goto('/albums');
     await page.locator('.album-card').first().click();
     await page.locator('[data-play-all]').waitFor();
@@ -733,14 +749,15 @@ describe('the web player', () => {
     await page.goto('/');
     await page.locator('.song-row').first().waitFor();
     const list = page.locator('.songlist');
-    let loaded = 0;
-    for (let i = 0; i < 12; i++) {
-      await list.evaluate((el) => (el.scrollTop = el.scrollHeight));
-      await page.waitForTimeout(150);
-      loaded = await list.evaluate((el) => Math.round(el.querySelector('.songlist-spacer').offsetHeight / 52));
-    }
+    // Scrolled to the end again and again until 1,000 songs have loaded page by page: a wait for the list to
+    // grow (a minute at most), not for a number of 150 ms pauses, which a loaded machine once outran.
+    await page.waitForFunction(() => {
+      const el = document.querySelector('.songlist');
+      el.scrollTop = el.scrollHeight;
+      return Math.round(el.querySelector('.songlist-spacer').offsetHeight / 52) >= 1000;
+    }, null, { timeout: 60000, polling: 100 });
     await page.waitForFunction(() => !document.querySelector('.songlist-status')?.textContent.includes('Loading'));
-    loaded = await list.evaluate((el) => Math.round(el.querySelector('.songlist-spacer').offsetHeight / 52));
+    const loaded = await list.evaluate((el) => Math.round(el.querySelector('.songlist-spacer').offsetHeight / 52));
     const rows = await page.locator('.song-row').count();
     console.log(`songs loaded by scrolling: ${loaded}; rows in the DOM: ${rows}`);
     assert.ok(loaded >= 1000, `pages kept loading while scrolling (${loaded})`);

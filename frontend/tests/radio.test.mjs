@@ -80,6 +80,13 @@ describe('listening by sound', () => {
   it('starts a radio whose queue extends itself and never repeats', async () => {
     await page.locator('[data-start-radio]').click();
     await page.locator('[data-radio]').filter({ hasText: 'Radio: Saw 1' }).waitFor();
+    // One line, on a desktop and on a phone (it wrapped onto three once).
+    for (const viewport of [{ width: 390, height: 844 }, page.viewportSize()]) {
+      await page.setViewportSize(viewport);
+      const chip = await page.locator('[data-radio]').boundingBox();
+      assert.ok(chip && chip.height < 40 && chip.x + chip.width <= viewport.width,
+        `the radio chip is one line inside the screen at ${viewport.width} px: ${JSON.stringify(chip)}`);
+    }
     await page.waitForFunction(() => document.querySelector('[data-player-title]')?.textContent === 'Saw 1');
     await page.locator('[data-queue-open]').click();
     // The seed and the first ten.
